@@ -1,0 +1,59 @@
+# framecast developer entry points. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Foundry binaries (anvil, forge, cast) come from npm: put them first on PATH.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup demo test check lint typecheck contracts contracts-test slither pytest artifacts bench-gas clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+# torch is pinned to 2.13.0 and installed first: pip takes the CPU wheel shipped on this
+# machine; any other spec would pull gigabytes of CUDA packages.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[all,dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(BIN)/framecast demo
+
+test: setup check pytest
+
+check: lint typecheck contracts-test artifacts slither
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy shared client node
+
+contracts:
+	cd contracts && forge build
+
+contracts-test:
+	cd contracts && forge test
+	cd contracts && forge snapshot --check
+
+# The ABIs/bytecode the Python side loads are committed; fail if a rebuild differs.
+artifacts: contracts
+	$(BIN)/python -m framecast.shared.chain.artifacts --check
+
+slither: contracts
+	cd contracts && $(CURDIR)/$(BIN)/slither . --config-file slither.config.json
+
+pytest:
+	$(BIN)/pytest
+
+bench-gas: setup
+	$(BIN)/python bench/gas.py
+
+clean:
+	rm -rf contracts/out contracts/cache .pytest_cache .mypy_cache .ruff_cache

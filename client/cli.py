@@ -1,0 +1,85 @@
+"""The root `framecast` command.
+
+Subcommands are imported lazily (by dotted path, and node commands through the
+`framecast.commands` entry-point group) so that `framecast --help` never pays for web3,
+torch or docker imports. One error boundary lives here: a `FramecastError` becomes one
+red line and exit code 1; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from importlib.metadata import entry_points
+from typing import Any
+
+import click
+
+from framecast.shared.errors import FramecastError
+
+# name -> "module:attribute" of a click command; imported only when invoked.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "devnet": ("framecast.client.commands.devnet", "Manage the local development chain."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx)) | set(LAZY_COMMANDS)
+        names |= {ep.name for ep in entry_points(group="framecast.commands")}
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            return cmd
+        if cmd_name in LAZY_COMMANDS:
+            module = importlib.import_module(LAZY_COMMANDS[cmd_name][0])
+            found = getattr(module, "command", None) or getattr(module, cmd_name)
+            assert isinstance(found, click.Command)
+            return found
+        for ep in entry_points(group="framecast.commands", name=cmd_name):
+            loaded = ep.load()
+            assert isinstance(loaded, click.Command)
+            return loaded
+        return None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help text comes from the table, so listing commands imports nothing heavy.
+        rows = [(name, LAZY_COMMANDS[name][1]) for name in sorted(LAZY_COMMANDS)]
+        for ep in entry_points(group="framecast.commands"):
+            rows.append((ep.name, "Provider node agent commands."))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, envvar="FRAMECAST_DEBUG", help="Show tracebacks.")
+@click.version_option(package_name="framecast")
+@click.pass_context
+def root(ctx: click.Context, debug: bool) -> None:
+    """framecast — text-to-video jobs on a decentralized GPU market."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: the CLI's one error boundary."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        return root.main(args=args, prog_name="framecast", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.secho("aborted", fg="red", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FramecastError as exc:
+        if debug:
+            raise
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)

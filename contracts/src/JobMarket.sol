@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IJobMarket} from "./interfaces/IJobMarket.sol";
+
+/// @title JobMarket — framecast's registry and escrow
+/// @notice See {IJobMarket}. All accounting is internal: the token moves only on deposit,
+///         withdraw, bond changes and fee payout, so lifecycle calls make no external calls.
+/// @dev Storage is packed so one job's whole life (submit, claim, deliver, settle) stays
+///      under 250k gas: a job is three slots, amounts are 96-bit, timestamps 64-bit.
+contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice Role that decides disputes.
+    bytes32 public constant ARBITER_ROLE = keccak256("ARBITER_ROLE");
+    /// @notice EIP-712 type hash of {IJobMarket-JobRequest}.
+    bytes32 public constant JOB_REQUEST_TYPEHASH = keccak256(
+        "JobRequest(address client,bytes32 modelId,bytes32 specHash,uint256 maxPrice,uint64 claimDeadline,uint64 deliveryWindow,uint256 nonce)"
+    );
+    /// @notice Hard cap on the protocol fee (10 %); the admin cannot set more.
+    uint16 public constant MAX_FEE_BPS = 1000;
+    /// @notice Canonical spec JSON carried in calldata is at most 4 KiB.
+    uint256 public constant MAX_SPEC_BYTES = 4096;
+    /// @notice A binary CID (CIDv1 + multihash) is far below this.
+    uint256 public constant MAX_CID_BYTES = 128;
+    /// @notice Shortest delivery window a request may ask for.
+    uint64 public constant MIN_DELIVERY_WINDOW = 60;
+    /// @notice Longest delivery window a request may ask for.
+    uint64 public constant MAX_DELIVERY_WINDOW = 7 days;
+    /// @notice Furthest a claim deadline may lie in the future.
+    uint64 public constant MAX_CLAIM_HORIZON = 30 days;
+    uint256 private constant _BPS = 10_000;
+
+    /// @notice Construction parameters; they are immutable so running jobs keep their terms.
+    struct MarketConfig {
+        address admin;
+        address arbiter;
+        uint256 minBond;
+        uint16 collateralBps;
+        uint256 disputeBond;
+        uint64 challengeWindow;
+        uint64 resolveWindow;
+        uint64 exitCooldown;
+        uint16 protocolFeeBps;
+    }
+
+    /// @notice The credits token.
+    IERC20 public immutable TOKEN;
+    /// @notice Least bond to register and to claim.
+    uint96 public immutable MIN_BOND;
+    /// @notice Collateral a claim locks, in basis points of the claim price.
+    uint16 public immutable COLLATERAL_BPS;
+    /// @notice Credits a client locks to dispute; paid to the provider if the dispute fails.
+    uint96 public immutable DISPUTE_BOND;
+    /// @notice Seconds after delivery during which the client may dispute.
+    uint64 public immutable CHALLENGE_WINDOW;
+    /// @notice Seconds the arbiter has to decide a dispute.
+    uint64 public immutable RESOLVE_WINDOW;
+    /// @notice Seconds between an exit request and bond withdrawal.
+    uint64 public immutable EXIT_COOLDOWN;
+
+    // Packed in one slot: submitJob reads the fee and bumps the id with one cold access.
+    uint64 private _nextJobId = 1;
+    uint16 private _protocolFeeBps;
+    uint256 private _feesOwed;
+
+    mapping(uint256 jobId => Job) private _jobs;
+    mapping(address account => uint256) private _free;
+    mapping(address provider => Provider) private _providers;
+    // Unordered nonces as bitmaps: 256 per word, so sequential nonces cost one warm-ish write.
+    mapping(address client => mapping(uint256 word => uint256 bits)) private _nonceBits;
+
+    /// @param token The credits token (a standard ERC-20 with permit, no transfer fees).
+    /// @param config See {MarketConfig}.
+    constructor(IERC20 token, MarketConfig memory config) EIP712("framecast", "1") {
+        if (address(token) == address(0) || config.admin == address(0)) revert ZeroAddress();
+        if (config.protocolFeeBps > MAX_FEE_BPS) revert FeeTooHigh(config.protocolFeeBps, MAX_FEE_BPS);
+        if (config.collateralBps > _BPS * 10) revert InvalidParameter("collateralBps", config.collateralBps);
+        if (config.challengeWindow == 0) revert InvalidParameter("challengeWindow", 0);
+        if (config.resolveWindow == 0) revert InvalidParameter("resolveWindow", 0);
+        TOKEN = token;
+        MIN_BOND = _toAmount(config.minBond);
+        COLLATERAL_BPS = config.collateralBps;
+        DISPUTE_BOND = _toAmount(config.disputeBond);
+        CHALLENGE_WINDOW = config.challengeWindow;
+        RESOLVE_WINDOW = config.resolveWindow;
+        EXIT_COOLDOWN = config.exitCooldown;
+        _protocolFeeBps = config.protocolFeeBps;
+        _grantRole(DEFAULT_ADMIN_ROLE, config.admin);
+        if (config.arbiter != address(0)) _grantRole(ARBITER_ROLE, config.arbiter);
+    }
+
+    // ================================================================ client funds
+
+    /// @inheritdoc IJobMarket
+    function deposit(uint256 amount) external nonReentrant {
+        _deposit(amount);
+    }
+
+    /// @inheritdoc IJobMarket
+    function depositWithPermit(uint256 amount, uint256 permitDeadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+    {
+        // A front-runner may spend the permit first; the allowance it leaves is what counts.
+        try IERC20Permit(address(TOKEN)).permit(msg.sender, address(this), amount, permitDeadline, v, r, s) {}
+            catch {}
+        _deposit(amount);
+    }
+
+    /// @inheritdoc IJobMarket
+    function withdraw(uint256 amount, address to) external nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        uint256 available = _free[msg.sender];
+        if (available < amount) revert InsufficientBalance(msg.sender, available, amount);
+        unchecked {
+            // Cannot underflow: checked just above.
+            _free[msg.sender] = available - amount;
+        }
+        emit Withdrawn(msg.sender, to, amount);
+        TOKEN.safeTransfer(to, amount);
+    }
+
+    // ================================================================ providers
+
+    /// @inheritdoc IJobMarket
+    function registerProvider(uint256 bond, string calldata metadataURI) external nonReentrant {
+        Provider storage p = _providers[msg.sender];
+        if (p.registered) revert AlreadyRegistered(msg.sender);
+        uint96 amount = _toAmount(bond);
+        if (amount < MIN_BOND) revert BondTooLow(msg.sender, amount, MIN_BOND);
+        p.registered = true;
+        p.bond = amount;
+        emit ProviderRegistered(msg.sender, amount, metadataURI);
+        TOKEN.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IJobMarket
+    function updateMetadata(string calldata metadataURI) external {
+        if (!_providers[msg.sender].registered) revert NotRegistered(msg.sender);
+        emit ProviderMetadataUpdated(msg.sender, metadataURI);
+    }
+
+    /// @inheritdoc IJobMarket
+    function addBond(uint256 amount) external nonReentrant {
+        Provider storage p = _providers[msg.sender];
+        if (!p.registered) revert NotRegistered(msg.sender);
+        if (amount == 0) revert ZeroAmount();
+        p.bond = _toAmount(uint256(p.bond) + amount);
+        emit BondAdded(msg.sender, amount);
+        TOKEN.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IJobMarket
+    function requestExit() external {
+        Provider storage p = _providers[msg.sender];
+        if (!p.registered) revert NotRegistered(msg.sender);
+        if (p.exitAvailableAt != 0) revert ProviderExiting(msg.sender, p.exitAvailableAt);
+        uint40 availableAt = uint40(block.timestamp + EXIT_COOLDOWN);
+        p.exitAvailableAt = availableAt;
+        emit ExitRequested(msg.sender, availableAt);
+    }
+
+    /// @inheritdoc IJobMarket
+    function cancelExit() external {
+        Provider storage p = _providers[msg.sender];
+        if (p.exitAvailableAt == 0) revert NotExiting(msg.sender);
+        p.exitAvailableAt = 0;
+        emit ExitCancelled(msg.sender);
+    }
+
+    /// @inheritdoc IJobMarket
+    function withdrawBond(uint256 amount, address to) external nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        Provider storage p = _providers[msg.sender];
+        uint40 availableAt = p.exitAvailableAt;
+        if (availableAt == 0 || block.timestamp < availableAt) revert ExitNotReady(msg.sender, availableAt);
+        uint256 unlocked = p.bond - p.locked;
+        if (amount > unlocked) revert BondLocked(msg.sender, unlocked, amount);
+        unchecked {
+            // amount <= bond - locked <= bond, and bond fits 96 bits.
+            p.bond -= uint96(amount);
+        }
+        emit BondWithdrawn(msg.sender, to, amount);
+        TOKEN.safeTransfer(to, amount);
+    }
+
+    // ================================================================ jobs
+
+    /// @inheritdoc IJobMarket
+    function submitJob(JobRequest calldata request, bytes calldata spec, bytes calldata signature)
+        external
+        returns (uint256 jobId)
+    {
+        if (spec.length > MAX_SPEC_BYTES) revert SpecTooLarge(spec.length, MAX_SPEC_BYTES);
+        bytes32 actual = keccak256(spec);
+        if (actual != request.specHash) revert SpecHashMismatch(request.specHash, actual);
+        if (request.claimDeadline <= block.timestamp) revert RequestExpired(request.claimDeadline, block.timestamp);
+        if (request.claimDeadline > block.timestamp + MAX_CLAIM_HORIZON) {
+            revert ClaimDeadlineTooFar(request.claimDeadline, block.timestamp + MAX_CLAIM_HORIZON);
+        }
+        if (request.deliveryWindow < MIN_DELIVERY_WINDOW || request.deliveryWindow > MAX_DELIVERY_WINDOW) {
+            revert InvalidDeliveryWindow(request.deliveryWindow, MIN_DELIVERY_WINDOW, MAX_DELIVERY_WINDOW);
+        }
+        uint96 maxPrice = _toAmount(request.maxPrice);
+        address client = request.client;
+        _checkSignature(request, signature);
+        _useNonce(client, request.nonce);
+
+        uint256 available = _free[client];
+        if (available < maxPrice) revert InsufficientBalance(client, available, maxPrice);
+        unchecked {
+            // Cannot underflow: checked just above.
+            _free[client] = available - maxPrice;
+        }
+
+        jobId = _nextJobId;
+        uint16 feeBps = _protocolFeeBps;
+        unchecked {
+            // 2^64 jobs will not happen.
+            _nextJobId = uint64(jobId + 1);
+        }
+        Job storage job = _jobs[jobId];
+        job.client = client;
+        job.claimDeadline = request.claimDeadline;
+        job.state = JobState.Open;
+        job.feeBps = feeBps;
+        job.maxPrice = maxPrice;
+        // MAX_DELIVERY_WINDOW (7 days) fits 32 bits.
+        job.deliveryWindow = uint32(request.deliveryWindow);
+
+        _emitSubmitted(jobId, request, spec);
+    }
+
+    /// @inheritdoc IJobMarket
+    function invalidateNonce(uint256 nonce) external {
+        _useNonce(msg.sender, nonce);
+        emit NonceInvalidated(msg.sender, nonce);
+    }
+
+    /// @inheritdoc IJobMarket
+    function cancelJob(uint256 jobId) external {
+        Job storage job = _jobs[jobId];
+        if (job.state != JobState.Open) revert InvalidJobState(jobId, job.state);
+        address client = job.client;
+        if (msg.sender != client) revert NotJobClient(jobId, msg.sender);
+        job.state = JobState.Cancelled;
+        uint96 refund = job.maxPrice;
+        _free[client] += refund;
+        emit JobCancelled(jobId, client, refund);
+    }
+
+    /// @inheritdoc IJobMarket
+    function claimJob(uint256 jobId, uint256 price) external {
+        Job storage job = _jobs[jobId];
+        if (job.state != JobState.Open) revert InvalidJobState(jobId, job.state);
+        if (block.timestamp > job.claimDeadline) revert ClaimWindowClosed(jobId, job.claimDeadline);
+        uint96 maxPrice = job.maxPrice;
+        if (price > maxPrice) revert PriceAboveMax(jobId, price, maxPrice);
+
+        Provider storage p = _providers[msg.sender];
+        if (!p.registered) revert NotRegistered(msg.sender);
+        if (p.exitAvailableAt != 0) revert ProviderExiting(msg.sender, p.exitAvailableAt);
+        uint96 bond = p.bond;
+        if (bond < MIN_BOND) revert BondTooLow(msg.sender, bond, MIN_BOND);
+        // price <= maxPrice fits 96 bits.
+        uint96 claimPrice = uint96(price);
+        uint96 collateral = _collateral(claimPrice);
+        uint96 locked = p.locked;
+        uint96 unlocked = bond - locked;
+        if (unlocked < collateral) revert InsufficientCollateral(msg.sender, unlocked, collateral);
+        unchecked {
+            // collateral <= bond - locked.
+            p.locked = locked + collateral;
+        }
+
+        uint64 deliverBy = uint64(block.timestamp) + job.deliveryWindow;
+        job.state = JobState.Claimed;
+        job.price = claimPrice;
+        job.provider = msg.sender;
+        job.deadline = deliverBy;
+
+        uint96 refund;
+        unchecked {
+            // claimPrice <= maxPrice.
+            refund = maxPrice - claimPrice;
+        }
+        if (refund != 0) _free[job.client] += refund;
+        emit JobClaimed(jobId, msg.sender, claimPrice, refund, collateral, deliverBy);
+    }
+
+    /// @inheritdoc IJobMarket
+    function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest) external {
+        Job storage job = _jobs[jobId];
+        if (job.state != JobState.Claimed) revert InvalidJobState(jobId, job.state);
+        if (msg.sender != job.provider) revert NotJobProvider(jobId, msg.sender);
+        uint64 deliverBy = job.deadline;
+        if (block.timestamp > deliverBy) revert DeliveryWindowClosed(jobId, deliverBy);
+        if (resultCid.length == 0 || resultCid.length > MAX_CID_BYTES) revert InvalidCid(resultCid.length);
+        if (videoSha256 == bytes32(0) || framesDigest == bytes32(0)) revert EmptyDigest();
+
+        uint64 challengeEnds = uint64(block.timestamp) + CHALLENGE_WINDOW;
+        job.state = JobState.Delivered;
+        job.deadline = challengeEnds;
+        emit JobDelivered(jobId, msg.sender, resultCid, videoSha256, framesDigest, challengeEnds);
+    }
+
+    /// @inheritdoc IJobMarket
+    function dispute(uint256 jobId, DisputeReason reason, bytes32 evidence) external {
+        Job storage job = _jobs[jobId];
+        if (job.state != JobState.Delivered) revert InvalidJobState(jobId, job.state);
+        if (msg.sender != job.client) revert NotJobClient(jobId, msg.sender);
+        uint64 challengeEnds = job.deadline;
+        if (block.timestamp >= challengeEnds) revert ChallengeWindowClosed(jobId, challengeEnds);
+        uint256 available = _free[msg.sender];
+        if (available < DISPUTE_BOND) revert InsufficientBalance(msg.sender, available, DISPUTE_BOND);
+        unchecked {
+            // Cannot underflow: checked just above.
+            _free[msg.sender] = available - DISPUTE_BOND;
+        }
+        uint64 resolveBy = uint64(block.timestamp) + RESOLVE_WINDOW;
+        job.state = JobState.Disputed;
+        job.deadline = resolveBy;
+        emit JobDisputed(jobId, msg.sender, reason, evidence, resolveBy);
+    }
+
+    /// @inheritdoc IJobMarket
+    function resolve(uint256 jobId, bool providerAtFault) external onlyRole(ARBITER_ROLE) {
+        Job storage job = _jobs[jobId];
+        if (job.state != JobState.Disputed) revert InvalidJobState(jobId, job.state);
+        uint64 resolveBy = job.deadline;
+        if (block.timestamp >= resolveBy) revert ResolveWindowClosed(jobId, resolveBy);
+        emit JobResolved(jobId, msg.sender, providerAtFault);
+        if (providerAtFault) {
+            address client = job.client;
+            uint96 price = job.price;
+            uint96 slashed = _slash(job.provider, price);
+            job.state = JobState.Rejected;
+            _free[client] += uint256(price) + slashed + DISPUTE_BOND;
+            emit JobRefunded(jobId, client, JobState.Rejected, price, slashed);
+            emit DisputeBondReturned(jobId, client, DISPUTE_BOND);
+        } else {
+            _payProvider(jobId, job, DISPUTE_BOND);
+        }
+    }
+
+    /// @inheritdoc IJobMarket
+    function settle(uint256 jobId) external {
+        Job storage job = _jobs[jobId];
+        JobState state = job.state;
+        if (state != JobState.Delivered && state != JobState.Disputed) revert InvalidJobState(jobId, state);
+        uint64 deadline = job.deadline;
+        if (block.timestamp < deadline) revert TooEarly(jobId, deadline);
+        if (state == JobState.Disputed) {
+            // The arbiter stayed silent: the delivery stands and the client gets its bond back.
+            address client = job.client;
+            _free[client] += DISPUTE_BOND;
+            emit DisputeBondReturned(jobId, client, DISPUTE_BOND);
+        }
+        _payProvider(jobId, job, 0);
+    }
+
+    /// @inheritdoc IJobMarket
+    function reclaim(uint256 jobId) external {
+        Job storage job = _jobs[jobId];
+        JobState state = job.state;
+        address client = job.client;
+        if (state == JobState.Open) {
+            uint64 claimDeadline = job.claimDeadline;
+            if (block.timestamp <= claimDeadline) revert TooEarly(jobId, claimDeadline);
+            uint96 refund = job.maxPrice;
+            job.state = JobState.Expired;
+            _free[client] += refund;
+            emit JobRefunded(jobId, client, JobState.Expired, refund, 0);
+        } else if (state == JobState.Claimed) {
+            uint64 deliverBy = job.deadline;
+            if (block.timestamp <= deliverBy) revert TooEarly(jobId, deliverBy);
+            uint96 price = job.price;
+            uint96 slashed = _slash(job.provider, price);
+            job.state = JobState.Defaulted;
+            _free[client] += uint256(price) + slashed;
+            emit JobRefunded(jobId, client, JobState.Defaulted, price, slashed);
+        } else {
+            revert InvalidJobState(jobId, state);
+        }
+    }
+
+    // ================================================================ admin
+
+    /// @inheritdoc IJobMarket
+    function setProtocolFee(uint16 feeBps) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (feeBps > MAX_FEE_BPS) revert FeeTooHigh(feeBps, MAX_FEE_BPS);
+        emit ProtocolFeeChanged(_protocolFeeBps, feeBps);
+        _protocolFeeBps = feeBps;
+    }
+
+    /// @inheritdoc IJobMarket
+    function withdrawFees(address to, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
+        uint256 owed = _feesOwed;
+        if (amount > owed) revert InsufficientFees(owed, amount);
+        unchecked {
+            // Cannot underflow: checked just above.
+            _feesOwed = owed - amount;
+        }
+        emit FeesWithdrawn(to, amount);
+        TOKEN.safeTransfer(to, amount);
+    }
+
+    // ================================================================ views
+
+    /// @inheritdoc IJobMarket
+    function getJob(uint256 jobId) external view returns (Job memory) {
+        return _jobs[jobId];
+    }
+
+    /// @inheritdoc IJobMarket
+    function escrowOf(uint256 jobId) external view returns (uint256) {
+        Job storage job = _jobs[jobId];
+        JobState state = job.state;
+        if (state == JobState.Open) return job.maxPrice;
+        if (state == JobState.Claimed || state == JobState.Delivered) return job.price;
+        if (state == JobState.Disputed) return uint256(job.price) + DISPUTE_BOND;
+        return 0;
+    }
+
+    /// @inheritdoc IJobMarket
+    function collateralFor(uint256 price) external view returns (uint256) {
+        return _collateral(_toAmount(price));
+    }
+
+    /// @inheritdoc IJobMarket
+    function getProvider(address provider) external view returns (Provider memory) {
+        return _providers[provider];
+    }
+
+    /// @inheritdoc IJobMarket
+    function freeBalanceOf(address account) external view returns (uint256) {
+        return _free[account];
+    }
+
+    /// @inheritdoc IJobMarket
+    function isNonceUsed(address client, uint256 nonce) external view returns (bool) {
+        return _nonceBits[client][nonce >> 8] & (uint256(1) << (nonce & 0xff)) != 0;
+    }
+
+    /// @inheritdoc IJobMarket
+    function hashRequest(JobRequest calldata request) external view returns (bytes32) {
+        return _hashTypedDataV4(_structHash(request));
+    }
+
+    /// @inheritdoc IJobMarket
+    function nextJobId() external view returns (uint256) {
+        return _nextJobId;
+    }
+
+    /// @inheritdoc IJobMarket
+    function feesOwed() external view returns (uint256) {
+        return _feesOwed;
+    }
+
+    /// @inheritdoc IJobMarket
+    function protocolFeeBps() external view returns (uint16) {
+        return _protocolFeeBps;
+    }
+
+    // ================================================================ internals
+
+    /// @dev Split out of submitJob to keep its stack shallow (no via-IR with solc-js).
+    function _emitSubmitted(uint256 jobId, JobRequest calldata request, bytes calldata spec) private {
+        emit JobSubmitted(
+            jobId,
+            request.client,
+            request.modelId,
+            request.specHash,
+            request.maxPrice,
+            request.claimDeadline,
+            request.deliveryWindow,
+            request.nonce,
+            spec
+        );
+    }
+
+    function _deposit(uint256 amount) private {
+        if (amount == 0) revert ZeroAmount();
+        _free[msg.sender] += amount;
+        emit Deposited(msg.sender, amount);
+        TOKEN.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @dev Pays price - fee (plus `bondPaid`) to the provider and unlocks its collateral.
+    function _payProvider(uint256 jobId, Job storage job, uint96 bondPaid) private {
+        address provider = job.provider;
+        uint96 price = job.price;
+        uint96 fee = uint96((uint256(price) * job.feeBps) / _BPS);
+        uint96 collateral = _collateral(price);
+        job.state = JobState.Settled;
+        Provider storage p = _providers[provider];
+        unchecked {
+            // The claim locked exactly this collateral; fee <= price (feeBps <= MAX_FEE_BPS).
+            p.locked -= collateral;
+            _free[provider] += uint256(price - fee) + bondPaid;
+        }
+        if (fee != 0) _feesOwed += fee;
+        emit JobSettled(jobId, provider, price - fee, fee, collateral, bondPaid);
+    }
+
+    /// @dev Removes the collateral of a claim at `price` from the provider's bond; returns it.
+    function _slash(address provider, uint96 price) private returns (uint96 slashed) {
+        slashed = _collateral(price);
+        Provider storage p = _providers[provider];
+        unchecked {
+            // The claim locked `slashed`, so locked >= slashed and bond >= locked.
+            p.locked -= slashed;
+            p.bond -= slashed;
+        }
+    }
+
+    function _collateral(uint96 price) private view returns (uint96) {
+        // price < 2^96 and COLLATERAL_BPS <= 100000, so the product fits 256 bits and the
+        // result fits 96 bits while COLLATERAL_BPS <= _BPS; above that, _toAmount checks.
+        return _toAmount((uint256(price) * COLLATERAL_BPS) / _BPS);
+    }
+
+    function _useNonce(address client, uint256 nonce) private {
+        uint256 word = nonce >> 8;
+        uint256 bit = uint256(1) << (nonce & 0xff);
+        uint256 bits = _nonceBits[client][word];
+        if (bits & bit != 0) revert NonceAlreadyUsed(client, nonce);
+        _nonceBits[client][word] = bits | bit;
+    }
+
+    function _checkSignature(JobRequest calldata request, bytes calldata signature) private view {
+        bytes32 digest = _hashTypedDataV4(_structHash(request));
+        address client = request.client;
+        if (client.code.length != 0) {
+            // Smart-contract wallets sign through ERC-1271.
+            if (!SignatureChecker.isValidERC1271SignatureNowCalldata(client, digest, signature)) {
+                revert InvalidSigner(client, address(0));
+            }
+            return;
+        }
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (err != ECDSA.RecoverError.NoError) revert InvalidSignature();
+        if (recovered != client) revert InvalidSigner(client, recovered);
+    }
+
+    function _structHash(JobRequest calldata request) private pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                JOB_REQUEST_TYPEHASH,
+                request.client,
+                request.modelId,
+                request.specHash,
+                request.maxPrice,
+                request.claimDeadline,
+                request.deliveryWindow,
+                request.nonce
+            )
+        );
+    }
+
+    function _toAmount(uint256 amount) private pure returns (uint96) {
+        if (amount > type(uint96).max) revert AmountTooLarge(amount);
+        return uint96(amount);
+    }
+}
