@@ -46,8 +46,15 @@ contracts-test:
 artifacts: contracts
 	$(BIN)/python -m framecast.shared.chain.artifacts --check
 
-slither: contracts
-	cd contracts && $(CURDIR)/$(BIN)/slither . --config-file slither.config.json
+# slither-analyzer pins web3<8: it gets a venv of its own so the product keeps web3 8.
+SLITHER_VENV := .venv-slither
+$(SLITHER_VENV)/.installed:
+	$(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install -q --disable-pip-version-check 'slither-analyzer>=0.11,<0.12'
+	touch $@
+
+slither: contracts $(SLITHER_VENV)/.installed
+	cd contracts && $(CURDIR)/$(SLITHER_VENV)/bin/slither . --config-file slither.config.json
 
 pytest:
 	$(BIN)/pytest

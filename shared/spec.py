@@ -1,0 +1,181 @@
+"""The generation spec (DESIGN §4) and its canonical encoding (DESIGN §3).
+
+The spec travels in calldata as canonical JSON — sorted keys, no whitespace, UTF-8, no
+floats — and the client signs ``keccak256`` of those bytes. Canonical means unique: parsing
+rejects any byte string that does not re-encode to itself, so one spec has exactly one
+signed form. Bounds here are the protocol's outer limits; a model's catalog entry narrows
+them (``framecast.shared.catalog``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from eth_utils import keccak
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from framecast.shared.errors import SpecError
+
+SPEC_VERSION = 1
+#: The contract rejects longer specs (JobMarket.MAX_SPEC_BYTES).
+MAX_SPEC_BYTES = 4096
+#: Seeds stay within 2^53 so every JSON implementation reads them exactly.
+MAX_SEED = 2**53 - 1
+
+Task = Literal["text-to-video", "image-to-video", "video-edit", "long-video"]
+TASKS: tuple[str, ...] = ("text-to-video", "image-to-video", "video-edit", "long-video")
+
+ModelIdStr = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+]
+# A CID string (base32 CIDv1 or base58btc CIDv0); content verification happens on fetch.
+CidStr = Annotated[str, StringConstraints(pattern=r"^(b[a-z2-7]{20,120}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")]
+
+
+class SpecInputs(BaseModel):
+    """Content-addressed inputs of a job: init image, source video, control frames."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    image: CidStr | None = Field(None, description="CID of the init image (image-to-video).")
+    video: CidStr | None = Field(None, description="CID of the source video (video-edit).")
+    control: CidStr | None = Field(
+        None, description="CID of the control frames (pose or edge maps) for controlled models."
+    )
+
+
+class GenerationSpec(BaseModel):
+    """What the client asks for; signed as canonical JSON."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    version: Literal[1] = Field(SPEC_VERSION, description="Spec format version.")
+    task: Task = Field("text-to-video", description="What kind of generation.")
+    model: ModelIdStr = Field(description="Catalog id of the model, e.g. `cogvideox-2b`.")
+    prompt: str = Field(min_length=1, max_length=2000, description="Text prompt.")
+    negative_prompt: str = Field("", max_length=2000, description="What to avoid.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Generator seed; same seed, same frames.")
+    num_frames: int = Field(ge=1, le=1024, description="Frames in the output video.")
+    fps: int = Field(ge=1, le=120, description="Frames per second of the output video.")
+    width: int = Field(ge=16, le=4096, description="Output width in pixels.")
+    height: int = Field(ge=16, le=4096, description="Output height in pixels.")
+    steps: int = Field(ge=1, le=500, description="Denoising steps.")
+    guidance_milli: int = Field(
+        ge=0, le=100_000, description="Classifier-free guidance scale × 1000 (integers only)."
+    )
+    style: ModelIdStr | None = Field(None, description="Named style preset or LoRA id.")
+    inputs: SpecInputs = Field(default_factory=SpecInputs, description="Input CIDs.")
+
+    def canonical_json(self) -> bytes:
+        """The unique signed encoding: sorted keys, no whitespace, UTF-8, nulls omitted."""
+        return canonical_json(self.model_dump(mode="json", exclude_none=True))
+
+    def spec_hash(self) -> bytes:
+        """keccak256 of the canonical JSON: the `specHash` the client signs."""
+        return keccak(self.canonical_json())
+
+    def model_id(self) -> bytes:
+        """keccak256 of the model's catalog id: the `modelId` the client signs."""
+        return model_id(self.model)
+
+    @property
+    def work_units(self) -> int:
+        """frames × width × height × steps: what providers price against."""
+        return self.num_frames * self.width * self.height * self.steps
+
+
+def model_id(catalog_id: str) -> bytes:
+    """`modelId = keccak256(id)` (DESIGN §5)."""
+    return keccak(catalog_id.encode("utf-8"))
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785-style JSON for values without floats: sorted keys, no whitespace, UTF-8.
+
+    Floats are refused outright: a signed number must be an integer, so NaN, Infinity and
+    the many spellings of one float cannot exist in a signed spec.
+    """
+    _reject_floats(value, "$")
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _reject_floats(value: Any, path: str) -> None:
+    if isinstance(value, float):
+        raise SpecError(
+            f"{path} is a float ({value!r}); signed numbers must be integers",
+            field=path,
+            fix="use an integer field such as guidance_milli (guidance × 1000)",
+        )
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SpecError(f"{path} has a non-string key {key!r}", field=path)
+            _reject_floats(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _reject_floats(item, f"{path}[{index}]")
+
+
+def parse_spec(data: Mapping[str, Any]) -> GenerationSpec:
+    """Validate a spec from plain data, turning pydantic's errors into one `SpecError`."""
+    try:
+        spec = GenerationSpec.model_validate(dict(data))
+    except ValidationError as exc:
+        raise spec_error_from(exc) from None
+    _check_size(spec)
+    return spec
+
+
+def decode_spec(raw: bytes) -> GenerationSpec:
+    """Parse spec bytes from calldata, accepting only the canonical encoding."""
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"spec is {len(raw)} bytes; the limit is {MAX_SPEC_BYTES}",
+            field="spec",
+            fix="shorten the prompt or negative_prompt",
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_float=_float_refused)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecError(f"spec is not UTF-8 JSON: {exc}", field="spec") from None
+    if not isinstance(data, dict):
+        raise SpecError("spec must be a JSON object", field="spec")
+    spec = parse_spec(data)
+    if spec.canonical_json() != raw:
+        raise SpecError(
+            "spec bytes are not in canonical form (sorted keys, no whitespace, nulls omitted)",
+            field="spec",
+            fix="encode the spec with GenerationSpec.canonical_json()",
+        )
+    return spec
+
+
+def _float_refused(text: str) -> Any:
+    raise SpecError(f"spec contains the float {text}; signed numbers must be integers",
+                    field="spec")
+
+
+def _check_size(spec: GenerationSpec) -> None:
+    size = len(spec.canonical_json())
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"canonical spec is {size} bytes; the contract accepts at most {MAX_SPEC_BYTES}",
+            field="prompt",
+            fix="shorten the prompt or negative_prompt",
+        )
+
+
+def spec_error_from(exc: ValidationError) -> SpecError:
+    """One readable `SpecError` from pydantic's list: the first field, its value and bound."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "spec"
+    bound = first.get("ctx") or {}
+    detail = first["msg"]
+    if bound:
+        detail += " (" + ", ".join(f"{k}={v}" for k, v in bound.items() if k != "error") + ")"
+    more = f" and {len(exc.errors()) - 1} more problem(s)" if len(exc.errors()) > 1 else ""
+    return SpecError(f"spec field `{field}`: {detail}{more}", field=field)
