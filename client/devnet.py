@@ -1,0 +1,207 @@
+"""The local development chain: anvil from npm, our contracts, funded named accounts.
+
+`framecast devnet up` starts anvil in the background (its own session, so it outlives the
+command), deploys from the committed artifacts and writes the deployment file every other
+command reads. Devnet keys are anvil's public test mnemonic: never use them elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from framecast.shared.chain.bindings import Credits
+from framecast.shared.chain.connection import connect
+from framecast.shared.chain.deploy import FCC, deploy_contracts
+from framecast.shared.chain.sender import TxSender
+from framecast.shared.deployment import Deployment, load_deployment
+from framecast.shared.errors import ConfigError, RpcUnavailable
+
+#: anvil's well-known test mnemonic: public keys for a throwaway chain.
+DEVNET_MNEMONIC = "test test test test test test test test test test test junk"
+DEVNET_CHAIN_ID = 31337
+#: Named accounts and their HD index on the devnet mnemonic.
+NAMED_ACCOUNTS: dict[str, int] = {
+    "deployer": 0,
+    "arbiter": 1,
+    "alice": 2,
+    "bob": 3,
+    "provider-1": 4,
+    "provider-2": 5,
+}
+#: Credits minted to every named account except the deployer.
+DEVNET_FUNDING = 10_000 * FCC
+
+
+def devnet_account(name: str) -> LocalAccount:
+    """The key of a named devnet account."""
+    if name not in NAMED_ACCOUNTS:
+        raise ConfigError(
+            f"no devnet account named {name!r}",
+            fix=f"use one of: {', '.join(NAMED_ACCOUNTS)}",
+        )
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(DEVNET_MNEMONIC, account_path=f"m/44'/60'/0'/0/{NAMED_ACCOUNTS[name]}")
+
+
+def find_tool(name: str) -> str:
+    """A Foundry binary: $FRAMECAST_<NAME>, PATH, then this checkout's node_modules."""
+    override = os.environ.get(f"FRAMECAST_{name.upper()}")
+    if override:
+        return override
+    found = shutil.which(name)
+    if found:
+        return found
+    checkout = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / name
+    if checkout.exists():
+        return str(checkout)
+    raise ConfigError(
+        f"`{name}` (Foundry) is not installed",
+        fix="run `make setup` (npm installs @foundry-rs/" + name + ") or put it on PATH",
+    )
+
+
+@dataclass(frozen=True)
+class DevnetPaths:
+    """Files of one devnet under the framecast home."""
+
+    root: Path
+
+    @property
+    def deployment(self) -> Path:
+        return self.root / "deployment.json"
+
+    @property
+    def pid(self) -> Path:
+        return self.root / "anvil.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "anvil.log"
+
+
+def start_anvil(port: int, log_path: Path, *, detach: bool) -> subprocess.Popen[bytes]:
+    """Start anvil on 127.0.0.1:`port` and wait until it answers."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                find_tool("anvil"),
+                "--host", "127.0.0.1",
+                "--port", str(port),
+                "--chain-id", str(DEVNET_CHAIN_ID),
+                "--mnemonic", DEVNET_MNEMONIC,
+                "--accounts", str(len(NAMED_ACCOUNTS)),
+            ],  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            # A detached anvil is its own session so it survives the CLI that started it.
+            start_new_session=detach,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ConfigError(
+                f"anvil exited with code {process.returncode}; see {log_path}",
+                fix=f"is port {port} already in use? try --port",
+            )
+        try:
+            requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1)
+            return process
+        except requests.RequestException:
+            time.sleep(0.05)
+    process.kill()
+    raise RpcUnavailable(url, "anvil did not start within 15 s")
+
+
+def deploy_devnet(rpc_url: str) -> Deployment:
+    """Deploy to a running devnet chain and fund the named accounts."""
+    w3 = connect(rpc_url, expected_chain_id=DEVNET_CHAIN_ID)
+    deployer = devnet_account("deployer")
+    deployment = deploy_contracts(
+        w3, deployer, arbiter=devnet_account("arbiter").address, rpc_url=rpc_url
+    )
+    credits = Credits(w3, deployment.credits, TxSender(w3, deployer))
+    accounts = {}
+    for name in NAMED_ACCOUNTS:
+        address = devnet_account(name).address
+        accounts[name] = address
+        if name != "deployer":
+            credits.mint(address, DEVNET_FUNDING)
+    return deployment.model_copy(update={"accounts": accounts})
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        # Reap it if it is our own exited child (tests start anvil in-process).
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def devnet_status(paths: DevnetPaths) -> Deployment | None:
+    """The running devnet's deployment, or None when nothing answers there."""
+    if not paths.deployment.exists():
+        return None
+    deployment = load_deployment(paths.deployment)
+    try:
+        w3 = connect(deployment.rpc_url, expected_chain_id=deployment.chain_id, timeout=2)
+    except RpcUnavailable:
+        return None
+    if not w3.eth.get_code(Web3.to_checksum_address(deployment.market)):
+        return None
+    return deployment
+
+
+def devnet_up(paths: DevnetPaths, port: int = 8545) -> tuple[Deployment, bool]:
+    """Start (or find running) the devnet; returns its deployment and whether it was started."""
+    running = devnet_status(paths)
+    if running is not None:
+        return running, False
+    devnet_down(paths)
+    process = start_anvil(port, paths.log, detach=True)
+    paths.pid.write_text(str(process.pid))
+    try:
+        deployment = deploy_devnet(f"http://127.0.0.1:{port}")
+    except Exception:
+        devnet_down(paths)
+        raise
+    deployment.save(paths.deployment)
+    return deployment, True
+
+
+def devnet_down(paths: DevnetPaths) -> bool:
+    """Stop the devnet's anvil if this home started one; returns whether one was stopped."""
+    if not paths.pid.exists():
+        return False
+    pid = int(paths.pid.read_text().strip() or 0)
+    paths.pid.unlink()
+    if pid <= 0 or not _pid_alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return True

@@ -1,0 +1,337 @@
+"""Typed bindings for `Credits` and `JobMarket` over web3.py.
+
+Reads return pydantic models; writes go through a `TxSender` and return its `TxReceipt`
+(or the value a caller needs, like a new job id). Method names follow the contract in
+snake case so the Solidity NatSpec documents them too.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import IntEnum
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from pydantic import BaseModel, ConfigDict
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+from framecast.shared.chain.artifacts import load_artifact
+from framecast.shared.chain.sender import TxReceipt, TxSender
+from framecast.shared.deployment import Deployment, MarketParams
+from framecast.shared.errors import ChainError, ConfigError, TransactionFailed
+from framecast.shared.request import Domain, JobRequest
+
+
+class JobState(IntEnum):
+    """Mirror of `IJobMarket.JobState`."""
+
+    NONE = 0
+    OPEN = 1
+    CLAIMED = 2
+    DELIVERED = 3
+    DISPUTED = 4
+    SETTLED = 5
+    CANCELLED = 6
+    EXPIRED = 7
+    DEFAULTED = 8
+    REJECTED = 9
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class DisputeReason(IntEnum):
+    """Mirror of `IJobMarket.DisputeReason`."""
+
+    HASH_MISMATCH = 0
+    SPEC_MISMATCH = 1
+    REPLAY_MISMATCH = 2
+    NOT_RETRIEVABLE = 3
+
+
+class JobView(BaseModel):
+    """A job as stored on chain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    client: str
+    claim_deadline: int
+    state: JobState
+    fee_bps: int
+    max_price: int
+    price: int
+    delivery_window: int
+    provider: str
+    deadline: int
+
+
+class ProviderView(BaseModel):
+    """A provider's bond record."""
+
+    model_config = ConfigDict(frozen=True)
+
+    address: str
+    bond: int
+    locked: int
+    exit_available_at: int
+    registered: bool
+
+    @property
+    def unlocked(self) -> int:
+        return self.bond - self.locked
+
+
+def _contract(w3: Web3, name: str, address: str) -> Contract:
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact(name).abi)
+
+
+class _Binding:
+    def __init__(self, w3: Web3, name: str, address: str, sender: TxSender | None) -> None:
+        self.w3 = w3
+        self.contract = _contract(w3, name, address)
+        self.address = self.contract.address
+        self._sender = sender
+
+    @property
+    def sender(self) -> TxSender:
+        if self._sender is None:
+            raise ConfigError(
+                f"{type(self).__name__} binding has no wallet to send from",
+                fix="unlock a wallet (e.g. --wallet NAME) for commands that send transactions",
+            )
+        return self._sender
+
+    def _send(self, fn_name: str, *args: Any) -> TxReceipt:
+        return self.sender.send(getattr(self.contract.functions, fn_name)(*args))
+
+    def _read(self, fn_name: str, *args: Any) -> Any:
+        fn = getattr(self.contract.functions, fn_name)(*args)
+        if self._sender is not None:
+            return self._sender.call(fn)
+        return fn.call()
+
+    def events(self, receipt: TxReceipt, event: str) -> list[Any]:
+        """Decoded `event` logs of this contract in a receipt."""
+        return list(getattr(self.contract.events, event)().process_receipt(receipt.raw, errors=DISCARD))
+
+
+class Credits(_Binding):
+    """The credits token."""
+
+    def __init__(self, w3: Web3, address: str, sender: TxSender | None = None) -> None:
+        super().__init__(w3, "Credits", address, sender)
+
+    def balance_of(self, account: str) -> int:
+        return int(self._read("balanceOf", Web3.to_checksum_address(account)))
+
+    def faucet(self) -> TxReceipt:
+        return self._send("faucet")
+
+    def faucet_available_at(self, account: str) -> int:
+        return int(self._read("faucetAvailableAt", Web3.to_checksum_address(account)))
+
+    def drip_amount(self) -> int:
+        return int(self._read("dripAmount"))
+
+    def mint(self, to: str, amount: int) -> TxReceipt:
+        return self._send("mint", Web3.to_checksum_address(to), amount)
+
+    def approve(self, spender: str, amount: int) -> TxReceipt:
+        return self._send("approve", Web3.to_checksum_address(spender), amount)
+
+    def transfer(self, to: str, amount: int) -> TxReceipt:
+        return self._send("transfer", Web3.to_checksum_address(to), amount)
+
+    def permit_signature(
+        self, owner: LocalAccount, spender: str, value: int, deadline: int
+    ) -> tuple[int, bytes, bytes]:
+        """EIP-2612 permit (v, r, s) signed by ``owner`` for ``spender``."""
+        nonce = int(self._read("nonces", owner.address))
+        name = str(self._read("name"))
+        signed = owner.sign_typed_data(
+            domain_data={
+                "name": name,
+                "version": "1",
+                "chainId": self.w3.eth.chain_id,
+                "verifyingContract": self.address,
+            },
+            message_types={
+                "Permit": [
+                    {"name": "owner", "type": "address"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                ]
+            },
+            message_data={
+                "owner": owner.address,
+                "spender": Web3.to_checksum_address(spender),
+                "value": value,
+                "nonce": nonce,
+                "deadline": deadline,
+            },
+        )
+        return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+
+
+class Market(_Binding):
+    """The JobMarket registry and escrow."""
+
+    def __init__(self, w3: Web3, address: str, sender: TxSender | None = None) -> None:
+        super().__init__(w3, "JobMarket", address, sender)
+
+    # -- views
+    def domain(self) -> Domain:
+        return Domain(chain_id=self.w3.eth.chain_id, market=self.address)
+
+    def get_job(self, job_id: int) -> JobView:
+        raw = self._read("getJob", job_id)
+        return JobView(
+            job_id=job_id,
+            client=raw[0],
+            claim_deadline=raw[1],
+            state=JobState(raw[2]),
+            fee_bps=raw[3],
+            max_price=raw[4],
+            price=raw[5],
+            delivery_window=raw[6],
+            provider=raw[7],
+            deadline=raw[8],
+        )
+
+    def get_provider(self, provider: str) -> ProviderView:
+        address = Web3.to_checksum_address(provider)
+        raw = self._read("getProvider", address)
+        return ProviderView(
+            address=address, bond=raw[0], locked=raw[1], exit_available_at=raw[2], registered=raw[3]
+        )
+
+    def free_balance_of(self, account: str) -> int:
+        return int(self._read("freeBalanceOf", Web3.to_checksum_address(account)))
+
+    def escrow_of(self, job_id: int) -> int:
+        return int(self._read("escrowOf", job_id))
+
+    def collateral_for(self, price: int) -> int:
+        return int(self._read("collateralFor", price))
+
+    def is_nonce_used(self, client: str, nonce: int) -> bool:
+        return bool(self._read("isNonceUsed", Web3.to_checksum_address(client), nonce))
+
+    def hash_request(self, request: JobRequest) -> bytes:
+        return bytes(self._read("hashRequest", request.as_tuple()))
+
+    def next_job_id(self) -> int:
+        return int(self._read("nextJobId"))
+
+    def fees_owed(self) -> int:
+        return int(self._read("feesOwed"))
+
+    def protocol_fee_bps(self) -> int:
+        return int(self._read("protocolFeeBps"))
+
+    def params(self) -> MarketParams:
+        return MarketParams(
+            min_bond=self._read("MIN_BOND"),
+            collateral_bps=self._read("COLLATERAL_BPS"),
+            dispute_bond=self._read("DISPUTE_BOND"),
+            challenge_window=self._read("CHALLENGE_WINDOW"),
+            resolve_window=self._read("RESOLVE_WINDOW"),
+            exit_cooldown=self._read("EXIT_COOLDOWN"),
+            protocol_fee_bps=self._read("protocolFeeBps"),
+        )
+
+    # -- client funds
+    def deposit(self, amount: int) -> TxReceipt:
+        return self._send("deposit", amount)
+
+    def deposit_with_permit(self, credits: Credits, amount: int, *, ttl_s: int = 600) -> TxReceipt:
+        """Deposit in one transaction: sign an EIP-2612 permit, then `depositWithPermit`."""
+        deadline = int(time.time()) + ttl_s
+        v, r, s = credits.permit_signature(self.sender.account, self.address, amount, deadline)
+        return self._send("depositWithPermit", amount, deadline, v, r, s)
+
+    def withdraw(self, amount: int, to: str | None = None) -> TxReceipt:
+        return self._send("withdraw", amount, Web3.to_checksum_address(to or self.sender.address))
+
+    # -- providers
+    def register_provider(self, bond: int, metadata_uri: str) -> TxReceipt:
+        return self._send("registerProvider", bond, metadata_uri)
+
+    def update_metadata(self, metadata_uri: str) -> TxReceipt:
+        return self._send("updateMetadata", metadata_uri)
+
+    def add_bond(self, amount: int) -> TxReceipt:
+        return self._send("addBond", amount)
+
+    def request_exit(self) -> TxReceipt:
+        return self._send("requestExit")
+
+    def cancel_exit(self) -> TxReceipt:
+        return self._send("cancelExit")
+
+    def withdraw_bond(self, amount: int, to: str | None = None) -> TxReceipt:
+        return self._send("withdrawBond", amount, Web3.to_checksum_address(to or self.sender.address))
+
+    # -- jobs
+    def submit_job(self, request: JobRequest, spec: bytes, signature: bytes) -> tuple[int, TxReceipt]:
+        """Submit a signed request; returns the new job id and the receipt."""
+        receipt = self._send("submitJob", request.as_tuple(), spec, signature)
+        events = self.events(receipt, "JobSubmitted")
+        if len(events) != 1:
+            raise TransactionFailed(
+                f"submitJob mined in {receipt.tx_hash} without a JobSubmitted event",
+                tx_hash=receipt.tx_hash,
+            )
+        return int(events[0]["args"]["jobId"]), receipt
+
+    def invalidate_nonce(self, nonce: int) -> TxReceipt:
+        return self._send("invalidateNonce", nonce)
+
+    def cancel_job(self, job_id: int) -> TxReceipt:
+        return self._send("cancelJob", job_id)
+
+    def claim_job(self, job_id: int, price: int) -> TxReceipt:
+        return self._send("claimJob", job_id, price)
+
+    def deliver(
+        self, job_id: int, result_cid: bytes, video_sha256: bytes, frames_digest: bytes
+    ) -> TxReceipt:
+        return self._send("deliver", job_id, result_cid, video_sha256, frames_digest)
+
+    def dispute(self, job_id: int, reason: DisputeReason, evidence: bytes = b"\0" * 32) -> TxReceipt:
+        return self._send("dispute", job_id, int(reason), evidence)
+
+    def resolve(self, job_id: int, provider_at_fault: bool) -> TxReceipt:
+        return self._send("resolve", job_id, provider_at_fault)
+
+    def settle(self, job_id: int) -> TxReceipt:
+        return self._send("settle", job_id)
+
+    def reclaim(self, job_id: int) -> TxReceipt:
+        return self._send("reclaim", job_id)
+
+    # -- admin
+    def set_protocol_fee(self, fee_bps: int) -> TxReceipt:
+        return self._send("setProtocolFee", fee_bps)
+
+    def withdraw_fees(self, to: str, amount: int) -> TxReceipt:
+        return self._send("withdrawFees", Web3.to_checksum_address(to), amount)
+
+
+def bind(
+    w3: Web3, deployment: Deployment, sender: TxSender | None = None
+) -> tuple[Credits, Market]:
+    """Both bindings for a deployment, after checking code exists at the addresses."""
+    for name, address in (("Credits", deployment.credits), ("JobMarket", deployment.market)):
+        if not w3.eth.get_code(Web3.to_checksum_address(address)):
+            raise ChainError(
+                f"no {name} contract at {address} on chain {deployment.chain_id}",
+                fix="the chain was reset: run `framecast devnet up` again to redeploy",
+            )
+    return Credits(w3, deployment.credits, sender), Market(w3, deployment.market, sender)

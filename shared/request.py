@@ -1,0 +1,192 @@
+"""The EIP-712 `JobRequest` a client signs (DESIGN §3).
+
+The digest computed here must equal `JobMarket.hashRequest` on chain; a test checks it
+against the deployed contract. Domain: name "framecast", version "1", chain id, market.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from eth_abi import encode as abi_encode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak, to_checksum_address
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from framecast.shared.errors import SpecError
+from framecast.shared.spec import GenerationSpec
+
+DOMAIN_NAME = "framecast"
+DOMAIN_VERSION = "1"
+JOB_REQUEST_TYPE = (
+    "JobRequest(address client,bytes32 modelId,bytes32 specHash,uint256 maxPrice,"
+    "uint64 claimDeadline,uint64 deliveryWindow,uint256 nonce)"
+)
+JOB_REQUEST_TYPEHASH = keccak(text=JOB_REQUEST_TYPE)
+_DOMAIN_TYPEHASH = keccak(
+    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+UINT64_MAX = 2**64 - 1
+UINT96_MAX = 2**96 - 1
+
+
+def _checksum(value: str) -> str:
+    try:
+        return to_checksum_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a 20-byte hex address") from None
+
+
+Address = Annotated[str, AfterValidator(_checksum)]
+Bytes32 = Annotated[bytes, Field(min_length=32, max_length=32)]
+
+
+class Domain(BaseModel):
+    """The EIP-712 domain that binds a signature to one chain and one market."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chain_id: int = Field(gt=0, description="Chain id the market lives on.")
+    market: Address = Field(description="JobMarket address (verifyingContract).")
+
+    def separator(self) -> bytes:
+        return keccak(
+            abi_encode(
+                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                [
+                    _DOMAIN_TYPEHASH,
+                    keccak(text=DOMAIN_NAME),
+                    keccak(text=DOMAIN_VERSION),
+                    self.chain_id,
+                    self.market,
+                ],
+            )
+        )
+
+
+class JobRequest(BaseModel):
+    """The signed request; field names follow the Solidity struct in snake case."""
+
+    model_config = ConfigDict(frozen=True)
+
+    client: Address = Field(description="Who pays; must be the signer.")
+    model_id: Bytes32 = Field(description="keccak256 of the catalog model id.")
+    spec_hash: Bytes32 = Field(description="keccak256 of the canonical spec JSON.")
+    max_price: int = Field(ge=0, le=UINT96_MAX, description="Most the client pays (wei of FCC).")
+    claim_deadline: int = Field(gt=0, le=UINT64_MAX, description="Last claim timestamp.")
+    delivery_window: int = Field(
+        ge=60, le=7 * 24 * 3600, description="Seconds from claim to delivery (60 s … 7 days)."
+    )
+    nonce: int = Field(ge=0, lt=2**256, description="Single-use per client.")
+
+    @classmethod
+    def for_spec(
+        cls,
+        spec: GenerationSpec,
+        *,
+        client: str,
+        max_price: int,
+        claim_deadline: int,
+        delivery_window: int,
+        nonce: int,
+    ) -> JobRequest:
+        return cls(
+            client=client,
+            model_id=spec.model_id(),
+            spec_hash=spec.spec_hash(),
+            max_price=max_price,
+            claim_deadline=claim_deadline,
+            delivery_window=delivery_window,
+            nonce=nonce,
+        )
+
+    def struct_hash(self) -> bytes:
+        return keccak(
+            abi_encode(
+                ["bytes32", "address", "bytes32", "bytes32", "uint256", "uint64", "uint64", "uint256"],
+                [
+                    JOB_REQUEST_TYPEHASH,
+                    self.client,
+                    self.model_id,
+                    self.spec_hash,
+                    self.max_price,
+                    self.claim_deadline,
+                    self.delivery_window,
+                    self.nonce,
+                ],
+            )
+        )
+
+    def digest(self, domain: Domain) -> bytes:
+        """The EIP-712 digest (`\\x19\\x01 ‖ domainSeparator ‖ structHash`)."""
+        return keccak(b"\x19\x01" + domain.separator() + self.struct_hash())
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """ABI tuple for `submitJob(JobRequest,…)`."""
+        return (
+            self.client,
+            self.model_id,
+            self.spec_hash,
+            self.max_price,
+            self.claim_deadline,
+            self.delivery_window,
+            self.nonce,
+        )
+
+    def typed_data(self, domain: Domain) -> dict[str, Any]:
+        """The full EIP-712 message, as wallets (eth_signTypedData_v4) take it."""
+        return {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "JobRequest": [
+                    {"name": "client", "type": "address"},
+                    {"name": "modelId", "type": "bytes32"},
+                    {"name": "specHash", "type": "bytes32"},
+                    {"name": "maxPrice", "type": "uint256"},
+                    {"name": "claimDeadline", "type": "uint64"},
+                    {"name": "deliveryWindow", "type": "uint64"},
+                    {"name": "nonce", "type": "uint256"},
+                ],
+            },
+            "primaryType": "JobRequest",
+            "domain": {
+                "name": DOMAIN_NAME,
+                "version": DOMAIN_VERSION,
+                "chainId": domain.chain_id,
+                "verifyingContract": domain.market,
+            },
+            "message": {
+                "client": self.client,
+                "modelId": self.model_id,
+                "specHash": self.spec_hash,
+                "maxPrice": self.max_price,
+                "claimDeadline": self.claim_deadline,
+                "deliveryWindow": self.delivery_window,
+                "nonce": self.nonce,
+            },
+        }
+
+
+def sign_request(request: JobRequest, domain: Domain, private_key: bytes) -> bytes:
+    """Sign with eth-account; refuses to sign for a key that is not the request's client."""
+    account = Account.from_key(private_key)
+    if account.address != request.client:
+        raise SpecError(
+            f"request client {request.client} is not the signing wallet {account.address}",
+            field="client",
+            fix="build the request with the wallet's own address",
+        )
+    signed = account.sign_message(encode_typed_data(full_message=request.typed_data(domain)))
+    return bytes(signed.signature)
+
+
+def recover_signer(request: JobRequest, domain: Domain, signature: bytes) -> str:
+    """The address that signed `request` under `domain`."""
+    message = encode_typed_data(full_message=request.typed_data(domain))
+    return str(Account.recover_message(message, signature=signature))
