@@ -15,7 +15,8 @@ import {IJobMarket} from "./interfaces/IJobMarket.sol";
 /// @notice See {IJobMarket}. All accounting is internal: the token moves only on deposit,
 ///         withdraw, bond changes and fee payout, so lifecycle calls make no external calls.
 /// @dev Storage is packed so one job's whole life (submit, claim, deliver, settle) stays
-///      under 250k gas: a job is three slots, amounts are 96-bit, timestamps 64-bit.
+///      under 250k gas: a job is two slots written at submit and only overwritten later;
+///      amounts are 96-bit, stored timestamps 40-bit.
 contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -230,14 +231,16 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             // 2^64 jobs will not happen.
             _nextJobId = uint64(jobId + 1);
         }
-        Job storage job = _jobs[jobId];
-        job.client = client;
-        job.claimDeadline = request.claimDeadline;
-        job.state = JobState.Open;
-        job.feeBps = feeBps;
-        job.maxPrice = maxPrice;
-        // MAX_DELIVERY_WINDOW (7 days) fits 32 bits.
-        job.deliveryWindow = uint32(request.deliveryWindow);
+        // claimDeadline <= now + MAX_CLAIM_HORIZON fits 40 bits; MAX_DELIVERY_WINDOW fits 32.
+        _jobs[jobId] = Job({
+            client: client,
+            deadline: uint40(request.claimDeadline),
+            state: JobState.Open,
+            feeBps: feeBps,
+            deliveryWindow: uint32(request.deliveryWindow),
+            provider: address(0),
+            amount: maxPrice
+        });
 
         _emitSubmitted(jobId, request, spec);
     }
@@ -255,7 +258,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         address client = job.client;
         if (msg.sender != client) revert NotJobClient(jobId, msg.sender);
         job.state = JobState.Cancelled;
-        uint96 refund = job.maxPrice;
+        uint96 refund = job.amount;
         _free[client] += refund;
         emit JobCancelled(jobId, client, refund);
     }
@@ -264,8 +267,9 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     function claimJob(uint256 jobId, uint256 price) external {
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Open) revert InvalidJobState(jobId, job.state);
-        if (block.timestamp > job.claimDeadline) revert ClaimWindowClosed(jobId, job.claimDeadline);
-        uint96 maxPrice = job.maxPrice;
+        uint40 claimDeadline = job.deadline;
+        if (block.timestamp > claimDeadline) revert ClaimWindowClosed(jobId, claimDeadline);
+        uint96 maxPrice = job.amount;
         if (price > maxPrice) revert PriceAboveMax(jobId, price, maxPrice);
 
         Provider storage p = _providers[msg.sender];
@@ -284,11 +288,11 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             p.locked = locked + collateral;
         }
 
-        uint64 deliverBy = uint64(block.timestamp) + job.deliveryWindow;
+        uint40 deliverBy = uint40(block.timestamp) + job.deliveryWindow;
         job.state = JobState.Claimed;
-        job.price = claimPrice;
-        job.provider = msg.sender;
         job.deadline = deliverBy;
+        job.amount = claimPrice;
+        job.provider = msg.sender;
 
         uint96 refund;
         unchecked {
@@ -304,12 +308,12 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Claimed) revert InvalidJobState(jobId, job.state);
         if (msg.sender != job.provider) revert NotJobProvider(jobId, msg.sender);
-        uint64 deliverBy = job.deadline;
+        uint40 deliverBy = job.deadline;
         if (block.timestamp > deliverBy) revert DeliveryWindowClosed(jobId, deliverBy);
         if (resultCid.length == 0 || resultCid.length > MAX_CID_BYTES) revert InvalidCid(resultCid.length);
         if (videoSha256 == bytes32(0) || framesDigest == bytes32(0)) revert EmptyDigest();
 
-        uint64 challengeEnds = uint64(block.timestamp) + CHALLENGE_WINDOW;
+        uint40 challengeEnds = uint40(block.timestamp + CHALLENGE_WINDOW);
         job.state = JobState.Delivered;
         job.deadline = challengeEnds;
         emit JobDelivered(jobId, msg.sender, resultCid, videoSha256, framesDigest, challengeEnds);
@@ -320,7 +324,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Delivered) revert InvalidJobState(jobId, job.state);
         if (msg.sender != job.client) revert NotJobClient(jobId, msg.sender);
-        uint64 challengeEnds = job.deadline;
+        uint40 challengeEnds = job.deadline;
         if (block.timestamp >= challengeEnds) revert ChallengeWindowClosed(jobId, challengeEnds);
         uint256 available = _free[msg.sender];
         if (available < DISPUTE_BOND) revert InsufficientBalance(msg.sender, available, DISPUTE_BOND);
@@ -328,7 +332,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             // Cannot underflow: checked just above.
             _free[msg.sender] = available - DISPUTE_BOND;
         }
-        uint64 resolveBy = uint64(block.timestamp) + RESOLVE_WINDOW;
+        uint40 resolveBy = uint40(block.timestamp + RESOLVE_WINDOW);
         job.state = JobState.Disputed;
         job.deadline = resolveBy;
         emit JobDisputed(jobId, msg.sender, reason, evidence, resolveBy);
@@ -338,12 +342,12 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     function resolve(uint256 jobId, bool providerAtFault) external onlyRole(ARBITER_ROLE) {
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Disputed) revert InvalidJobState(jobId, job.state);
-        uint64 resolveBy = job.deadline;
+        uint40 resolveBy = job.deadline;
         if (block.timestamp >= resolveBy) revert ResolveWindowClosed(jobId, resolveBy);
         emit JobResolved(jobId, msg.sender, providerAtFault);
         if (providerAtFault) {
             address client = job.client;
-            uint96 price = job.price;
+            uint96 price = job.amount;
             uint96 slashed = _slash(job.provider, price);
             job.state = JobState.Rejected;
             _free[client] += uint256(price) + slashed + DISPUTE_BOND;
@@ -359,7 +363,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         Job storage job = _jobs[jobId];
         JobState state = job.state;
         if (state != JobState.Delivered && state != JobState.Disputed) revert InvalidJobState(jobId, state);
-        uint64 deadline = job.deadline;
+        uint40 deadline = job.deadline;
         if (block.timestamp < deadline) revert TooEarly(jobId, deadline);
         if (state == JobState.Disputed) {
             // The arbiter stayed silent: the delivery stands and the client gets its bond back.
@@ -376,16 +380,16 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         JobState state = job.state;
         address client = job.client;
         if (state == JobState.Open) {
-            uint64 claimDeadline = job.claimDeadline;
+            uint40 claimDeadline = job.deadline;
             if (block.timestamp <= claimDeadline) revert TooEarly(jobId, claimDeadline);
-            uint96 refund = job.maxPrice;
+            uint96 refund = job.amount;
             job.state = JobState.Expired;
             _free[client] += refund;
             emit JobRefunded(jobId, client, JobState.Expired, refund, 0);
         } else if (state == JobState.Claimed) {
-            uint64 deliverBy = job.deadline;
+            uint40 deliverBy = job.deadline;
             if (block.timestamp <= deliverBy) revert TooEarly(jobId, deliverBy);
-            uint96 price = job.price;
+            uint96 price = job.amount;
             uint96 slashed = _slash(job.provider, price);
             job.state = JobState.Defaulted;
             _free[client] += uint256(price) + slashed;
@@ -428,9 +432,10 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     function escrowOf(uint256 jobId) external view returns (uint256) {
         Job storage job = _jobs[jobId];
         JobState state = job.state;
-        if (state == JobState.Open) return job.maxPrice;
-        if (state == JobState.Claimed || state == JobState.Delivered) return job.price;
-        if (state == JobState.Disputed) return uint256(job.price) + DISPUTE_BOND;
+        if (state == JobState.Open || state == JobState.Claimed || state == JobState.Delivered) {
+            return job.amount;
+        }
+        if (state == JobState.Disputed) return uint256(job.amount) + DISPUTE_BOND;
         return 0;
     }
 
@@ -501,7 +506,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     /// @dev Pays price - fee (plus `bondPaid`) to the provider and unlocks its collateral.
     function _payProvider(uint256 jobId, Job storage job, uint96 bondPaid) private {
         address provider = job.provider;
-        uint96 price = job.price;
+        uint96 price = job.amount;
         uint96 fee = uint96((uint256(price) * job.feeBps) / _BPS);
         uint96 collateral = _collateral(price);
         job.state = JobState.Settled;

@@ -53,20 +53,19 @@ class DisputeReason(IntEnum):
 
 
 class JobView(BaseModel):
-    """A job as stored on chain."""
+    """A job as stored on chain (see `IJobMarket.Job` for what `deadline` and `amount` mean
+    in each state)."""
 
     model_config = ConfigDict(frozen=True)
 
     job_id: int
     client: str
-    claim_deadline: int
+    deadline: int
     state: JobState
     fee_bps: int
-    max_price: int
-    price: int
     delivery_window: int
     provider: str
-    deadline: int
+    amount: int
 
 
 class ProviderView(BaseModel):
@@ -194,14 +193,12 @@ class Market(_Binding):
         return JobView(
             job_id=job_id,
             client=raw[0],
-            claim_deadline=raw[1],
+            deadline=raw[1],
             state=JobState(raw[2]),
             fee_bps=raw[3],
-            max_price=raw[4],
-            price=raw[5],
-            delivery_window=raw[6],
-            provider=raw[7],
-            deadline=raw[8],
+            delivery_window=raw[4],
+            provider=raw[5],
+            amount=raw[6],
         )
 
     def get_provider(self, provider: str) -> ProviderView:

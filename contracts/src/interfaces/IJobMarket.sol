@@ -51,19 +51,24 @@ interface IJobMarket {
         uint256 nonce;
     }
 
-    /// @notice A job as stored (three slots).
-    /// @param deadline Meaning depends on state: deliver-by while Claimed, end of the challenge
-    ///        window while Delivered, end of the arbiter's time while Disputed.
+    /// @notice A job as stored: two slots, so a claim only overwrites slots already written.
+    /// @param client Who pays.
+    /// @param deadline Meaning follows the state: claim deadline while Open, deliver-by while
+    ///        Claimed, end of the challenge window while Delivered, end of the arbiter's time
+    ///        while Disputed. (40 bits: seconds until the year 36812.)
+    /// @param state See {JobState}.
+    /// @param feeBps Protocol fee fixed when the job was submitted.
+    /// @param deliveryWindow Seconds from claim to delivery, from the request.
+    /// @param provider The claiming provider (zero while Open).
+    /// @param amount Escrowed price: the request's maxPrice while Open, the claim price after.
     struct Job {
         address client;
-        uint64 claimDeadline;
+        uint40 deadline;
         JobState state;
         uint16 feeBps;
-        uint96 maxPrice;
-        uint96 price;
         uint32 deliveryWindow;
         address provider;
-        uint64 deadline;
+        uint96 amount;
     }
 
     /// @notice A provider's bond, of which `locked` backs claimed jobs.
