@@ -51,7 +51,10 @@ def devnet_account(name: str) -> LocalAccount:
             fix=f"use one of: {', '.join(NAMED_ACCOUNTS)}",
         )
     Account.enable_unaudited_hdwallet_features()
-    return Account.from_mnemonic(DEVNET_MNEMONIC, account_path=f"m/44'/60'/0'/0/{NAMED_ACCOUNTS[name]}")
+    account: LocalAccount = Account.from_mnemonic(
+        DEVNET_MNEMONIC, account_path=f"m/44'/60'/0'/0/{NAMED_ACCOUNTS[name]}"
+    )
+    return account
 
 
 def find_tool(name: str) -> str:
@@ -94,15 +97,11 @@ def start_anvil(port: int, log_path: Path, *, detach: bool) -> subprocess.Popen[
     """Start anvil on 127.0.0.1:`port` and wait until it answers."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
+        command = [find_tool("anvil"), "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--chain-id", str(DEVNET_CHAIN_ID), "--mnemonic", DEVNET_MNEMONIC]
+        command += ["--accounts", str(len(NAMED_ACCOUNTS))]
         process = subprocess.Popen(
-            [
-                find_tool("anvil"),
-                "--host", "127.0.0.1",
-                "--port", str(port),
-                "--chain-id", str(DEVNET_CHAIN_ID),
-                "--mnemonic", DEVNET_MNEMONIC,
-                "--accounts", str(len(NAMED_ACCOUNTS)),
-            ],  # fmt: skip
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -64,8 +64,9 @@ class WalletError(FramecastError):
 class SpecError(FramecastError):
     """A generation spec or signed request is invalid; names the field and the bound."""
 
-    def __init__(self, message: str, *, field: str | None = None, fix: str | None = None,
-                 **context: Any) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, fix: str | None = None, **context: Any
+    ) -> None:
         self.field = field
         super().__init__(message, fix=fix, field=field, **context)
 
@@ -104,8 +105,14 @@ class ContractRevert(ChainError):
     solidity_name: ClassVar[str] = ""
     selector: ClassVar[bytes] = b""
 
-    def __init__(self, message: str, *, fix: str | None = None,
-                 args: dict[str, Any] | None = None, tx_hash: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        fix: str | None = None,
+        args: dict[str, Any] | None = None,
+        tx_hash: str | None = None,
+    ) -> None:
         self.error_args: dict[str, Any] = dict(args or {})
         self.tx_hash = tx_hash
         super().__init__(message, fix=fix, tx_hash=tx_hash, **self.error_args)

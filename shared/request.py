@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from framecast.shared.errors import SpecError
@@ -104,7 +105,16 @@ class JobRequest(BaseModel):
     def struct_hash(self) -> bytes:
         return keccak(
             abi_encode(
-                ["bytes32", "address", "bytes32", "bytes32", "uint256", "uint64", "uint64", "uint256"],
+                [
+                    "bytes32",
+                    "address",
+                    "bytes32",
+                    "bytes32",
+                    "uint256",
+                    "uint64",
+                    "uint64",
+                    "uint256",
+                ],
                 [
                     JOB_REQUEST_TYPEHASH,
                     self.client,

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from framecast.shared.errors import SpecError
@@ -27,11 +27,11 @@ MAX_SEED = 2**53 - 1
 Task = Literal["text-to-video", "image-to-video", "video-edit", "long-video"]
 TASKS: tuple[str, ...] = ("text-to-video", "image-to-video", "video-edit", "long-video")
 
-ModelIdStr = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
-]
+ModelIdStr = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 # A CID string (base32 CIDv1 or base58btc CIDv0); content verification happens on fetch.
-CidStr = Annotated[str, StringConstraints(pattern=r"^(b[a-z2-7]{20,120}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")]
+CidStr = Annotated[
+    str, StringConstraints(pattern=r"^(b[a-z2-7]{20,120}|Qm[1-9A-HJ-NP-Za-km-z]{44})$")
+]
 
 
 class SpecInputs(BaseModel):
@@ -51,7 +51,7 @@ class GenerationSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    version: Literal[1] = Field(SPEC_VERSION, description="Spec format version.")
+    version: Literal[1] = Field(default=1, description="Spec format version.")
     task: Task = Field("text-to-video", description="What kind of generation.")
     model: ModelIdStr = Field(description="Catalog id of the model, e.g. `cogvideox-2b`.")
     prompt: str = Field(min_length=1, max_length=2000, description="Text prompt.")
@@ -155,8 +155,9 @@ def decode_spec(raw: bytes) -> GenerationSpec:
 
 
 def _float_refused(text: str) -> Any:
-    raise SpecError(f"spec contains the float {text}; signed numbers must be integers",
-                    field="spec")
+    raise SpecError(
+        f"spec contains the float {text}; signed numbers must be integers", field="spec"
+    )
 
 
 def _check_size(spec: GenerationSpec) -> None:

@@ -41,9 +41,12 @@ def test_canonical_bytes_round_trip(data: dict[str, Any]) -> None:
     raw = spec.canonical_json()
     assert decode_spec(raw) == spec
     # Sorted keys, no whitespace: json with the same rules gives the same bytes.
-    assert raw == json.dumps(
-        json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    assert (
+        raw
+        == json.dumps(
+            json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    )
 
 
 @given(specs)
@@ -57,7 +60,9 @@ def test_any_other_encoding_is_refused(data: dict[str, Any]) -> None:
 def test_floats_are_refused_everywhere() -> None:
     with pytest.raises(SpecError, match="integers"):
         canonical_json({"guidance": 6.5})
-    raw = parse_spec(BASE).canonical_json().replace(b'"guidance_milli":6000', b'"guidance_milli":6.0')
+    raw = (
+        parse_spec(BASE).canonical_json().replace(b'"guidance_milli":6000', b'"guidance_milli":6.0')
+    )
     with pytest.raises(SpecError, match="float"):
         decode_spec(raw)
 

@@ -61,7 +61,7 @@ def _render(artifact: Artifact) -> str:
 
 
 def export(out_dir: Path, *, check: bool) -> list[str]:
-    """Write (or with ``check``, compare) artifacts from forge's ``out`` dir; returns drifted names."""
+    """Write (or with ``check``, compare) artifacts from forge's ``out``; returns drifted names."""
     drifted = []
     for name in CONTRACTS:
         rendered = _render(_from_forge(out_dir, name))

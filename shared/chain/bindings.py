@@ -115,7 +115,9 @@ class _Binding:
 
     def events(self, receipt: TxReceipt, event: str) -> list[Any]:
         """Decoded `event` logs of this contract in a receipt."""
-        return list(getattr(self.contract.events, event)().process_receipt(receipt.raw, errors=DISCARD))
+        return list(
+            getattr(self.contract.events, event)().process_receipt(receipt.raw, errors=DISCARD)
+        )
 
 
 class Credits(_Binding):
@@ -273,10 +275,14 @@ class Market(_Binding):
         return self._send("cancelExit")
 
     def withdraw_bond(self, amount: int, to: str | None = None) -> TxReceipt:
-        return self._send("withdrawBond", amount, Web3.to_checksum_address(to or self.sender.address))
+        return self._send(
+            "withdrawBond", amount, Web3.to_checksum_address(to or self.sender.address)
+        )
 
     # -- jobs
-    def submit_job(self, request: JobRequest, spec: bytes, signature: bytes) -> tuple[int, TxReceipt]:
+    def submit_job(
+        self, request: JobRequest, spec: bytes, signature: bytes
+    ) -> tuple[int, TxReceipt]:
         """Submit a signed request; returns the new job id and the receipt."""
         receipt = self._send("submitJob", request.as_tuple(), spec, signature)
         events = self.events(receipt, "JobSubmitted")
@@ -301,7 +307,9 @@ class Market(_Binding):
     ) -> TxReceipt:
         return self._send("deliver", job_id, result_cid, video_sha256, frames_digest)
 
-    def dispute(self, job_id: int, reason: DisputeReason, evidence: bytes = b"\0" * 32) -> TxReceipt:
+    def dispute(
+        self, job_id: int, reason: DisputeReason, evidence: bytes = b"\0" * 32
+    ) -> TxReceipt:
         return self._send("dispute", job_id, int(reason), evidence)
 
     def resolve(self, job_id: int, provider_at_fault: bool) -> TxReceipt:

@@ -30,7 +30,7 @@ def connect(rpc_url: str, *, expected_chain_id: int | None = None, timeout: floa
     w3 = Web3(provider)
     try:
         chain_id = w3.eth.chain_id
-    except (*TRANSIENT_ERRORS, Web3Exception, OSError) as exc:
+    except (Web3Exception, OSError) as exc:  # requests' errors are OSErrors
         raise RpcUnavailable(rpc_url, type(exc).__name__) from None
     if expected_chain_id is not None and chain_id != expected_chain_id:
         raise ChainMismatch(

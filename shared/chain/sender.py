@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -25,7 +25,7 @@ from web3.exceptions import (
     TimeExhausted,
     Web3RPCError,
 )
-from web3.types import TxParams
+from web3.types import Nonce, TxParams, Wei
 
 from framecast.shared.chain.connection import TRANSIENT_ERRORS
 from framecast.shared.chain.reverts import decode_revert
@@ -50,7 +50,9 @@ class TxReceipt(BaseModel):
     raw: Any
 
 
-def revert_from(exc: Exception, *, tx_hash: str | None = None) -> ContractRevert | TransactionFailed:
+def revert_from(
+    exc: Exception, *, tx_hash: str | None = None
+) -> ContractRevert | TransactionFailed:
     """Typed exception from web3's contract errors (which carry only selector + data)."""
     data: Any = getattr(exc, "data", None)
     if isinstance(data, dict):
@@ -105,16 +107,17 @@ class TxSender:
             raise revert_from(exc) from None
         with self._lock:
             nonce = self._next_nonce()
-            tx = fn.build_transaction(
-                {
-                    **base,
-                    "nonce": nonce,
-                    "gas": int(estimate * gas_margin) + 10_000,
-                    **self._fees(),
-                    "chainId": self._retry(lambda: self.w3.eth.chain_id),
-                }
-            )
-            signed = self.account.sign_transaction(tx)
+            fees = self._fees()
+            params: TxParams = {
+                "from": self.account.address,
+                "nonce": Nonce(nonce),
+                "gas": int(estimate * gas_margin) + 10_000,
+                "maxFeePerGas": Wei(fees["maxFeePerGas"]),
+                "maxPriorityFeePerGas": Wei(fees["maxPriorityFeePerGas"]),
+                "chainId": self._retry(lambda: self.w3.eth.chain_id),
+            }
+            tx = fn.build_transaction(params)
+            signed = self.account.sign_transaction(cast(dict[str, Any], tx))
             tx_hash = self._send_raw(signed.raw_transaction, HexBytes(signed.hash))
             self._nonce = nonce + 1
         return self._wait(tx_hash, tx)

@@ -66,7 +66,9 @@ def signed_job(
         # Sign the same digest with another key (sign_request refuses that on purpose).
         from eth_account.messages import encode_typed_data
 
-        message = encode_typed_data(full_message=request.typed_data(domain or domain_of(chain.deployment)))
+        message = encode_typed_data(
+            full_message=request.typed_data(domain or domain_of(chain.deployment))
+        )
         signature = bytes(key_owner.sign_message(message).signature)
     else:
         signature = sign_request(request, domain or domain_of(chain.deployment), key_owner.key)
