@@ -1,0 +1,171 @@
+"""The provider-signed receipt inside every result directory (DESIGN §7).
+
+`receipt.json` sits next to `video.mp4` and `poster.jpg` in the UnixFS result directory.
+It binds the job (chain, market, job id, request digest, spec hash), what ran (catalog
+entry, weights manifest hash, runner image digest, environment), and what came out
+(video CID, video sha256, frames digest, frames/size/fps). The provider signs it with
+EIP-712 under the market's domain:
+
+    Receipt(uint256 jobId,address provider,bytes32 requestDigest,bytes32 videoSha256,
+            bytes32 framesDigest,bytes32 bodyHash)
+
+where ``bodyHash = keccak256(canonical JSON of the receipt body)``. Wallets display the
+job and digests; the body hash binds every other field. The directory's own CID cannot be
+inside (it would contain itself): it is what `deliver` puts on chain.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils.crypto import keccak
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from framecast.shared.errors import VerificationFailed
+from framecast.shared.request import DOMAIN_NAME, DOMAIN_VERSION, Address, Domain
+from framecast.shared.spec import canonical_json
+
+RECEIPT_VERSION = 1
+Hex32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-f]{64}$")]
+
+
+class ReceiptEnvironment(BaseModel):
+    """Software and hardware that produced the frames (from the runner's report)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: Literal["cpu", "cuda"]
+    gpu: str | None = Field(None, max_length=256)
+    driver: str | None = Field(None, max_length=64)
+    python: str = Field(max_length=64)
+    torch: str = Field(max_length=64)
+    diffusers: str = Field(max_length=64)
+    transformers: str = Field(max_length=64)
+    runtime: Literal["process", "docker"] = Field(description="How the runner was isolated.")
+    image_digest: str | None = Field(
+        None, max_length=128, description="Runner image digest (docker runtime)."
+    )
+    encoder: str = Field(max_length=512, description="Pinned encoder settings.")
+
+
+class ReceiptBody(BaseModel):
+    """Everything the provider attests to; hashed canonically and signed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = Field(default=1)
+    chain_id: int = Field(gt=0)
+    market: Address
+    job_id: int = Field(gt=0)
+    provider: Address
+    request_digest: Hex32 = Field(description="EIP-712 digest of the client's JobRequest.")
+    spec_hash: Hex32 = Field(description="keccak256 of the canonical spec bytes.")
+    model: str = Field(max_length=64, description="Catalog id of the model.")
+    model_id: Hex32 = Field(description="keccak256 of the catalog id.")
+    weights_manifest_hash: Hex32 = Field(description="Hash of the weights manifest used.")
+    style: str | None = Field(None, max_length=256, description="Style / LoRA applied.")
+    seed: int = Field(ge=0)
+    video_cid: str = Field(max_length=128, description="CID of video.mp4 (raw file CID).")
+    video_sha256: Hex32
+    frames_digest: Hex32 = Field(description="sha256 over the decoded RGB frames, in order.")
+    num_frames: int = Field(ge=1)
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    fps: int = Field(ge=1)
+    environment: ReceiptEnvironment
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase.")
+
+    def body_hash(self) -> bytes:
+        # Timings are floats; they are rounded to milliseconds and written as integers of
+        # ms so the signed body stays float-free and canonical.
+        data = self.model_dump(mode="json")
+        data["timings"] = {k: round(v * 1000) for k, v in self.timings.items()}
+        return keccak(canonical_json(data))
+
+    def typed_data(self) -> dict[str, Any]:
+        return {
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "Receipt": [
+                    {"name": "jobId", "type": "uint256"},
+                    {"name": "provider", "type": "address"},
+                    {"name": "requestDigest", "type": "bytes32"},
+                    {"name": "videoSha256", "type": "bytes32"},
+                    {"name": "framesDigest", "type": "bytes32"},
+                    {"name": "bodyHash", "type": "bytes32"},
+                ],
+            },
+            "primaryType": "Receipt",
+            "domain": {
+                "name": DOMAIN_NAME,
+                "version": DOMAIN_VERSION,
+                "chainId": self.chain_id,
+                "verifyingContract": self.market,
+            },
+            "message": {
+                "jobId": self.job_id,
+                "provider": self.provider,
+                "requestDigest": bytes.fromhex(self.request_digest[2:]),
+                "videoSha256": bytes.fromhex(self.video_sha256[2:]),
+                "framesDigest": bytes.fromhex(self.frames_digest[2:]),
+                "bodyHash": self.body_hash(),
+            },
+        }
+
+    def domain(self) -> Domain:
+        return Domain(chain_id=self.chain_id, market=self.market)
+
+
+class Receipt(BaseModel):
+    """`receipt.json`: the body and the provider's signature over it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    body: ReceiptBody
+    signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-f]{130}$")]
+
+    @classmethod
+    def sign(cls, body: ReceiptBody, private_key: bytes) -> Receipt:
+        account = Account.from_key(private_key)
+        if account.address != body.provider:
+            raise VerificationFailed(
+                f"receipt names provider {body.provider} but is signed by {account.address}",
+                fix="sign receipts with the provider's own key",
+            )
+        signed = account.sign_message(encode_typed_data(full_message=body.typed_data()))
+        return cls(body=body, signature="0x" + bytes(signed.signature).hex())
+
+    def signer(self) -> str:
+        message = encode_typed_data(full_message=self.body.typed_data())
+        return str(Account.recover_message(message, signature=bytes.fromhex(self.signature[2:])))
+
+    def verify_signature(self) -> None:
+        """Raise unless the provider named in the body signed it."""
+        signer = self.signer()
+        if signer != self.body.provider:
+            raise VerificationFailed(
+                f"receipt of job {self.body.job_id} is signed by {signer}, "
+                f"not by its provider {self.body.provider}",
+                fix="the receipt is forged or altered: dispute the job",
+            )
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(indent=2).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Receipt:
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            raise VerificationFailed(
+                f"receipt.json is malformed: {exc.errors()[0]['msg']} at "
+                f"{'.'.join(str(p) for p in exc.errors()[0]['loc'])}",
+                fix="the provider delivered an invalid receipt: dispute the job",
+            ) from None
