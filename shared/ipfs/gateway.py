@@ -158,8 +158,12 @@ class Gateway:
 
     def __init__(self, store: LocalStore, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = GatewayHTTPServer((host, port), store)
+        # A short poll interval keeps shutdown() prompt (tests, CLI exit).
         self._thread = threading.Thread(
-            target=self.server.serve_forever, name="framecast-gateway", daemon=True
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="framecast-gateway",
+            daemon=True,
         )
 
     @property
@@ -168,7 +172,8 @@ class Gateway:
         return f"http://{host!s}:{port}"
 
     def start(self) -> Gateway:
-        self._thread.start()
+        if not self._thread.is_alive():
+            self._thread.start()
         return self
 
     def close(self) -> None:
