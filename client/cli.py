@@ -20,6 +20,7 @@ from framecast.shared.errors import FramecastError
 # name -> "module:attribute" of a click command; imported only when invoked.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "devnet": ("framecast.client.commands.devnet", "Manage the local development chain."),
+    "cid": ("framecast.client.commands.cid", "Print the IPFS CID of a file or directory."),
 }
 
 

@@ -1,0 +1,135 @@
+"""Verified retrieval from any IPFS trustless gateway.
+
+The DAG arrives as one CAR stream; every block is hashed against its CID before it is kept
+(in a staging blockstore next to the destination), the file or directory is assembled in
+the staging area from verified blocks only, and renamed onto the destination at the end.
+On any failure the staging area is removed: nothing partial is left at the destination.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from framecast.shared.errors import (
+    ContentNotFound,
+    InvalidCid,
+    StorageError,
+    StoreUnavailable,
+)
+from framecast.shared.ipfs.car import CONTENT_TYPE as CAR_TYPE
+from framecast.shared.ipfs.car import CarReader
+from framecast.shared.ipfs.cid import CID, parse_cid
+from framecast.shared.ipfs.dag import write_tree
+from framecast.shared.ipfs.local import LocalStore
+
+
+class _StreamReader:
+    """A minimal ``read(n)`` file object over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out
+
+
+def _check_status(response: httpx.Response, cid: CID, url: str) -> None:
+    if response.status_code == 200:
+        return
+    if response.status_code == 404:
+        raise ContentNotFound(
+            f"gateway {url} does not have {cid}",
+            fix="check the CID or try another gateway (`gateway_url`)",
+            cid=str(cid),
+            url=url,
+        )
+    if response.status_code == 400:
+        raise InvalidCid(f"gateway {url} rejected {cid}", fix="check the CID", cid=str(cid))
+    raise StoreUnavailable(
+        f"gateway {url} answered HTTP {response.status_code} for {cid}",
+        fix="retry later or use another gateway (`gateway_url`)",
+        cid=str(cid),
+        url=url,
+    )
+
+
+def fetch(
+    cid: CID | str,
+    dest: str | os.PathLike[str],
+    gateway_url: str,
+    *,
+    timeout: float = 60.0,
+    client: httpx.Client | None = None,
+) -> None:
+    """Download ``cid`` from a trustless gateway into ``dest`` (which must not exist)."""
+    root = parse_cid(cid)
+    target = Path(dest)
+    if target.exists() or target.is_symlink():
+        raise StorageError(
+            f"{target} already exists", fix="choose a new destination path", path=str(target)
+        )
+    url = f"{gateway_url.rstrip('/')}/ipfs/{root}"
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".framecast-fetch-", dir=target.parent))
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create a staging directory next to {target} ({exc.strerror})",
+            fix="check that the destination's parent exists and is writable",
+            path=str(target),
+        ) from exc
+    own_client = client is None
+    http = client or httpx.Client(timeout=timeout)
+    try:
+        blocks = LocalStore(staging / "blocks")
+        with http.stream(
+            "GET",
+            url,
+            params={"format": "car", "dag-scope": "all"},
+            headers={"Accept": f"{CAR_TYPE}; version=1"},
+        ) as response:
+            _check_status(response, root, url)
+            reader = CarReader(_StreamReader(response.iter_bytes()))
+            for block_cid, block in reader.blocks():
+                blocks.put_block(block_cid, block)  # raises VerificationFailed on a lie
+        try:
+            write_tree(blocks.get_block, root, staging / "content")
+        except ContentNotFound as exc:
+            raise ContentNotFound(
+                f"gateway {url} sent an incomplete DAG for {root} ({exc.message})",
+                fix="retry, or use another gateway (`gateway_url`)",
+                cid=str(root),
+                url=url,
+            ) from None
+        (staging / "content").replace(target)
+    except httpx.HTTPError as exc:
+        raise StoreUnavailable(
+            f"gateway {url} failed: {exc.__class__.__name__}: {exc}",
+            fix="check that the gateway is running and reachable (`gateway_url`)",
+            cid=str(root),
+            url=url,
+        ) from exc
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write {target} ({exc.strerror or exc})",
+            fix="check free space and permissions at the destination",
+            path=str(target),
+        ) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if own_client:
+            http.close()
