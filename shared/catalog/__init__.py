@@ -1,0 +1,1 @@
+"""The model catalog (DESIGN §5); filled in by catalog.py."""
