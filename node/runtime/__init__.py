@@ -1,0 +1,1 @@
+"""Container runtimes: the node runs the runner through one `ContainerRuntime` Protocol."""

@@ -1,0 +1,102 @@
+"""Weights manifests: every file of a model directory with its sha256.
+
+A catalog entry pins its weights by manifest; the runner refuses to load a directory that
+does not match it byte for byte (before any GPU work), and `node models` uses the same
+check after a pull. Hashing streams in 1 MiB blocks so multi-GB shards stay in constant
+memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from framecast.shared.errors import WeightsInvalid
+
+_BLOCK = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of one file, streamed."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def compute_manifest(model_dir: Path) -> dict[str, str]:
+    """`{relative posix path: sha256}` of every regular file under `model_dir`, sorted."""
+    files = sorted(p for p in model_dir.rglob("*") if p.is_file())
+    return {p.relative_to(model_dir).as_posix(): file_sha256(p) for p in files}
+
+
+def manifest_hash(manifest: Mapping[str, str]) -> str:
+    """sha256 of the manifest's canonical JSON: the one value a receipt records."""
+    body = json.dumps(dict(sorted(manifest.items())), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def verify_weights(
+    model_dir: Path | str, manifest: Mapping[str, str], *, allow_extra: bool = False
+) -> None:
+    """Raise `WeightsInvalid` unless `model_dir` holds exactly the manifest's files and bytes.
+
+    Extra files are refused by default: `from_pretrained` may read a file the manifest does
+    not pin (a config, a second shard), and then the manifest would not describe what ran.
+    """
+    root = Path(model_dir)
+    if not manifest:
+        raise WeightsInvalid(
+            f"the weights manifest for {root} is empty",
+            fix="pin the model's files in the catalog entry before running it",
+        )
+    if not root.is_dir():
+        raise WeightsInvalid(
+            f"weights directory {root} does not exist",
+            fix="run `framecast node models pull MODEL` (or build the tiny model) first",
+            model_dir=str(root),
+        )
+    for name, expected in sorted(manifest.items()):
+        relative = PurePosixPath(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise WeightsInvalid(
+                f"manifest entry {name!r} escapes the weights directory",
+                fix="fix the catalog entry's manifest",
+            )
+        path = root / relative
+        if not path.is_file():
+            raise WeightsInvalid(
+                f"weights file {name} is missing from {root} (expected sha256 {expected})",
+                fix="re-download the model with `framecast node models pull MODEL`",
+                file=name,
+                expected=expected,
+                actual=None,
+            )
+        actual = file_sha256(path)
+        if actual != expected:
+            raise WeightsInvalid(
+                f"weights file {name} in {root} is corrupted: expected sha256 {expected}, "
+                f"actual {actual}",
+                fix="delete it and re-download with `framecast node models pull MODEL`",
+                file=name,
+                expected=expected,
+                actual=actual,
+            )
+    if not allow_extra:
+        extra = sorted(set(compute_manifest_names(root)) - set(manifest))
+        if extra:
+            raise WeightsInvalid(
+                f"weights directory {root} holds files the manifest does not pin: "
+                + ", ".join(extra[:5])
+                + (" …" if len(extra) > 5 else ""),
+                fix="remove them, or pull the model again into an empty directory",
+                extra=extra,
+            )
+
+
+def compute_manifest_names(model_dir: Path) -> list[str]:
+    """Relative posix paths of every regular file under `model_dir` (no hashing)."""
+    return sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
