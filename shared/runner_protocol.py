@@ -20,8 +20,9 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from framecast.shared.spec import GenerationSpec
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+from framecast.shared.spec import GenerationSpec
 
 PROTOCOL_VERSION: Final = 1
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+
 from framecast.shared.ipfs import cid_of_path
 
 

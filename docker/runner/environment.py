@@ -6,6 +6,7 @@ import os
 import platform
 
 import torch
+
 from framecast.shared.runner_protocol import RunEnvironment
 
 #: cuBLAS needs a fixed workspace to be deterministic; it must be set before CUDA starts.

@@ -16,19 +16,20 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
+
 from framecast.runner.video import to_uint8
 from framecast.shared.catalog import CatalogEntry, Style
 from framecast.shared.catalog.weights import verify_weights
 from framecast.shared.errors import PipelineError, SpecError, UnknownModel
 from framecast.shared.spec import GenerationSpec
-from PIL import Image
 
 log = logging.getLogger(__name__)
 
 StepCallback = Callable[[], None]
 
 
-class JobCanceled(Exception):  # noqa: N818 - control flow, never shown to a user
+class JobCanceled(Exception):
     """Raised from a step callback when the node asked to cancel the job."""
 
 

@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from framecast.runner.environment import describe_environment, pick_device
 from framecast.runner.pipelines import (
     JobCanceled,
@@ -38,7 +40,6 @@ from framecast.shared.runner_protocol import (
     decode_inbound,
     failed_event,
 )
-from pydantic import ValidationError
 
 log = logging.getLogger("framecast.runner")
 

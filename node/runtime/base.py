@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
+from pydantic import ValidationError
+
 from framecast.shared.runner_protocol import (
     CancelMessage,
     RunnerEvent,
@@ -31,7 +33,6 @@ from framecast.shared.runner_protocol import (
     encode_line,
     failed_event,
 )
-from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from framecast.shared.catalog.entry import (
     Bound,
     CatalogEntry,
@@ -24,7 +26,6 @@ from framecast.shared.catalog.entry import (
 from framecast.shared.catalog.weights import manifest_hash
 from framecast.shared.errors import ConfigError, SpecError, UnknownModel
 from framecast.shared.spec import GenerationSpec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DATA_DIR = Path(__file__).parent
 MANIFESTS_DIR = DATA_DIR / "manifests"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
 from framecast.shared.errors import SpecError
 from framecast.shared.spec import TASKS, GenerationSpec, Task
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Revision = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, Final
 from urllib.parse import quote
 
 import httpx
+
 from framecast.shared.errors import (
     ContentNotFound,
     StorageError,

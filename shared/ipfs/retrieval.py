@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
 from framecast.shared.errors import (
     ContentNotFound,
     InvalidCid,

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from framecast.shared.errors import ConfigError
 from framecast.shared.ipfs.cid import CID
 from framecast.shared.ipfs.kubo import KuboStore
 from framecast.shared.ipfs.local import LocalStore
-from pydantic import BaseModel, ConfigDict, Field
 
 
 @runtime_checkable

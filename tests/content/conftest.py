@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from framecast.shared.ipfs.importer import Profile
 
 ROOT = Path(__file__).resolve().parents[2]

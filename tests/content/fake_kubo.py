@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
+
 from framecast.shared.errors import FramecastError
 from framecast.shared.ipfs.cid import CID
 from framecast.shared.ipfs.local import LocalStore

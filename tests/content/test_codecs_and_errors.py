@@ -8,6 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from framecast.shared.errors import InvalidCid, StorageError
 from framecast.shared.ipfs import cid_of_path
 from framecast.shared.ipfs.car import CarReader, encode_header, encode_section
@@ -23,8 +26,6 @@ from framecast.shared.ipfs.cid import (
     encode_varint,
 )
 from framecast.shared.ipfs.local import LocalStore
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 @given(st.integers(min_value=0, max_value=2**63))
@@ -157,8 +158,9 @@ def test_disk_full_leaves_no_block(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_cli_prints_cid(tmp_path: Path) -> None:
-    from click.testing import CliRunner  # noqa: PLC0415
-    from framecast.client.cli import root  # noqa: PLC0415
+    from click.testing import CliRunner
+
+    from framecast.client.cli import root
 
     (tmp_path / "f").write_bytes(b"hello")
     result = CliRunner().invoke(root, ["cid", str(tmp_path / "f")])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from framecast.shared.errors import (
     ContentNotFound,
     StorageError,

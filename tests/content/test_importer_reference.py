@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from framecast.shared.ipfs import UNIXFS_V1_2025, Profile, cid_of_path
-from framecast.shared.ipfs.hamt import murmur3_x64_128
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from framecast.shared.ipfs import UNIXFS_V1_2025, Profile, cid_of_path
+from framecast.shared.ipfs.hamt import murmur3_x64_128
 
 if TYPE_CHECKING:
     from conftest import Reference

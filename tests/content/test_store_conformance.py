@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fake_kubo import FakeKubo
+
 from framecast.shared.errors import (
     ContentNotFound,
     InvalidCid,

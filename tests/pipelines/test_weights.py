@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from framecast.shared.catalog.weights import compute_manifest, manifest_hash, verify_weights
 from framecast.shared.errors import WeightsInvalid
 

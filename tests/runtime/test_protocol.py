@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
+
 from framecast.node.runtime.base import terminal_from_exit
 from framecast.shared.runner_protocol import (
     SCHEMA_PATH,
@@ -19,7 +21,6 @@ from framecast.shared.runner_protocol import (
     schema_text,
 )
 from framecast.shared.spec import parse_spec
-from pydantic import ValidationError
 
 SPEC = parse_spec(
     {
