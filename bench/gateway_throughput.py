@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from framecast.shared.ipfs.gateway import serve_gateway
 from framecast.shared.ipfs.local import LocalStore
 from framecast.shared.ipfs.retrieval import fetch
