@@ -28,6 +28,9 @@ from framecast.shared.ipfs.cid import CID, parse_cid
 from framecast.shared.ipfs.dag import write_tree
 from framecast.shared.ipfs.local import LocalStore
 
+# Big reads: a CAR section is up to ~1 MiB, and small network chunks cost a copy each.
+_READ_SIZE = 1 << 20
+
 
 class _StreamReader:
     """A minimal ``read(n)`` file object over an iterator of byte chunks."""
@@ -104,7 +107,7 @@ def fetch(
             headers={"Accept": f"{CAR_TYPE}; version=1"},
         ) as response:
             _check_status(response, root, url)
-            reader = CarReader(_StreamReader(response.iter_bytes()))
+            reader = CarReader(_StreamReader(response.iter_bytes(chunk_size=_READ_SIZE)))
             for block_cid, block in reader.blocks():
                 blocks.put_block(block_cid, block)  # raises VerificationFailed on a lie
         try:
