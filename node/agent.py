@@ -1,0 +1,419 @@
+"""The provider agent: watch the chain, claim what it can serve, run, pin, deliver, settle.
+
+One thread owns the chain (intake, claims, deliveries, settlements); one worker per GPU
+slot runs jobs in a warm runtime. Every step reads the job's on-chain state before acting,
+so any step may be repeated after a crash: `reconcile` maps the chain's view onto the local
+record and the loop carries on from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from framecast.node.config import NodeSettings
+from framecast.node.intake import EventIntake
+from framecast.node.metrics import NodeMetrics
+from framecast.node.result import pin_result, write_receipt
+from framecast.node.runtime.base import ContainerRuntime
+from framecast.node.state import BUSY, JobRecord, StateStore
+from framecast.shared.catalog import check_spec, get_entry
+from framecast.shared.catalog.weights import verify_weights
+from framecast.shared.chain import reverts
+from framecast.shared.chain.bindings import JobState, JobView, Market
+from framecast.shared.deployment import Deployment
+from framecast.shared.errors import ChainError, FramecastError, SpecError
+from framecast.shared.ipfs import parse_cid
+from framecast.shared.ipfs.store import ContentStore
+from framecast.shared.runner_protocol import RunnerEvent, RunRequest
+from framecast.shared.spec import decode_spec
+
+log = logging.getLogger(__name__)
+
+RuntimeFactory = Callable[[], ContainerRuntime]
+_LOST_RACE = (reverts.InvalidJobState, reverts.ClaimWindowClosed)
+
+
+@dataclass
+class AgentDeps:
+    """The ports the agent works through (built by `framecast.node.wiring`)."""
+
+    settings: NodeSettings
+    deployment: Deployment
+    w3: Web3
+    market: Market
+    account: LocalAccount
+    state: StateStore
+    store: ContentStore
+    runtime_factory: RuntimeFactory
+    runtime_name: str
+    image_digest: str | None = None
+    metrics: NodeMetrics | None = None
+
+
+class Agent:
+    """One provider node."""
+
+    def __init__(self, deps: AgentDeps) -> None:
+        self.d = deps
+        self.settings = deps.settings
+        self.state = deps.state
+        self.market = deps.market
+        self.address = deps.account.address
+        self.intake = EventIntake(
+            deps.w3,
+            deps.market,
+            deps.state,
+            start_block=deps.deployment.deployed_block,
+            confirmations=self.settings.confirmations,
+            chunk=self.settings.backfill_chunk,
+        )
+        self._pool = ThreadPoolExecutor(self.settings.gpu_slots, thread_name_prefix="slot")
+        self._idle_runtimes: list[ContainerRuntime] = []
+        self._all_runtimes: list[ContainerRuntime] = []
+        self._runtime_lock = threading.Lock()
+        self._running: dict[int, tuple[Future[None], list[ContainerRuntime]]] = {}
+        self._stopping = threading.Event()
+        self._backoff_s = 0.0
+        self.last_poll_ok: float | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def startup(self) -> None:
+        """Check served models' weights, then reconcile every unfinished job with the chain."""
+        for model in self.settings.models:
+            entry = get_entry(model)
+            verify_weights(self.settings.weights_dir / model, entry.manifest)
+        for job in self.state.in_states(
+            "seen", "claimed", "running", "pinned", "delivered", "disputed", "failed"
+        ):
+            self.reconcile(job.job_id)
+        log.info("node %s ready: serving %s", self.address, ", ".join(self.settings.models))
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Poll until ``stop`` is set; transient chain errors back off, never crash."""
+        while not stop.is_set():
+            started = time.monotonic()
+            self.step()
+            pause = max(self.settings.poll_interval_s, self._backoff_s)
+            stop.wait(max(0.0, pause - (time.monotonic() - started)))
+
+    def step(self) -> None:
+        """One round: intake, claims, deliveries, settlements, metrics."""
+        try:
+            result = self.intake.poll()
+            for job_id in result.reorged:
+                self.reconcile(job_id)
+            self.last_poll_ok = time.time()
+            if not self._stopping.is_set():
+                for job in self.state.in_states("seen"):
+                    self.consider(job)
+            for job in self.state.in_states("pinned"):
+                self.deliver(job)
+            for job in self.state.in_states("delivered", "disputed"):
+                self.settle(job)
+            self._backoff_s = 0.0
+        except (ChainError, Web3Exception, requests.RequestException, OSError) as exc:
+            self._backoff_s = min(10.0, max(0.5, self._backoff_s * 2))
+            log.warning("chain step failed (%s); retrying in %.1f s", exc, self._backoff_s)
+            if self.d.metrics:
+                self.d.metrics.rpc_errors.inc()
+        finally:
+            if self.d.metrics:
+                self.d.metrics.refresh(self.state, busy=len(self._running))
+
+    def shutdown(self, grace_s: float = 30.0) -> None:
+        """Stop claiming; let running jobs finish within ``grace_s``, park the rest."""
+        self._stopping.set()
+        deadline = time.monotonic() + grace_s
+        for job_id, (future, runtimes) in list(self._running.items()):
+            remaining = deadline - time.monotonic()
+            try:
+                future.result(timeout=max(0.0, remaining))
+            except TimeoutError:
+                log.warning("job %s still running at shutdown: parking it", job_id)
+                for runtime in runtimes:
+                    runtime.cancel(str(job_id))
+                future.result(timeout=60)
+        self._pool.shutdown(wait=True)
+        for runtime in self._all_runtimes:
+            runtime.close()
+
+    # ------------------------------------------------------------------ chain view
+    def chain_now(self) -> int:
+        return int(self.d.w3.eth.get_block("latest")["timestamp"])
+
+    def reconcile(self, job_id: int) -> None:
+        """Align the local record with the chain (after restarts and reorgs)."""
+        local = self.state.get(job_id)
+        if local is None:
+            return
+        view = self.market.get_job(job_id)
+        mine = view.provider == self.address
+        if view.state is JobState.NONE:
+            # The submission itself was reorged away.
+            self._forget_running(job_id)
+            self.state.delete(job_id)
+            return
+        if view.state is JobState.OPEN:
+            if local.state in ("claimed", "running", "failed"):
+                # Our claim vanished in a reorg: start over from `seen` (re-check next step).
+                self._forget_running(job_id)
+                self.state.delete(job_id)
+                self.state.add_seen(local.model_copy(update={"state": "seen", "price": None}))
+            return
+        if not mine:
+            if local.state not in ("skipped", "lost"):
+                self._to(local, "lost", reason=f"on chain: {view.state.label} by {view.provider}")
+            return
+        if view.state is JobState.CLAIMED:
+            if local.state == "seen":
+                self._to(local, "claimed", price=view.amount)
+            elif local.state == "running" and job_id not in self._running:
+                self._to(local, "claimed")  # crashed mid-run: run again (deterministic)
+            if self.state.require(job_id).state == "claimed" and job_id not in self._running:
+                self._start_run(job_id)
+        elif view.state is JobState.DELIVERED and local.state not in ("delivered",):
+            self._to(local, "delivered")
+        elif view.state is JobState.DISPUTED and local.state != "disputed":
+            if local.state != "delivered":
+                self._to(local, "delivered")
+            self._to(self.state.require(job_id), "disputed")
+        elif view.state is JobState.SETTLED and local.state != "settled":
+            self._mark_settled(local, view)
+        elif view.state is JobState.DEFAULTED:
+            self._to(local, "slashed", reason="delivery deadline passed; collateral slashed")
+        elif view.state is JobState.REJECTED:
+            if local.state == "delivered":
+                self._to(local, "disputed")
+            self._to(self.state.require(job_id), "rejected", reason="dispute upheld")
+
+    def _to(self, job: JobRecord, to: str, **fields: object) -> JobRecord:
+        if job.state == to:
+            return job
+        record = self.state.transition(job.job_id, to, **fields)  # type: ignore[arg-type]
+        log.info("job %s: %s → %s", job.job_id, job.state, to)
+        return record
+
+    # ------------------------------------------------------------------ claim
+    def ask_price(self, units: int) -> int:
+        return units * self.settings.min_price_per_unit
+
+    def consider(self, job: JobRecord) -> None:
+        """Claim a seen job if this node can serve it at its price and has a free slot."""
+        if self.chain_now() > job.claim_deadline:
+            self._to(job, "lost", reason="claim deadline passed before a slot was free")
+            return
+        try:
+            spec = decode_spec(job.spec)
+            if spec.model not in self.settings.models:
+                self._to(job, "skipped", reason=f"model {spec.model} not served by this node")
+                return
+            check_spec(spec)
+        except (SpecError, FramecastError) as exc:
+            self._to(job, "skipped", reason=f"spec rejected: {exc}")
+            return
+        price = self.ask_price(spec.work_units)
+        if price > job.max_price:
+            self._to(job, "skipped", reason=f"max price {job.max_price} below ask {price}")
+            return
+        if len(self.state.in_states(*BUSY)) >= self.settings.gpu_slots:
+            return  # all slots busy: look again next round
+        view = self.market.get_job(job.job_id)
+        if view.state is not JobState.OPEN:
+            self.reconcile(job.job_id)
+            return
+        try:
+            self.market.claim_job(job.job_id, price)
+        except _LOST_RACE:
+            # Another provider won the race (or the client cancelled): not an error.
+            self.reconcile(job.job_id)
+            if self.state.require(job.job_id).state == "seen":
+                self._to(job, "lost", reason="claim race lost")
+            return
+        except (reverts.NotRegistered, reverts.BondTooLow, reverts.InsufficientCollateral,
+                reverts.ProviderExiting) as exc:  # fmt: skip
+            log.error("cannot claim job %s: %s", job.job_id, exc)
+            self._to(job, "skipped", reason=str(exc))
+            return
+        self._to(job, "claimed", price=price)
+        self._start_run(job.job_id)
+
+    # ------------------------------------------------------------------ run
+    def _start_run(self, job_id: int) -> None:
+        if job_id in self._running or self._stopping.is_set():
+            return
+        holder: list[ContainerRuntime] = []
+        future = self._pool.submit(self._run_job, job_id, holder)
+        self._running[job_id] = (future, holder)
+        future.add_done_callback(lambda _f: self._running.pop(job_id, None))
+
+    def _forget_running(self, job_id: int) -> None:
+        entry = self._running.get(job_id)
+        if entry:
+            for runtime in entry[1]:
+                runtime.cancel(str(job_id))
+
+    def _take_runtime(self) -> ContainerRuntime:
+        with self._runtime_lock:
+            if self._idle_runtimes:
+                return self._idle_runtimes.pop()
+        runtime = self.d.runtime_factory()
+        with self._runtime_lock:
+            self._all_runtimes.append(runtime)
+        return runtime
+
+    def _give_back(self, runtime: ContainerRuntime) -> None:
+        with self._runtime_lock:
+            self._idle_runtimes.append(runtime)
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.settings.state_dir / "jobs" / str(job_id)
+
+    def _run_job(self, job_id: int, holder: list[ContainerRuntime]) -> None:
+        try:
+            self._run_job_inner(job_id, holder)
+        except Exception:
+            log.exception("job %s: unexpected failure in the run step", job_id)
+            job = self.state.get(job_id)
+            if job is not None and job.state in ("claimed", "running"):
+                self._to(job, "failed", reason="internal error in the run step; see the node log")
+
+    def _run_job_inner(self, job_id: int, holder: list[ContainerRuntime]) -> None:
+        job = self.state.require(job_id)
+        view = self.market.get_job(job_id)
+        if view.state is not JobState.CLAIMED or view.provider != self.address:
+            self.reconcile(job_id)
+            return
+        budget = view.deadline - self.chain_now() - self.settings.delivery_margin_s
+        if budget <= 0:
+            self._to(job, "failed", reason="no time left before the delivery deadline")
+            return
+        spec = decode_spec(job.spec)
+        job_dir = self.job_dir(job_id)
+        out_dir = job_dir / "out"
+        shutil.rmtree(out_dir, ignore_errors=True)  # a re-run starts clean
+        out_dir.mkdir(parents=True)
+        inputs_dir = self._fetch_inputs(spec, job_dir)
+        request = RunRequest(
+            job_id=str(job_id),
+            spec=spec,
+            model_dir=str(self.settings.weights_dir / spec.model),
+            output_dir=str(out_dir),
+            inputs_dir=str(inputs_dir) if inputs_dir else None,
+        )
+        started = time.time()
+        job = self._to(job, "running", run_started_at=started, progress=0.0)
+        if self.d.metrics:
+            self.d.metrics.pickup.observe(max(0.0, started - job.seen_at))
+        runtime = self._take_runtime()
+        holder.append(runtime)
+
+        def on_event(event: RunnerEvent) -> None:
+            self.state.update(job_id, progress=event.progress)
+
+        try:
+            final = runtime.run(
+                request,
+                job_dir=job_dir,
+                on_event=on_event,
+                timeout_s=min(self.settings.job_timeout_s, budget),
+            )
+        finally:
+            self._give_back(runtime)
+        seconds = time.time() - started
+        if self.d.metrics:
+            self.d.metrics.run_seconds.observe(seconds)
+        if final.status != "succeeded" or final.output is None:
+            error = final.error
+            if error is not None and error.kind == "canceled" and self._stopping.is_set():
+                self._to(job, "claimed", reason="parked at shutdown; resumes on restart")
+                return
+            message = f"{error.kind}: {error.message}" if error else final.status
+            self._to(job, "failed", reason=message, run_seconds=seconds)
+            return
+        receipt = write_receipt(
+            out_dir=out_dir,
+            output=final.output,
+            spec=spec,
+            job_id=job_id,
+            request_digest=job.request_digest or "0x" + "00" * 32,
+            deployment=self.d.deployment,
+            provider=self.d.account,
+            runtime=self.d.runtime_name,
+            image_digest=self.d.image_digest,
+            timings=final.metrics,
+        )
+        root = pin_result(self.d.store, out_dir)
+        self._to(
+            self.state.require(job_id),
+            "pinned",
+            result_cid=root,
+            video_sha256=receipt.body.video_sha256,
+            frames_digest=receipt.body.frames_digest,
+            run_seconds=seconds,
+            progress=1.0,
+        )
+
+    def _fetch_inputs(self, spec: object, job_dir: Path) -> Path | None:
+        inputs = getattr(spec, "inputs", None)
+        cids = [c for c in (inputs.image, inputs.video, inputs.control) if c] if inputs else []
+        if not cids:
+            return None
+        target = job_dir / "inputs"
+        target.mkdir(parents=True, exist_ok=True)
+        for cid in cids:
+            with (target / cid).open("wb") as handle:
+                for chunk in self.d.store.cat(cid):
+                    handle.write(chunk)
+        return target
+
+    # ------------------------------------------------------------------ deliver & settle
+    def deliver(self, job: JobRecord) -> None:
+        view = self.market.get_job(job.job_id)
+        if view.state is not JobState.CLAIMED or view.provider != self.address:
+            self.reconcile(job.job_id)
+            return
+        assert job.result_cid and job.video_sha256 and job.frames_digest
+        try:
+            self.market.deliver(
+                job.job_id,
+                bytes(parse_cid(job.result_cid)),
+                bytes.fromhex(job.video_sha256[2:]),
+                bytes.fromhex(job.frames_digest[2:]),
+            )
+        except reverts.DeliveryWindowClosed:
+            self.reconcile(job.job_id)
+            return
+        self._to(job, "delivered")
+
+    def settle(self, job: JobRecord) -> None:
+        view = self.market.get_job(job.job_id)
+        if view.state not in (JobState.DELIVERED, JobState.DISPUTED):
+            self.reconcile(job.job_id)
+            return
+        if view.state is JobState.DISPUTED and job.state == "delivered":
+            job = self._to(job, "disputed", reason="the client disputed the delivery")
+        if self.chain_now() < view.deadline:
+            return
+        try:
+            self.market.settle(job.job_id)
+        except (reverts.InvalidJobState, reverts.TooEarly):
+            pass  # someone else settled, or chain time lags: reconcile / retry next round
+        self.reconcile(job.job_id)
+
+    def _mark_settled(self, job: JobRecord, view: JobView) -> None:
+        fee = view.amount * view.fee_bps // 10_000
+        if job.state in ("claimed", "running", "pinned"):
+            job = self._to(job, "delivered")
+        self._to(job, "settled", earned=view.amount - fee)

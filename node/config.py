@@ -1,0 +1,160 @@
+"""Node settings: one pydantic-settings object from a TOML file and `FRAMECAST_NODE_*` env.
+
+Precedence: environment > TOML file > defaults. `framecast node init` writes a commented
+TOML with every field below; the comments come from the field descriptions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from framecast.shared.errors import ConfigError
+from framecast.shared.ipfs.store import StoreSettings
+
+DEFAULT_HOME = Path("~/.framecast/node")
+
+
+class NodeSettings(BaseSettings):
+    """Everything a provider node needs to run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FRAMECAST_NODE_", env_nested_delimiter="__", extra="forbid"
+    )
+    #: Set by `load_settings` before construction; TOML is read from here.
+    toml_path: ClassVar[Path | None] = None
+
+    deployment: Path = Field(
+        Path("~/.framecast/devnet/deployment.json"),
+        description="Deployment file (chain id, contract addresses, start block).",
+    )
+    rpc_url: str | None = Field(None, description="RPC endpoint; default: the deployment's.")
+    keystore: Path = Field(
+        DEFAULT_HOME / "provider.json",
+        description="Web3 Secret Storage keystore of the provider key.",
+    )
+    password_file: Path | None = Field(
+        None,
+        description="File holding the keystore password (else FRAMECAST_PASSWORD or a prompt).",
+    )
+    models: list[str] = Field(
+        default_factory=lambda: ["tiny-cogvideox"],
+        description="Catalog ids this node serves; their weights must be present and verified.",
+    )
+    weights_dir: Path = Field(
+        DEFAULT_HOME / "weights", description="One folder per model id with its weights."
+    )
+    gpu_slots: int = Field(1, ge=1, le=64, description="Jobs run at once (one per GPU).")
+    min_price_per_unit: int = Field(
+        1_000,
+        ge=0,
+        description="Least price in wei of FCC per work unit (frames × width × height × steps).",
+    )
+    confirmations: int = Field(
+        0, ge=0, le=1000, description="Blocks a JobSubmitted event must be buried under."
+    )
+    runtime: Literal["process", "docker"] = Field(
+        "process", description="`process` (no isolation: development, CPU) or `docker`."
+    )
+    docker_image: str | None = Field(
+        None, description="Runner image (pinned by digest) for runtime = docker."
+    )
+    state_dir: Path = Field(DEFAULT_HOME / "state", description="SQLite state and job folders.")
+    store: StoreSettings = Field(
+        default_factory=lambda: StoreSettings(store_path=Path("~/.framecast/blocks")),
+        description="Where results are pinned.",
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address of /metrics and /healthz.")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Port of /metrics (0: off).")
+    poll_interval_s: float = Field(0.2, gt=0, le=60, description="Seconds between chain polls.")
+    backfill_chunk: int = Field(2000, ge=1, le=100_000, description="Blocks per log query.")
+    job_timeout_s: float = Field(
+        3600, gt=0, description="Longest a job may run (capped by its delivery deadline)."
+    )
+    delivery_margin_s: int = Field(
+        20, ge=0, description="Seconds kept before deliver-by for pinning and the deliver tx."
+    )
+
+    @field_validator("deployment", "keystore", "password_file", "weights_dir", "state_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_path))
+        return tuple(sources)
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / "node.sqlite3"
+
+
+def load_settings(path: Path | None, **overrides: Any) -> NodeSettings:
+    """Settings from the TOML at ``path`` (if any) and the environment."""
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"node config {path} does not exist", fix="create one with `framecast node init`"
+        )
+    NodeSettings.toml_path = path
+    try:
+        return NodeSettings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"node config field `{field}`: {first['msg']}",
+            fix=f"fix it in {path or 'the FRAMECAST_NODE_* environment'}",
+        ) from None
+    finally:
+        NodeSettings.toml_path = None
+
+
+def render_toml(settings: NodeSettings) -> str:
+    """A commented TOML of ``settings``: each field preceded by its description."""
+    lines = ["# framecast provider node configuration", "# Env overrides: FRAMECAST_NODE_<FIELD>", ""]
+    nested: list[str] = []
+    for name, info in NodeSettings.model_fields.items():
+        value = getattr(settings, name)
+        if isinstance(value, StoreSettings):
+            nested.append("")
+            nested.append(f"# {info.description}")
+            nested.append(f"[{name}]")
+            for sub, sub_info in StoreSettings.model_fields.items():
+                nested.append(f"# {sub_info.description}")
+                nested.append(f"{sub} = {_toml_value(getattr(value, sub))}")
+            continue
+        lines.append(f"# {info.description}")
+        if value is None:
+            lines.append(f"# {name} = ")
+        else:
+            lines.append(f"{name} = {_toml_value(value)}")
+    return "\n".join(lines + nested) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

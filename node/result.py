@@ -1,0 +1,84 @@
+"""The result directory of DESIGN §7: `video.mp4`, `poster.jpg`, a provider-signed
+`receipt.json` — pinned as one UnixFS directory whose CID goes on chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+
+from framecast.shared.catalog import get_entry, weights_manifest_hash
+from framecast.shared.deployment import Deployment
+from framecast.shared.errors import NodeError
+from framecast.shared.ipfs import cid_of_path
+from framecast.shared.ipfs.store import ContentStore
+from framecast.shared.receipt import Receipt, ReceiptBody, ReceiptEnvironment
+from framecast.shared.runner_protocol import RunOutput
+from framecast.shared.spec import GenerationSpec
+
+RESULT_FILES = frozenset({"video.mp4", "poster.jpg", "receipt.json"})
+
+
+def write_receipt(
+    *,
+    out_dir: Path,
+    output: RunOutput,
+    spec: GenerationSpec,
+    job_id: int,
+    request_digest: str,
+    deployment: Deployment,
+    provider: LocalAccount,
+    runtime: str,
+    image_digest: str | None,
+    timings: dict[str, float],
+) -> Receipt:
+    """Sign and write `receipt.json` next to the runner's outputs."""
+    entry = get_entry(spec.model)
+    env = output.environment
+    body = ReceiptBody(
+        chain_id=deployment.chain_id,
+        market=deployment.market,
+        job_id=job_id,
+        provider=provider.address,
+        request_digest=request_digest,
+        spec_hash="0x" + spec.spec_hash().hex(),
+        model=spec.model,
+        model_id="0x" + spec.model_id().hex(),
+        weights_manifest_hash="0x" + weights_manifest_hash(entry).removeprefix("0x"),
+        style=output.style,
+        seed=spec.seed,
+        video_cid=cid_of_path(out_dir / output.video),
+        video_sha256="0x" + output.video_sha256,
+        frames_digest="0x" + output.frames_digest,
+        num_frames=output.num_frames,
+        width=output.width,
+        height=output.height,
+        fps=output.fps,
+        environment=ReceiptEnvironment(
+            device=env.device,
+            gpu=env.gpu,
+            driver=env.driver,
+            python=env.python,
+            torch=env.torch,
+            diffusers=env.diffusers,
+            transformers=env.transformers,
+            runtime="docker" if runtime == "docker" else "process",
+            image_digest=image_digest,
+            encoder=env.encoder,
+        ),
+        timings=timings,
+    )
+    receipt = Receipt.sign(body, bytes(provider.key))
+    (out_dir / "receipt.json").write_bytes(receipt.to_json())
+    return receipt
+
+
+def pin_result(store: ContentStore, out_dir: Path) -> str:
+    """Add and pin the result directory; only the three result files may be in it."""
+    present = {p.name for p in out_dir.iterdir()}
+    if present != RESULT_FILES:
+        raise NodeError(
+            f"result directory {out_dir} holds {sorted(present)}, expected {sorted(RESULT_FILES)}",
+            fix="the runner wrote unexpected files; check its output_dir handling",
+        )
+    return str(store.add_path(out_dir))
