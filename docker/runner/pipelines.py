@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import diffusers
 import numpy as np
 import torch
 from PIL import Image
@@ -49,8 +50,6 @@ class LoadedModel:
 
 
 def _pipeline_class(name: str) -> Any:
-    import diffusers
-
     cls = getattr(diffusers, name, None)
     if cls is None or name not in _CALLS:
         raise UnknownModel(
@@ -230,6 +229,7 @@ def segment_count(entry: CatalogEntry, spec: GenerationSpec) -> int:
 
 def generate(
     model: LoadedModel,
+    *,
     entry: CatalogEntry,
     spec: GenerationSpec,
     style: Style | None,
@@ -262,11 +262,14 @@ def generate(
         if entry.mode != "long":
             run = _CALLS[entry.pipeline]
             return to_uint8(np.asarray(run(model.main, call, generator, on_step)))
-        return _long_video(model, entry, spec, call, generator, on_step)
+        return _long_video(
+            model, entry=entry, spec=spec, call=call, generator=generator, on_step=on_step
+        )
 
 
 def _long_video(
     model: LoadedModel,
+    *,
     entry: CatalogEntry,
     spec: GenerationSpec,
     call: Call,
