@@ -32,8 +32,16 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy cannot follow setuptools' package-dir mapping (framecast.shared -> shared/), so it
+# checks a mirror of symlinks laid out as the import namespace.
 typecheck:
-	$(BIN)/mypy shared client node
+	rm -rf .mypy-src && mkdir -p .mypy-src/framecast
+	ln -s ../../client .mypy-src/framecast/client
+	ln -s ../../node .mypy-src/framecast/node
+	ln -s ../../shared .mypy-src/framecast/shared
+	ln -s ../../docker/runner .mypy-src/framecast/runner
+	cd .mypy-src && $(CURDIR)/$(BIN)/mypy --config-file ../pyproject.toml \
+		-p framecast.shared -p framecast.client -p framecast.node
 
 contracts:
 	cd contracts && forge build

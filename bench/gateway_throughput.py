@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from framecast.shared.ipfs.gateway import serve_gateway
 from framecast.shared.ipfs.local import LocalStore
 from framecast.shared.ipfs.retrieval import fetch

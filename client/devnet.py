@@ -16,45 +16,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from framecast.shared.chain.bindings import Credits
 from framecast.shared.chain.connection import connect
 from framecast.shared.chain.deploy import FCC, deploy_contracts
+from framecast.shared.chain.devnet import (
+    DEVNET_CHAIN_ID,
+    DEVNET_MNEMONIC,
+    NAMED_ACCOUNTS,
+    devnet_account,
+)
 from framecast.shared.chain.sender import TxSender
 from framecast.shared.deployment import Deployment, load_deployment
 from framecast.shared.errors import ConfigError, RpcUnavailable
 
-#: anvil's well-known test mnemonic: public keys for a throwaway chain.
-DEVNET_MNEMONIC = "test test test test test test test test test test test junk"
-DEVNET_CHAIN_ID = 31337
-#: Named accounts and their HD index on the devnet mnemonic.
-NAMED_ACCOUNTS: dict[str, int] = {
-    "deployer": 0,
-    "arbiter": 1,
-    "alice": 2,
-    "bob": 3,
-    "provider-1": 4,
-    "provider-2": 5,
-}
 #: Credits minted to every named account except the deployer.
 DEVNET_FUNDING = 10_000 * FCC
 
-
-def devnet_account(name: str) -> LocalAccount:
-    """The key of a named devnet account."""
-    if name not in NAMED_ACCOUNTS:
-        raise ConfigError(
-            f"no devnet account named {name!r}",
-            fix=f"use one of: {', '.join(NAMED_ACCOUNTS)}",
-        )
-    Account.enable_unaudited_hdwallet_features()
-    account: LocalAccount = Account.from_mnemonic(
-        DEVNET_MNEMONIC, account_path=f"m/44'/60'/0'/0/{NAMED_ACCOUNTS[name]}"
-    )
-    return account
+__all__ = ["DEVNET_CHAIN_ID", "NAMED_ACCOUNTS", "devnet_account"]
 
 
 def find_tool(name: str) -> str:

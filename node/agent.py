@@ -8,6 +8,7 @@ record and the loop carries on from there.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -406,10 +407,9 @@ class Agent:
             job = self._to(job, "disputed", reason="the client disputed the delivery")
         if self.chain_now() < view.deadline:
             return
-        try:
+        # Someone else may have settled, or chain time lags: reconcile / retry next round.
+        with contextlib.suppress(reverts.InvalidJobState, reverts.TooEarly):
             self.market.settle(job.job_id)
-        except (reverts.InvalidJobState, reverts.TooEarly):
-            pass  # someone else settled, or chain time lags: reconcile / retry next round
         self.reconcile(job.job_id)
 
     def _mark_settled(self, job: JobRecord, view: JobView) -> None:

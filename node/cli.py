@@ -1,10 +1,264 @@
-"""`framecast node` — the provider agent's command group (contributed by entry point)."""
+"""`framecast node` — the provider agent's commands (contributed by entry point).
+
+Thin commands over `framecast.node` services: `init` writes a commented config (and, for
+the devnet, a keystore and tiny weights), `register` bonds, `run` runs the agent,
+`status` shows slots, jobs and earnings.
+"""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import threading
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
 import click
+from pydantic import BaseModel
+
+from framecast.node.config import NodeSettings, load_settings, render_toml
+from framecast.shared.errors import ConfigError
+
+DEFAULT_CONFIG = Path("~/.framecast/node/node.toml")
+FCC = 10**18
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    envvar="FRAMECAST_NODE_CONFIG",
+    help="Node config (TOML).",
+)
+
+
+def _settings(config_path: Path) -> NodeSettings:
+    return load_settings(config_path.expanduser())
+
+
+def parse_fcc(value: str, field: str) -> int:
+    """A decimal FCC amount (never a float) in wei."""
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ConfigError(f"{field} {value!r} is not a number", fix="e.g. 200 or 0.5") from None
+    if amount < 0 or amount != amount.quantize(Decimal(1) / FCC):
+        raise ConfigError(f"{field} {value!r} must be ≥ 0 with at most 18 decimals")
+    return int(amount * FCC)
 
 
 @click.group("node")
 def node_group() -> None:
     """Provider node agent: init, register, run, status."""
+
+
+@node_group.command("init")
+@config_option
+@click.option("--devnet-account", help="Use this named devnet account (e.g. provider-1).")
+@click.option("--model", "models", multiple=True, help="Model id to serve (repeatable).")
+@click.option("--state-dir", type=click.Path(path_type=Path), help="Override state_dir.")
+@click.option("--password-file", type=click.Path(path_type=Path), help="Keystore password file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing config.")
+def init(
+    config_path: Path,
+    devnet_account: str | None,
+    models: tuple[str, ...],
+    state_dir: Path | None,
+    password_file: Path | None,
+    force: bool,
+) -> None:
+    """Write a commented node config; with --devnet-account also a keystore and tiny weights."""
+    from framecast.shared.catalog import get_entry
+
+    path = config_path.expanduser()
+    if path.exists() and not force:
+        raise ConfigError(f"node config {path} exists", fix="pass --force to overwrite it")
+    overrides: dict[str, Any] = {}
+    if models:
+        for model in models:
+            get_entry(model)  # unknown ids fail here, listing the known ones
+        overrides["models"] = list(models)
+    if state_dir:
+        overrides["state_dir"] = state_dir
+    if password_file:
+        overrides["password_file"] = password_file
+    home = path.parent
+    overrides.setdefault("keystore", home / "provider.json")
+    overrides.setdefault("weights_dir", home / "weights")
+    overrides.setdefault("state_dir", home / "state")
+    settings = NodeSettings(**overrides)
+    if devnet_account:
+        _devnet_setup(settings, devnet_account)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_toml(settings))
+    click.echo(f"wrote {path}")
+
+
+def _devnet_setup(settings: NodeSettings, name: str) -> None:
+    from framecast.shared.catalog import get_entry
+    from framecast.shared.chain.devnet import devnet_account
+    from framecast.shared.keystore import encrypt_key, read_password, write_keystore
+
+    account = devnet_account(name)
+    if not settings.keystore.exists():
+        password = read_password(settings.password_file, prompt="new keystore password")
+        write_keystore(settings.keystore, encrypt_key(bytes(account.key), password))
+        click.echo(f"keystore for {name} ({account.address}) in {settings.keystore}")
+    for model in settings.models:
+        entry = get_entry(model)
+        target = settings.weights_dir / model
+        if entry.tiny and not target.exists():
+            # Built in a subprocess: this command never imports torch itself.
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "framecast.runner",
+                    "tiny",
+                    "build",
+                    "--family",
+                    entry.tiny,
+                    "--out",
+                    str(target),
+                ],
+                check=True,
+            )
+            click.echo(f"built tiny weights for {model} in {target}")
+
+
+def _unlock(settings: NodeSettings) -> Any:
+    from framecast.shared.keystore import read_password, unlock
+
+    password = read_password(settings.password_file, prompt=f"password for {settings.keystore}")
+    return unlock(settings.keystore, password)
+
+
+@node_group.command("register")
+@config_option
+@click.option("--bond", required=True, help="Bond in FCC (at least the market's minimum).")
+@click.option("--metadata", default="", help="Metadata URI describing this provider's offer.")
+def register(config_path: Path, bond: str, metadata: str) -> None:
+    """Approve and lock a bond, registering this node's key as a provider."""
+    from framecast.shared.chain.bindings import bind
+    from framecast.shared.chain.connection import connect
+    from framecast.shared.chain.sender import TxSender
+    from framecast.shared.deployment import load_deployment
+
+    settings = _settings(config_path)
+    amount = parse_fcc(bond, "--bond")
+    account = _unlock(settings)
+    deployment = load_deployment(settings.deployment)
+    w3 = connect(settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id)
+    credits, market = bind(w3, deployment, TxSender(w3, account))
+    credits.approve(market.address, amount)
+    market.register_provider(amount, metadata or f"framecast:{','.join(settings.models)}")
+    view = market.get_provider(account.address)
+    click.echo(f"registered {account.address} with bond {view.bond / FCC:g} FCC")
+
+
+@node_group.command("run")
+@config_option
+@click.option("--log-format", type=click.Choice(["json", "text"]), default="json")
+@click.option("--grace", default=30.0, show_default=True, help="Seconds to finish jobs on stop.")
+def run(config_path: Path, log_format: str, grace: float) -> None:
+    """Run the agent until SIGTERM/SIGINT; running jobs finish or are parked safely."""
+    from framecast.node import logs
+    from framecast.node.metrics import health_report, serve_metrics
+    from framecast.node.wiring import build_agent
+
+    logs.configure(json_logs=log_format == "json")
+    settings = _settings(config_path)
+    agent = build_agent(settings, _unlock(settings))
+    agent.startup()
+    server = None
+    if settings.metrics_port and agent.d.metrics:
+        server = serve_metrics(
+            agent.d.metrics,
+            lambda: health_report(agent.last_poll_ok, agent.state.counts()),
+            settings.metrics_host,
+            settings.metrics_port,
+        )
+        click.echo(
+            f"metrics on http://{settings.metrics_host}:{server.server_address[1]}/metrics",
+            err=True,
+        )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        agent.run_forever(stop)
+    finally:
+        agent.shutdown(grace_s=grace)
+        if server:
+            server.shutdown()
+        agent.state.close()
+
+
+@node_group.command("status")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(config_path: Path, as_json: bool) -> None:
+    """Slots, jobs by state and earnings, from the node's state database."""
+    from framecast.node.state import BUSY, StateStore
+
+    settings = _settings(config_path)
+    if not settings.database.exists():
+        raise ConfigError(
+            f"no node state at {settings.database}", fix="run the node with `framecast node run`"
+        )
+    state = StateStore(settings.database)
+    counts = state.counts()
+    busy = sum(counts[s] for s in BUSY)
+    recent = sorted(state.in_states(*counts), key=lambda j: j.updated_at)[-10:]
+    report = NodeStatus(
+        slots=settings.gpu_slots,
+        slots_busy=busy,
+        jobs={k: v for k, v in counts.items() if v},
+        earned_wei=str(state.total_earned()),
+        recent=[
+            JobLine(
+                job_id=j.job_id,
+                state=j.state,
+                model=j.model,
+                progress=j.progress,
+                reason=j.reason,
+                result_cid=j.result_cid,
+            )
+            for j in reversed(recent)
+        ],
+    )
+    state.close()
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+        return
+    click.echo(f"slots      {busy}/{settings.gpu_slots} busy")
+    click.echo(f"earned     {int(report.earned_wei) / FCC:g} FCC")
+    jobs = ", ".join(f"{k}: {v}" for k, v in report.jobs.items()) or "none"
+    click.echo(f"jobs       {jobs}")
+    for job in report.recent:
+        extra = f"  {job.reason}" if job.reason else ""
+        click.echo(f"  #{job.job_id:<6} {job.state:<10} {job.model or '-'}{extra}")
+
+
+class JobLine(BaseModel):
+    """One job in `node status`."""
+
+    job_id: int
+    state: str
+    model: str | None
+    progress: float
+    reason: str | None
+    result_cid: str | None
+
+
+class NodeStatus(BaseModel):
+    """`framecast node status --json`."""
+
+    slots: int
+    slots_busy: int
+    jobs: dict[str, int]
+    earned_wei: str
+    recent: list[JobLine]

@@ -129,7 +129,11 @@ def load_settings(path: Path | None, **overrides: Any) -> NodeSettings:
 
 def render_toml(settings: NodeSettings) -> str:
     """A commented TOML of ``settings``: each field preceded by its description."""
-    lines = ["# framecast provider node configuration", "# Env overrides: FRAMECAST_NODE_<FIELD>", ""]
+    lines = [
+        "# framecast provider node configuration",
+        "# Env overrides: FRAMECAST_NODE_<FIELD>",
+        "",
+    ]
     nested: list[str] = []
     for name, info in NodeSettings.model_fields.items():
         value = getattr(settings, name)

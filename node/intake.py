@@ -87,7 +87,7 @@ class EventIntake:
         number, known = cursor
         try:
             current = self._block_hash(number)
-        except Exception:  # noqa: BLE001 — web3 raises BlockNotFound (or a bare ValueError)
+        except Exception:
             current = None
         if current == known:
             return []

@@ -181,13 +181,17 @@ class StateStore:
                 "ON CONFLICT(id) DO UPDATE SET block = excluded.block, hash = excluded.hash",
                 (block, block_hash),
             )
-            db.execute("INSERT OR REPLACE INTO blocks(number, hash) VALUES (?, ?)", (block, block_hash))
+            db.execute(
+                "INSERT OR REPLACE INTO blocks(number, hash) VALUES (?, ?)", (block, block_hash)
+            )
             db.execute("DELETE FROM blocks WHERE number < ?", (block - keep,))
 
     def known_blocks(self) -> list[tuple[int, str]]:
         """Recorded (number, hash) pairs, newest first, for finding a fork point."""
         with self._lock:
-            rows = self._db.execute("SELECT number, hash FROM blocks ORDER BY number DESC").fetchall()
+            rows = self._db.execute(
+                "SELECT number, hash FROM blocks ORDER BY number DESC"
+            ).fetchall()
         return [(int(r["number"]), str(r["hash"])) for r in rows]
 
     def rewind(self, fork_block: int, fork_hash: str) -> list[int]:
@@ -218,7 +222,7 @@ class StateStore:
         marks = ", ".join("?" for _ in values)
         with self._tx() as db:
             cursor = db.execute(
-                f"INSERT OR IGNORE INTO jobs ({columns}) VALUES ({marks})",  # noqa: S608
+                f"INSERT OR IGNORE INTO jobs ({columns}) VALUES ({marks})",
                 tuple(values.values()),
             )
         return cursor.rowcount == 1
@@ -238,14 +242,16 @@ class StateStore:
         marks = ", ".join("?" for _ in states)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY job_id",  # noqa: S608
+                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY job_id",
                 states,
             ).fetchall()
         return [self._decode(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            rows = self._db.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
+            rows = self._db.execute(
+                "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state"
+            ).fetchall()
         found = {str(r["state"]): int(r["n"]) for r in rows}
         return {state: found.get(state, 0) for state in STATES}
 
@@ -285,7 +291,7 @@ class StateStore:
             raise NodeError(f"unknown job fields {sorted(unknown)}")
         assignments = ", ".join(f"{k} = ?" for k in fields)
         db.execute(
-            f"UPDATE jobs SET {assignments} WHERE job_id = ?",  # noqa: S608
+            f"UPDATE jobs SET {assignments} WHERE job_id = ?",
             (*fields.values(), job_id),
         )
 

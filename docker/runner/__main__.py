@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "tiny":
         # Deferred: the environment above must be set before torch is imported.
-        from framecast.runner import tiny as tiny_models  # noqa: PLC0415
+        from framecast.runner import tiny as tiny_models
 
         if args.tiny_command == "build":
             print(tiny_models.build_tiny(args.family, args.out, seed=args.seed))
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     lock = threading.Lock()
 
     # Deferred: stdout is redirected and the environment set before torch is imported.
-    from framecast.runner.environment import configure_determinism  # noqa: PLC0415
-    from framecast.runner.serve import JobRunner, serve  # noqa: PLC0415
-    from framecast.shared.runner_protocol import (  # noqa: PLC0415
+    from framecast.runner.environment import configure_determinism
+    from framecast.runner.serve import JobRunner, serve
+    from framecast.shared.runner_protocol import (
         RunnerEvent,
         RunRequest,
         encode_line,

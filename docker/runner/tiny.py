@@ -28,8 +28,6 @@ from diffusers import (
     TextToVideoZeroPipeline,
     UNet2DConditionModel,
 )
-from framecast.shared.catalog import load_catalog, manifest_path
-from framecast.shared.catalog.weights import compute_manifest
 from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
@@ -38,6 +36,9 @@ from transformers import (
     T5EncoderModel,
     T5Tokenizer,
 )
+
+from framecast.shared.catalog import load_catalog, manifest_path
+from framecast.shared.catalog.weights import compute_manifest
 
 # A small fixed vocabulary: enough distinct pieces that prompts tokenize into several ids,
 # and single letters so any lowercase word still tokenizes (no silent <unk> runs).

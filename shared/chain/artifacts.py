@@ -1,6 +1,6 @@
 """Compiled contract artifacts (ABI + bytecode) that the Python side loads.
 
-They are committed under ``artifacts/`` so a client needs neither forge nor solc. Export
+They are committed under ``compiled/`` so a client needs neither forge nor solc. Export
 them after ``forge build`` with ``python -m framecast.shared.chain.artifacts``; CI runs it
 with ``--check`` and fails when a rebuild differs from what is committed.
 """
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from framecast.shared.errors import ConfigError
 
-ARTIFACT_DIR = Path(__file__).with_name("artifacts")
+ARTIFACT_DIR = Path(__file__).with_name("compiled")
 CONTRACTS: tuple[str, ...] = ("Credits", "JobMarket")
 
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"stale contract artifacts: {', '.join(drifted)} — run "
             "`cd contracts && forge build && python -m framecast.shared.chain.artifacts` "
-            "and commit shared/chain/artifacts/",
+            "and commit shared/chain/compiled/",
             file=sys.stderr,
         )
         return 1

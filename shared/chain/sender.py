@@ -17,7 +17,7 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import (
     ContractCustomError,
     ContractLogicError,
@@ -98,7 +98,9 @@ class TxSender:
         except _CONTRACT_ERRORS as exc:
             raise revert_from(exc) from None
 
-    def send(self, fn: ContractFunction, *, gas_margin: float = 1.25) -> TxReceipt:
+    def send(
+        self, fn: ContractFunction | ContractConstructor, *, gas_margin: float = 1.25
+    ) -> TxReceipt:
         """Simulate, sign, send and wait; raises the decoded revert if the call would fail."""
         base: TxParams = {"from": self.account.address}
         try:

@@ -8,7 +8,7 @@ handled here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 from framecast.shared.errors import StorageError
 from framecast.shared.ipfs.cid import CID, encode_varint
@@ -112,7 +112,32 @@ class _Cbor:
         raise ValueError(f"unsupported CBOR item (major type {major})")
 
 
-def _read_exact(src: BinaryIO, size: int, what: str) -> bytes:
+class Readable(Protocol):
+    """What the CAR reader needs of its source: a file, a socket, a `ChunkReader`."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class ChunkReader:
+    """A minimal ``read(n)`` file object over an iterator of byte chunks (HTTP bodies)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+
+    def read(self, size: int = -1, /) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        size = len(self._buffer) if size < 0 else size
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out
+
+
+def _read_exact(src: Readable, size: int, what: str) -> bytes:
     chunks = []
     left = size
     while left:
@@ -127,7 +152,7 @@ def _read_exact(src: BinaryIO, size: int, what: str) -> bytes:
     return b"".join(chunks)
 
 
-def _read_varint(src: BinaryIO, what: str) -> int | None:
+def _read_varint(src: Readable, what: str) -> int | None:
     """A varint from the stream; None at a clean end of stream."""
     value = shift = 0
     for i in range(10):
@@ -146,7 +171,7 @@ def _read_varint(src: BinaryIO, what: str) -> int | None:
 class CarReader:
     """Streams a CAR v1: ``roots`` after construction, then ``blocks()`` (unverified)."""
 
-    def __init__(self, src: BinaryIO) -> None:
+    def __init__(self, src: Readable) -> None:
         self.src = src
         size = _read_varint(src, "header")
         if size is None or size == 0 or size > _MAX_HEADER:

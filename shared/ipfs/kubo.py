@@ -24,7 +24,7 @@ from framecast.shared.errors import (
     StoreUnavailable,
     VerificationFailed,
 )
-from framecast.shared.ipfs.car import CarReader, encode_header, encode_section
+from framecast.shared.ipfs.car import CarReader, ChunkReader, encode_header, encode_section
 from framecast.shared.ipfs.cid import CID, RAW, parse_cid
 from framecast.shared.ipfs.importer import UNIXFS_V1_2025, import_path
 
@@ -282,7 +282,7 @@ class KuboStore:
             if response.status_code != 200:
                 response.read()
                 raise self._fail(response, f"export {root}", root)
-            reader = CarReader(_IterReader(response.iter_bytes()))
+            reader = CarReader(ChunkReader(response.iter_bytes()))
             out.write(encode_header(reader.roots))
             count = 0
             for block_cid, block in reader.blocks():
@@ -317,23 +317,6 @@ class KuboStore:
                 )
             roots.append(self._cid(root.get("Cid"), "dag/import").to_v1())
         return roots
-
-
-class _IterReader:
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = bytearray()
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        size = len(self._buffer) if size < 0 else size
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return out
 
 
 def _multipart_entries(root: Path, stack: ExitStack) -> Iterator[tuple[str, Any]]:

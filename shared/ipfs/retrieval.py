@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,33 +22,13 @@ from framecast.shared.errors import (
     StoreUnavailable,
 )
 from framecast.shared.ipfs.car import CONTENT_TYPE as CAR_TYPE
-from framecast.shared.ipfs.car import CarReader
+from framecast.shared.ipfs.car import CarReader, ChunkReader
 from framecast.shared.ipfs.cid import CID, parse_cid
 from framecast.shared.ipfs.dag import write_tree
 from framecast.shared.ipfs.local import LocalStore
 
 # Big reads: a CAR section is up to ~1 MiB, and small network chunks cost a copy each.
 _READ_SIZE = 1 << 20
-
-
-class _StreamReader:
-    """A minimal ``read(n)`` file object over an iterator of byte chunks."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = bytearray()
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        if size < 0:
-            size = len(self._buffer)
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return out
 
 
 def _check_status(response: httpx.Response, cid: CID, url: str) -> None:
@@ -107,7 +86,7 @@ def fetch(
             headers={"Accept": f"{CAR_TYPE}; version=1"},
         ) as response:
             _check_status(response, root, url)
-            reader = CarReader(_StreamReader(response.iter_bytes(chunk_size=_READ_SIZE)))
+            reader = CarReader(ChunkReader(response.iter_bytes(chunk_size=_READ_SIZE)))
             for block_cid, block in reader.blocks():
                 blocks.put_block(block_cid, block)  # raises VerificationFailed on a lie
         try:

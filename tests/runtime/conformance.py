@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.runner.tiny import build_tiny
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.node.runtime.process import ProcessRuntime
 from framecast.shared.runner_protocol import RunnerEvent
-
 from tests.runtime.conformance import RuntimeConformance, make_request, tiny_spec
 
 

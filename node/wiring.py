@@ -1,0 +1,75 @@
+"""The node's composition root: the one place that turns settings into adapters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+
+from framecast.node.agent import Agent, AgentDeps, RuntimeFactory
+from framecast.node.config import NodeSettings
+from framecast.node.metrics import NodeMetrics
+from framecast.node.runtime.base import ContainerRuntime
+from framecast.node.state import StateStore
+from framecast.shared.chain.bindings import bind
+from framecast.shared.chain.connection import connect
+from framecast.shared.chain.sender import TxSender
+from framecast.shared.deployment import load_deployment
+from framecast.shared.errors import ConfigError
+from framecast.shared.ipfs.store import open_store
+
+
+def runtime_factory(settings: NodeSettings) -> tuple[RuntimeFactory, str | None]:
+    """A factory of runtimes for the configured kind, and the image digest if any."""
+    log_dir = settings.state_dir / "runner"
+    if settings.runtime == "process":
+        from framecast.node.runtime.process import ProcessRuntime
+
+        def make_process() -> ContainerRuntime:
+            return ProcessRuntime(log_dir=log_dir)
+
+        return make_process, None
+    if settings.runtime == "docker":
+        if not settings.docker_image:
+            raise ConfigError(
+                "runtime = docker needs docker_image",
+                fix="set docker_image to the runner image (pinned by digest) in the node config",
+            )
+        from framecast.node.runtime import docker as docker_runtime  # type: ignore[attr-defined]
+
+        image = settings.docker_image
+
+        def make_docker() -> ContainerRuntime:
+            runtime: ContainerRuntime = docker_runtime.DockerRuntime(
+                image=image, weights_root=settings.weights_dir, log_dir=log_dir
+            )
+            return runtime
+
+        return make_docker, image
+    raise ConfigError(f"unknown runtime {settings.runtime!r}", fix='use "process" or "docker"')
+
+
+def build_agent(settings: NodeSettings, account: LocalAccount) -> Agent:
+    """Connect, bind and open everything the agent needs."""
+    deployment = load_deployment(settings.deployment)
+    w3 = connect(settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id)
+    _, market = bind(w3, deployment, TxSender(w3, account))
+    store_settings = settings.store.model_copy(
+        update={"store_path": Path(settings.store.store_path).expanduser()}
+    )
+    make_runtime, image = runtime_factory(settings)
+    return Agent(
+        AgentDeps(
+            settings=settings,
+            deployment=deployment,
+            w3=w3,
+            market=market,
+            account=account,
+            state=StateStore(settings.database),
+            store=open_store(store_settings),
+            runtime_factory=make_runtime,
+            runtime_name=settings.runtime,
+            image_digest=image,
+            metrics=NodeMetrics(settings.gpu_slots),
+        )
+    )
