@@ -121,7 +121,11 @@ _WORDS = [
         "photo",
         "realistic",
     ],
-    *["low", "quality", "blurry", "cartoon", "drawing"],
+    "low",
+    "quality",
+    "blurry",
+    "cartoon",
+    "drawing",
 ]
 _LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789")
 
