@@ -96,6 +96,37 @@ _WORDS = [
     "fast",
     "big",
     "small",
+    # the words of the catalog styles, so styled tiny prompts fit the 16-token encoder
+    *[
+        "anime",
+        "style",
+        "vibrant",
+        "colors",
+        "clean",
+        "line",
+        "art",
+        "claymation",
+        "stop",
+        "motion",
+        "plasticine",
+    ],
+    *[
+        "texture",
+        "cinematic",
+        "film",
+        "still",
+        "shallow",
+        "depth",
+        "field",
+        "grain",
+        "photo",
+        "realistic",
+    ],
+    "low",
+    "quality",
+    "blurry",
+    "cartoon",
+    "drawing",
 ]
 _LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789")
 

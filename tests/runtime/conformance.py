@@ -196,6 +196,7 @@ class RuntimeConformance:
         assert expected in message and actual in message
         self._good_job(runtime, tmp_path, tiny_cogvideox_dir, "conf-after-weights")
 
+    @pytest.mark.slow  # the killed runner is restarted cold
     def test_timeout_fails_the_job_and_the_next_one_runs(
         self, runtime: ContainerRuntime, tmp_path: Path, tiny_cogvideox_dir: Path
     ) -> None:

@@ -27,6 +27,7 @@ class TestProcessRuntime(RuntimeConformance):
         runtime.close()
 
 
+@pytest.mark.slow  # two runner starts per case
 @pytest.mark.parametrize(("sig", "kind"), [(signal.SIGKILL, "oom"), (signal.SIGTERM, "crash")])
 def test_runner_death_maps_to_job_state_and_restarts(
     tmp_path: Path, tiny_cogvideox_dir: Path, sig: signal.Signals, kind: str
