@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from framecast.runner.tiny import build_tiny
 
+from framecast.runner.tiny import build_tiny
 from tests.runtime.conformance import tiny_cogvideox_dir
 
 __all__ = ["tiny_cogvideox_dir", "tiny_dirs"]

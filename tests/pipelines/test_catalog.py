@@ -7,6 +7,9 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from framecast.shared.catalog import (
     Bound,
     check_spec,
@@ -17,8 +20,6 @@ from framecast.shared.catalog import (
 )
 from framecast.shared.errors import SpecError, UnknownModel
 from framecast.shared.spec import GenerationSpec, parse_spec
-from hypothesis import given
-from hypothesis import strategies as st
 
 REQUIRED_FAMILIES = {"cogvideox", "text2video-zero", "ltx", "wan", "opensora"}
 IMAGE_CID = "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"

@@ -13,6 +13,8 @@ from typing import Any
 import imageio_ffmpeg
 import pytest
 import torch
+from PIL import Image
+
 from framecast.runner import pipelines
 from framecast.runner.serve import JobRunner
 from framecast.runner.tiny import build_tiny
@@ -20,8 +22,6 @@ from framecast.shared.catalog import get_entry
 from framecast.shared.catalog.weights import compute_manifest
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest, decode_event
 from framecast.shared.spec import parse_spec
-from PIL import Image
-
 from tests.pipelines.test_catalog import IMAGE_CID
 from tests.runtime.conformance import TINY_SPEC, tiny_spec
 
