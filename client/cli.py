@@ -20,6 +20,8 @@ from framecast.shared.errors import FramecastError
 # name -> "module:attribute" of a click command; imported only when invoked.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "devnet": ("framecast.client.commands.devnet", "Manage the local development chain."),
+    "wallet": ("framecast.client.commands.wallet", "Create, import and list encrypted wallets."),
+    "credits": ("framecast.client.commands.credits", "Get, deposit, withdraw and track credits."),
 }
 
 
