@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
@@ -46,7 +46,13 @@ def parse_amount(text: str) -> int:
         raise ValueError(f"{text!r} is not a finite amount")
     if value <= 0:
         raise ValueError(f"{text!r} must be greater than zero")
-    wei = value.scaleb(DECIMALS)
+    if value.adjusted() > 60:
+        raise ValueError(f"{text!r} is far larger than any supply of FCC")
+    # Exact arithmetic: the default context keeps 28 digits and would silently round
+    # 10 billion FCC plus one wei.
+    with localcontext() as exact:
+        exact.prec = 100
+        wei = value.scaleb(DECIMALS)
     if wei != wei.to_integral_value():
         raise ValueError(f"{text!r} has more than {DECIMALS} decimals")
     return int(wei)

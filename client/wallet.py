@@ -17,15 +17,16 @@ import re
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field
 
 from framecast.shared.errors import WalletError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 #: geth's standard scrypt cost ("StandardScryptN"); r=8 and p=1 are fixed by eth-keyfile.
 GETH_SCRYPT_N = 262_144
@@ -184,6 +185,8 @@ class Keystores:
     def import_key(self, name: str, key: Secret, password: Secret) -> WalletInfo:
         _check_new_password(password)
         key = parse_private_key(key.reveal())
+        from eth_account import Account  # noqa: PLC0415 (see _decrypt)
+
         try:
             data = Account.encrypt(
                 HexStr(key.reveal()), password.reveal(), kdf="scrypt", iterations=self.scrypt_n
@@ -262,6 +265,10 @@ def _is_v3(data: Any) -> bool:
 
 
 def _decrypt(data: dict[str, Any], password: Secret, label: str) -> LocalAccount:
+    # eth-account drags in py_ecc (BLS) through eth-keyfile: ~1 s on a busy machine, paid
+    # only by commands that encrypt or decrypt, not by `wallet list` or `--help`.
+    from eth_account import Account  # noqa: PLC0415
+
     try:
         key = Account.decrypt(data, password.reveal())
     except ValueError:
