@@ -2,7 +2,9 @@
 
 Runs each command N times in fresh subprocesses, interleaved so machine load hits both
 alike, and prints medians, the difference (what framecast itself costs) and the ratio.
-Target: `framecast --help` under 300 ms absolute. Run: `python bench/cli_startup.py [N]`.
+Target: `framecast --help` under 300 ms absolute. Also prints what unlocking a keystore at
+geth's scrypt parameters costs (every signing command pays it once).
+Run: `python bench/cli_startup.py [N]`.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+from framecast.client.wallet import GETH_SCRYPT_N, Keystores, Secret
 
 TARGET_MS = 300.0
 BIN = Path(sys.executable).parent
@@ -51,6 +56,16 @@ def main() -> None:
         )
     verdict = "OK" if medians["framecast --help"] < TARGET_MS else "OVER"
     print(f"target: framecast --help < {TARGET_MS:.0f} ms → {verdict}")
+    print(f"keystore unlock at geth parameters (n=262144, r=8, p=1): {unlock_s():.2f} s")
+
+
+def unlock_s() -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        keystores = Keystores(Path(folder), scrypt_n=GETH_SCRYPT_N)
+        keystores.import_key("bench", Secret("0x" + "4c" * 32), Secret("bench password"))
+        started = time.perf_counter()
+        keystores.unlock("bench", Secret("bench password"))
+        return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from framecast.client.wallet import Keystores, Secret, WalletInfo
 from framecast.shared.errors import WalletError
 
 if TYPE_CHECKING:
-    # web3 costs ~0.3 s to import: commands that only touch keystores never pay for it.
+    # web3 takes seconds to import on a busy machine: keystore-only commands never pay it.
     from eth_account.signers.local import LocalAccount
     from web3 import Web3
 
