@@ -190,3 +190,40 @@ def test_json_of_every_read_command_parses(cli: Cli, on_chain: Chain) -> None:
     for args in (("wallet", "list"), ("wallet", "address"), ("credits", "balance"),
                  ("credits", "history")):  # fmt: skip
         json.loads(cli(*args, "--json").stdout)
+
+
+def test_rpc_lost_after_connecting_is_still_rpc_unavailable(
+    cli: Cli, chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An endpoint that answers the connect check, then fails every other call with 500.
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Flaky(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if request.get("method") == "eth_chainId":
+                body = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": "0x7a69"})
+                self.send_response(200)
+            else:
+                body = "{}"
+                self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        path = tmp_path / "flaky.json"
+        chain.deployment.model_copy(update={"rpc_url": url}).save(path)
+        monkeypatch.setenv("FRAMECAST_DEPLOYMENT", str(path))
+        result = cli("credits", "balance", "--address", "0x" + "11" * 20, ok=False)
+    finally:
+        server.shutdown()
+    assert isinstance(result.exception, RpcUnavailable), result.exception
+    assert url in str(result.exception)
