@@ -21,6 +21,8 @@ from framecast.shared.errors import FramecastError
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "devnet": ("framecast.client.commands.devnet", "Manage the local development chain."),
     "cid": ("framecast.client.commands.cid", "Print the IPFS CID of a file or directory."),
+    "wallet": ("framecast.client.commands.wallet", "Create, import and list encrypted wallets."),
+    "credits": ("framecast.client.commands.credits", "Get, deposit, withdraw and track credits."),
 }
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from framecast.client.devnet import DevnetPaths
+if TYPE_CHECKING:
+    from framecast.client.devnet import DevnetPaths
 
 
 class ClientSettings(BaseSettings):
@@ -25,10 +27,48 @@ class ClientSettings(BaseSettings):
     rpc_url: str | None = Field(
         None, description="RPC endpoint; default: the deployment's (FRAMECAST_RPC_URL)."
     )
+    wallet: str | None = Field(
+        None,
+        description="Wallet (keystore name) commands act as; default: the only one there is "
+        "(FRAMECAST_WALLET).",
+    )
+    password: SecretStr | None = Field(
+        None,
+        description="Keystore password, for scripts (FRAMECAST_PASSWORD); prefer a prompt or "
+        "a password file on shared machines: the environment of a process is readable by root.",
+    )
+    password_file: Path | None = Field(
+        None,
+        description="File whose first line is the keystore password (FRAMECAST_PASSWORD_FILE).",
+    )
+    keystore_scrypt_n: int = Field(
+        262_144,
+        ge=2,
+        le=2**20,
+        description="scrypt cost n for NEW keystores; geth's standard 262144 (r=8, p=1). FOR "
+        "TESTS ONLY: a lower value makes the suite fast and keystores cheap to crack "
+        "(FRAMECAST_KEYSTORE_SCRYPT_N).",
+    )
+
+    @field_validator("keystore_scrypt_n")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        # scrypt's n must be a power of two; say so here rather than at the first `wallet new`.
+        if value & (value - 1):
+            raise ValueError(f"scrypt n must be a power of two, got {value}")
+        return value
 
     @property
     def devnet(self) -> DevnetPaths:
+        # devnet.py pulls in web3 (seconds on a loaded machine): only commands that need
+        # the devnet pay for it, not `wallet list`.
+        from framecast.client.devnet import DevnetPaths
+
         return DevnetPaths(self.home / "devnet")
+
+    @property
+    def keystores(self) -> Path:
+        return self.home / "keystores"
 
     @property
     def deployment_path(self) -> Path:

@@ -7,6 +7,7 @@ the devnet, a keystore and tiny weights), `register` bonds, `run` runs the agent
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -105,7 +106,10 @@ def _devnet_setup(settings: NodeSettings, name: str) -> None:
     account = devnet_account(name)
     if not settings.keystore.exists():
         password = read_password(settings.password_file, prompt="new keystore password")
-        write_keystore(settings.keystore, encrypt_key(bytes(account.key), password))
+        scrypt_n = int(os.environ.get("FRAMECAST_KEYSTORE_SCRYPT_N", "262144"))
+        write_keystore(
+            settings.keystore, encrypt_key(bytes(account.key), password, scrypt_n=scrypt_n)
+        )
         click.echo(f"keystore for {name} ({account.address}) in {settings.keystore}")
     for model in settings.models:
         entry = get_entry(model)
@@ -130,10 +134,10 @@ def _devnet_setup(settings: NodeSettings, name: str) -> None:
 
 
 def _unlock(settings: NodeSettings) -> Any:
-    from framecast.shared.keystore import read_password, unlock
+    from framecast.shared.keystore import read_password, unlock_file
 
     password = read_password(settings.password_file, prompt=f"password for {settings.keystore}")
-    return unlock(settings.keystore, password)
+    return unlock_file(settings.keystore, password)
 
 
 @node_group.command("register")

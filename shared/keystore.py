@@ -1,100 +1,159 @@
-"""Web3 Secret Storage keystores (geth / Foundry compatible), read and written safely.
+"""Web3 Secret Storage keystores (geth / Foundry compatible), shared by wallet and node.
 
-Keys never appear in messages, logs or reprs. Files are written atomically with 0600
-permissions. Scrypt uses geth's standard parameters (n=262144, r=8, p=1) unless
-`FRAMECAST_KEYSTORE_SCRYPT_N` lowers n — meant for test suites only.
+Keys and passwords travel in `Secret` wrappers whose ``repr`` hides them, and every
+library error on their path is re-raised without its context so a traceback cannot quote
+them. Files are written atomically, 0600 from the first byte, never over an existing one.
+New keystores use geth's standard scrypt parameters (n=262144, r=8, p=1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 
 from framecast.shared.errors import WalletError
 
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+#: geth's standard scrypt cost ("StandardScryptN"); r=8 and p=1 are fixed by eth-keyfile.
 GETH_SCRYPT_N = 262_144
 
 
-def scrypt_n() -> int:
-    """Scrypt cost: geth's standard, unless a test suite asked for less."""
-    return int(os.environ.get("FRAMECAST_KEYSTORE_SCRYPT_N", GETH_SCRYPT_N))
+class Secret:
+    """A private key or password that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
 
 
-def encrypt_key(private_key: bytes, password: str) -> dict[str, Any]:
-    """A Web3 Secret Storage v3 document (scrypt, r=8, p=1)."""
+def is_v3(data: Any) -> bool:
+    """Whether ``data`` looks like a v3 keystore document."""
+    return (
+        isinstance(data, dict) and data.get("version") == 3 and isinstance(data.get("crypto"), dict)
+    )
+
+
+def encrypt_key(
+    private_key: bytes, password: Secret, *, scrypt_n: int = GETH_SCRYPT_N
+) -> dict[str, Any]:
+    """A v3 keystore document for ``private_key`` (scrypt, r=8, p=1)."""
+    from eth_account import Account
+
     document: dict[str, Any] = Account.encrypt(
-        private_key, password, kdf="scrypt", iterations=scrypt_n()
+        private_key, password.reveal(), kdf="scrypt", iterations=scrypt_n
     )
     return document
 
 
-def write_keystore(path: Path, document: dict[str, Any]) -> None:
-    """Write atomically with 0600 permissions; never replaces an existing keystore."""
-    if path.exists():
-        raise WalletError(
-            f"keystore {path} already exists", fix="choose another name or remove it first"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".keystore-")
-    try:
-        os.fchmod(fd, 0o600)  # before any byte of the key is written
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, path)  # fails if `path` appeared meanwhile: never clobber a key
-    except FileExistsError:
-        raise WalletError(f"keystore {path} already exists", fix="choose another name") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+def decrypt_keystore(data: dict[str, Any], password: Secret, label: str) -> LocalAccount:
+    """Decrypt; a wrong password is a `WalletError` naming ``label``, never a library error."""
+    # eth-account drags in py_ecc (BLS) through eth-keyfile: ~1 s on a busy machine, paid
+    # only by commands that encrypt or decrypt, not by `wallet list` or `--help`.
+    from eth_account import Account
 
-
-def unlock(path: Path, password: str) -> LocalAccount:
-    """Decrypt the keystore at ``path``; wrong passwords get a clear WalletError."""
     try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise WalletError(
-            f"no keystore at {path}",
-            fix="create one with `framecast wallet new` / `framecast node init`",
-        ) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise WalletError(f"keystore {path} is unreadable: {type(exc).__name__}") from None
-    try:
-        key = Account.decrypt(document, password)
+        key = Account.decrypt(data, password.reveal())
     except ValueError:
-        # eth-account says "MAC mismatch" for a wrong password; nothing secret in ours.
+        # eth-keyfile's "MAC mismatch" is the only sign of a wrong password.
         raise WalletError(
-            f"wrong password for keystore {path}",
-            fix="check the password (prompt, --password-file or FRAMECAST_PASSWORD)",
+            f"wrong password for {label}",
+            fix="try again, or give the right one by prompt, --password-file or FRAMECAST_PASSWORD",
         ) from None
-    except (KeyError, TypeError):
-        raise WalletError(f"{path} is not a Web3 Secret Storage keystore") from None
+    except Exception as exc:
+        raise WalletError(
+            f"{label} cannot be decrypted ({type(exc).__name__})",
+            fix="check it is a geth/Foundry v3 keystore",
+        ) from None
     account: LocalAccount = Account.from_key(key)
     return account
 
 
-def read_password(password_file: Path | None, *, prompt: str | None = None) -> str:
+def recorded_address(data: dict[str, Any]) -> str | None:
+    """The checksummed address a keystore records, if any (cast's files record none)."""
+    raw = data.get("address")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return to_checksum_address("0x" + raw.removeprefix("0x"))
+    except ValueError:
+        return None
+
+
+def write_keystore(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically, 0600 from the first byte; `FileExistsError` if ``path`` exists."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.exists():
+        raise FileExistsError(path)
+    # mkstemp creates the file 0600 before any content is written; fchmod makes that
+    # explicit rather than an implementation detail.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".keystore-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # link() publishes the complete file atomically and, unlike replace(), fails if a
+        # file of that name appeared meanwhile: a key is never silently overwritten.
+        os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+
+
+def unlock_file(path: Path, password: Secret) -> LocalAccount:
+    """Decrypt the keystore file at ``path``."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise WalletError(
+            f"no keystore at {path}", fix="create one with `framecast node init` or `wallet new`"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise WalletError(f"keystore {path} is unreadable ({type(exc).__name__})") from None
+    if not is_v3(data):
+        raise WalletError(f"{path} is not a Web3 Secret Storage (v3) keystore")
+    return decrypt_keystore(data, password, f"keystore {path}")
+
+
+def read_password(password_file: Path | None, *, prompt: str | None = None) -> Secret:
     """Password from a file, FRAMECAST_PASSWORD, or an interactive prompt (in that order)."""
     if password_file is not None:
         try:
-            return password_file.read_text().rstrip("\n")
+            return Secret(password_file.expanduser().read_text().rstrip("\n"))
         except OSError as exc:
             raise WalletError(
                 f"cannot read password file {password_file}: {exc.strerror}"
             ) from None
     env = os.environ.get("FRAMECAST_PASSWORD")
     if env is not None:
-        return env
+        return Secret(env)
     if prompt is None:
         raise WalletError("no password given", fix="use --password-file or set FRAMECAST_PASSWORD")
     import click
 
-    value: str = click.prompt(prompt, hide_input=True)
-    return value
+    return Secret(click.prompt(prompt, hide_input=True))

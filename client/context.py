@@ -1,0 +1,263 @@
+"""The state client commands share: settings, output mode, wallet, deployment, chain.
+
+Commands take it with ``@pass_client``; the option decorators here (``wallet_option``,
+``network_options``, ``json_option``) fill it, so every command spells `--wallet`,
+`--rpc-url` and `--json` the same way. Everything expensive is lazy and done once per
+command: the keystore is unlocked (and the password prompted for) on the first
+``account()``, the RPC connected and the contracts bound on the first ``market()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import click
+
+from framecast.client.config import ClientSettings
+from framecast.client.wallet import Keystores, WalletInfo
+from framecast.shared.errors import WalletError
+from framecast.shared.keystore import Secret
+
+if TYPE_CHECKING:
+    # web3 takes seconds to import on a busy machine: keystore-only commands never pay it.
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+
+    from framecast.shared.chain.bindings import Credits, Market
+    from framecast.shared.deployment import Deployment
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ClientContext:
+    """One command's shared state; built empty by click, filled by the option callbacks."""
+
+    def __init__(self) -> None:
+        #: Settings given as options; they win over FRAMECAST_* env.
+        self.overrides: dict[str, Any] = {}
+        self.as_json = False
+        self._settings: ClientSettings | None = None
+        self._account: LocalAccount | None = None
+        self._deployment: Deployment | None = None
+        self._w3: Web3 | None = None
+        self._bound: dict[bool, tuple[Credits, Market]] = {}
+
+    # -- settings and wallets
+    @property
+    def settings(self) -> ClientSettings:
+        if self._settings is None:
+            self._settings = ClientSettings(**self.overrides)
+        return self._settings
+
+    @property
+    def keystores(self) -> Keystores:
+        return Keystores(self.settings.keystores, scrypt_n=self.settings.keystore_scrypt_n)
+
+    def wallet_name(self) -> str:
+        """The chosen wallet: --wallet, FRAMECAST_WALLET, or the only keystore there is."""
+        if self.settings.wallet:
+            return str(self.settings.wallet)
+        names = self.keystores.names()
+        if len(names) == 1:
+            return str(names[0])
+        if not names:
+            raise WalletError(
+                f"there are no wallets in {self.settings.keystores}",
+                fix="create one with `framecast wallet new` (or on the devnet "
+                "`framecast wallet import --devnet alice`)",
+            )
+        raise WalletError(
+            f"several wallets ({', '.join(names)}) and none chosen",
+            fix="pass --wallet NAME or set FRAMECAST_WALLET",
+        )
+
+    def wallet(self) -> WalletInfo:
+        return self.keystores.info(self.wallet_name())
+
+    def password(self, prompt: str, *, confirm: bool = False) -> Secret:
+        """The keystore password: --password-file, then FRAMECAST_PASSWORD, then a prompt."""
+        settings = self.settings
+        if settings.password_file is not None:
+            try:
+                text = settings.password_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise WalletError(
+                    f"cannot read the password file {settings.password_file} "
+                    f"({type(exc).__name__})",
+                    fix="check the path given by --password-file / FRAMECAST_PASSWORD_FILE",
+                ) from None
+            # geth and cast read the first line; a trailing newline is not part of it.
+            lines = text.splitlines()
+            return Secret(lines[0] if lines else "")
+        if settings.password is not None:
+            return Secret(settings.password.get_secret_value())
+        value = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+        return Secret(str(value))
+
+    def account(self) -> LocalAccount:
+        """The chosen wallet, unlocked; prompts for its password at most once per command."""
+        if self._account is None:
+            name = self.wallet_name()
+            keystores = self.keystores
+            keystores.info(name)  # a missing wallet fails before asking for a password
+            password = self.password(f"Password for wallet {name!r}")
+            self._account = keystores.unlock(name, password)
+        return self._account
+
+    def address(self, explicit: str | None = None) -> str:
+        """Whose balances to read: an explicit address, else the wallet's (no unlock if the
+        keystore records its address)."""
+        if explicit:
+            from eth_utils.address import is_hex_address, to_checksum_address
+
+            if is_hex_address(explicit):
+                return str(to_checksum_address(explicit))
+            else:
+                raise click.BadParameter(
+                    f"{explicit!r} is not a 20-byte hex address", param_hint="'--address'"
+                )
+        if self._account is not None:
+            return str(self._account.address)
+        recorded = self.wallet().address
+        return recorded if recorded is not None else str(self.account().address)
+
+    # -- chain
+    def deployment(self) -> Deployment:
+        if self._deployment is None:
+            from framecast.shared.deployment import load_deployment
+
+            self._deployment = load_deployment(self.settings.deployment_path)
+        return self._deployment
+
+    @property
+    def rpc_url(self) -> str:
+        return str(self.settings.rpc_url or self.deployment().rpc_url)
+
+    def web3(self) -> Web3:
+        if self._w3 is None:
+            from framecast.shared.chain.connection import connect
+
+            self._w3 = connect(self.rpc_url, expected_chain_id=self.deployment().chain_id)
+        return self._w3
+
+    def _bind(self, signing: bool) -> tuple[Credits, Market]:
+        if signing not in self._bound:
+            from framecast.shared.chain.bindings import bind
+            from framecast.shared.chain.sender import TxSender
+
+            # Unlock before connecting: a wrong password should not wait on the network.
+            sender = TxSender(self.web3(), self.account()) if signing else None
+            self._bound[signing] = bind(self.web3(), self.deployment(), sender)
+        return self._bound[signing]
+
+    def credits(self, *, signing: bool = False) -> Credits:
+        """The Credits binding; ``signing`` unlocks the wallet to send transactions."""
+        if signing:
+            self.account()
+        return self._bind(signing)[0]
+
+    def market(self, *, signing: bool = False) -> Market:
+        """The JobMarket binding; ``signing`` unlocks the wallet to send transactions."""
+        if signing:
+            self.account()
+        return self._bind(signing)[1]
+
+    # -- output
+    def echo_json(self, data: Any) -> None:
+        click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+pass_client = click.make_pass_decorator(ClientContext, ensure=True)
+
+
+def maps_rpc_errors(fn: F) -> F:
+    """Turn a connection lost mid-command into `RpcUnavailable` naming the URL.
+
+    `connect` checks the endpoint once; read-only binding calls after that go straight to
+    web3, whose transport errors (after its own retries) would otherwise reach the user as
+    a requests traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from framecast.shared.chain.connection import TRANSIENT_ERRORS
+        from framecast.shared.errors import RpcUnavailable
+
+        try:
+            return fn(*args, **kwargs)
+        except TRANSIENT_ERRORS as exc:
+            client = click.get_current_context().find_object(ClientContext)
+            url = client.rpc_url if client is not None else "the RPC endpoint"
+            raise RpcUnavailable(url, type(exc).__name__) from None
+
+    return cast(F, wrapper)
+
+
+def _setting(field: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            ctx.ensure_object(ClientContext).overrides[field] = value
+
+    return store
+
+
+def _store_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(ClientContext).as_json = True
+
+
+def json_option(fn: F) -> F:
+    """``--json``: machine-readable output (every read command has it)."""
+    return click.option(
+        "--json",
+        is_flag=True,
+        expose_value=False,
+        callback=_store_json,
+        help="Print JSON instead of text.",
+    )(fn)
+
+
+def password_file_option(fn: F) -> F:
+    """``--password-file FILE``."""
+    return click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_setting("password_file"),
+        help="File whose first line is the password (or FRAMECAST_PASSWORD_FILE; "
+        "FRAMECAST_PASSWORD holds the password itself).",
+    )(fn)
+
+
+def wallet_option(fn: F) -> F:
+    """``--wallet NAME`` and ``--password-file FILE``."""
+    fn = password_file_option(fn)
+    return click.option(
+        "--wallet",
+        metavar="NAME",
+        expose_value=False,
+        callback=_setting("wallet"),
+        help="Wallet to use (or FRAMECAST_WALLET); default: the only one.",
+    )(fn)
+
+
+def network_options(fn: F) -> F:
+    """``--deployment PATH`` and ``--rpc-url URL``."""
+    fn = click.option(
+        "--rpc-url",
+        metavar="URL",
+        expose_value=False,
+        callback=_setting("rpc_url"),
+        help="RPC endpoint (or FRAMECAST_RPC_URL); default: the deployment's.",
+    )(fn)
+    return click.option(
+        "--deployment",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_setting("deployment"),
+        help="Deployment file (or FRAMECAST_DEPLOYMENT); default: the devnet's.",
+    )(fn)
