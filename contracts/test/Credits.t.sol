@@ -71,7 +71,9 @@ contract CreditsTest is Test {
         vm.prank(alice);
         credits.faucet();
         vm.warp(T0 + COOLDOWN - 1);
-        vm.expectRevert(abi.encodeWithSelector(ICredits.FaucetCooldown.selector, alice, uint64(T0 + COOLDOWN)));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICredits.FaucetCooldown.selector, alice, uint64(T0 + COOLDOWN))
+        );
         vm.prank(alice);
         credits.faucet();
     }
@@ -102,7 +104,9 @@ contract CreditsTest is Test {
         wait = _bound(wait, 0, 2 * uint256(cooldown) + 1);
         vm.warp(T0 + wait);
         if (wait < cooldown) {
-            vm.expectRevert(abi.encodeWithSelector(ICredits.FaucetCooldown.selector, alice, uint64(T0) + cooldown));
+            vm.expectRevert(
+                abi.encodeWithSelector(ICredits.FaucetCooldown.selector, alice, uint64(T0) + cooldown)
+            );
         }
         vm.prank(alice);
         credits.faucet();
@@ -178,7 +182,9 @@ contract CreditsTest is Test {
         uint256 deadline = T0 + 1 hours;
         bytes32 structHash = keccak256(
             abi.encode(
-                keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"),
+                keccak256(
+                    "Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"
+                ),
                 signer,
                 bob,
                 9 ether,

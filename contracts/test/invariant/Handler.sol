@@ -12,7 +12,8 @@ import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
 ///      in a ghost counter that the invariants require to stay zero. The handler never asserts itself:
 ///      with `fail_on_revert = false` a failed assertion here would pass unnoticed.
 contract Handler is Test {
-    uint256 internal constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
+    uint256 internal constant SECP256K1_N =
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
     uint256 internal constant N_CLIENTS = 3;
     uint256 internal constant N_PROVIDERS = 3;
     uint256 internal constant MAX_JOB_PRICE = 200 ether;
@@ -125,10 +126,13 @@ contract Handler is Test {
 
     // ================================================================ requests
 
-    function submit(uint256 clientSeed, uint256 maxPrice, uint256 claimDelay, uint256 window, uint256 specSeed)
-        external
-        tracked(this.submit.selector)
-    {
+    function submit(
+        uint256 clientSeed,
+        uint256 maxPrice,
+        uint256 claimDelay,
+        uint256 window,
+        uint256 specSeed
+    ) external tracked(this.submit.selector) {
         uint256 c = clientSeed % N_CLIENTS;
         address who = clients[c];
         IJobMarket.JobRequest memory r;
@@ -226,7 +230,9 @@ contract Handler is Test {
         if (jobId == 0 || job.provider == address(0)) return;
         if (videoSha256 == bytes32(0)) videoSha256 = keccak256("video");
         vm.prank(job.provider);
-        try market.deliver(jobId, abi.encodePacked(hex"01551220", videoSha256), videoSha256, keccak256("frames")) {
+        try market.deliver(
+            jobId, abi.encodePacked(hex"01551220", videoSha256), videoSha256, keccak256("frames")
+        ) {
             ghost_challengeEnds[jobId] = block.timestamp + market.CHALLENGE_WINDOW();
             reached[IJobMarket.JobState.Delivered]++;
         } catch {}
@@ -379,7 +385,8 @@ contract Handler is Test {
     /// @notice Past every deadline: close every job, let providers exit, and have every actor
     ///         withdraw everything. Reverts (failing the run) if anything is stuck.
     function drain() external {
-        currentTime += 31 days + market.MAX_DELIVERY_WINDOW() + market.CHALLENGE_WINDOW() + market.RESOLVE_WINDOW();
+        currentTime += 31 days + market.MAX_DELIVERY_WINDOW() + market.CHALLENGE_WINDOW()
+            + market.RESOLVE_WINDOW();
         vm.warp(currentTime);
         uint256 last = market.nextJobId();
         for (uint256 jobId = 1; jobId < last; ++jobId) {
@@ -439,7 +446,11 @@ contract Handler is Test {
 
     /// @dev Usually a job in one of the states of `mask` (bit i = JobState(i)), found from a random
     ///      start; one call in eight takes any job, whatever its state, to probe wrong acceptances.
-    function _pickJob(uint256 seed, uint256 mask) internal view returns (uint256 jobId, IJobMarket.Job memory job) {
+    function _pickJob(uint256 seed, uint256 mask)
+        internal
+        view
+        returns (uint256 jobId, IJobMarket.Job memory job)
+    {
         uint256 count = market.nextJobId() - 1;
         if (count == 0) return (0, job);
         uint256 start = seed % count;

@@ -32,7 +32,9 @@ contract FundsTest is MarketFixture {
         vm.prank(admin);
         credits.mint(poor, 10 ether);
         vm.expectRevert(
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(market), 0, 10 ether)
+            abi.encodeWithSelector(
+                IERC20Errors.ERC20InsufficientAllowance.selector, address(market), 0, 10 ether
+            )
         );
         vm.prank(poor);
         market.deposit(10 ether);
@@ -46,8 +48,9 @@ contract FundsTest is MarketFixture {
         returns (uint8 v, bytes32 r, bytes32 s)
     {
         address owner = vm.addr(key);
-        bytes32 structHash =
-            keccak256(abi.encode(PERMIT_TYPEHASH, owner, address(market), value, credits.nonces(owner), deadline));
+        bytes32 structHash = keccak256(
+            abi.encode(PERMIT_TYPEHASH, owner, address(market), value, credits.nonces(owner), deadline)
+        );
         return vm.sign(key, keccak256(abi.encodePacked("\x19\x01", credits.DOMAIN_SEPARATOR(), structHash)));
     }
 
@@ -80,7 +83,9 @@ contract FundsTest is MarketFixture {
         credits.approve(address(market), 0);
         (uint8 v, bytes32 r, bytes32 s) = _permit(client2Key, 7 ether, block.timestamp + 1 hours); // wrong key
         vm.expectRevert(
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(market), 0, 7 ether)
+            abi.encodeWithSelector(
+                IERC20Errors.ERC20InsufficientAllowance.selector, address(market), 0, 7 ether
+            )
         );
         vm.prank(client);
         market.depositWithPermit(7 ether, block.timestamp + 1 hours, v, r, s);
@@ -116,7 +121,9 @@ contract FundsTest is MarketFixture {
 
     function test_withdraw_revertsIfMoreThanFree() public {
         _deposit(client, 5 ether);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InsufficientBalance.selector, client, 5 ether, 5 ether + 1));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InsufficientBalance.selector, client, 5 ether, 5 ether + 1)
+        );
         vm.prank(client);
         market.withdraw(5 ether + 1, client);
     }

@@ -10,7 +10,10 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 contract FuzzTest is MarketFixture {
     uint256 internal constant MAX_AMOUNT = type(uint96).max;
 
-    function _job(uint256 maxPrice, uint64 claimWindow, uint64 deliveryWindow) internal returns (uint256 jobId) {
+    function _job(uint256 maxPrice, uint64 claimWindow, uint64 deliveryWindow)
+        internal
+        returns (uint256 jobId)
+    {
         IJobMarket.JobRequest memory r = _request(client, 1);
         r.maxPrice = maxPrice;
         r.claimDeadline = uint64(block.timestamp) + claimWindow;
@@ -157,7 +160,9 @@ contract FuzzTest is MarketFixture {
         } else if (delay > market.MAX_CLAIM_HORIZON()) {
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    IJobMarket.ClaimDeadlineTooFar.selector, r.claimDeadline, block.timestamp + market.MAX_CLAIM_HORIZON()
+                    IJobMarket.ClaimDeadlineTooFar.selector,
+                    r.claimDeadline,
+                    block.timestamp + market.MAX_CLAIM_HORIZON()
                 )
             );
         }
@@ -170,7 +175,9 @@ contract FuzzTest is MarketFixture {
         _deposit(client, MAX_PRICE);
         bytes memory sig = _sign(clientKey, r);
         if (window < 60 || window > 7 days) {
-            vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidDeliveryWindow.selector, window, 60, 7 days));
+            vm.expectRevert(
+                abi.encodeWithSelector(IJobMarket.InvalidDeliveryWindow.selector, window, 60, 7 days)
+            );
         }
         market.submitJob(r, SPEC, sig);
     }
@@ -185,12 +192,18 @@ contract FuzzTest is MarketFixture {
         bool claimable = block.timestamp <= claimDeadline;
 
         uint256 snap = vm.snapshotState();
-        if (!claimable) vm.expectRevert(abi.encodeWithSelector(IJobMarket.ClaimWindowClosed.selector, jobId, claimDeadline));
+        if (!claimable) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IJobMarket.ClaimWindowClosed.selector, jobId, claimDeadline)
+            );
+        }
         vm.prank(provider);
         market.claimJob(jobId, PRICE);
         vm.revertToState(snap);
 
-        if (claimable) vm.expectRevert(abi.encodeWithSelector(IJobMarket.TooEarly.selector, jobId, claimDeadline));
+        if (claimable) {
+            vm.expectRevert(abi.encodeWithSelector(IJobMarket.TooEarly.selector, jobId, claimDeadline));
+        }
         market.reclaim(jobId);
     }
 
@@ -207,7 +220,11 @@ contract FuzzTest is MarketFixture {
         bool inTime = block.timestamp <= deliverBy;
 
         uint256 snap = vm.snapshotState();
-        if (!inTime) vm.expectRevert(abi.encodeWithSelector(IJobMarket.DeliveryWindowClosed.selector, jobId, deliverBy));
+        if (!inTime) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IJobMarket.DeliveryWindowClosed.selector, jobId, deliverBy)
+            );
+        }
         vm.prank(provider);
         market.deliver(jobId, _cid(), keccak256("v"), keccak256("f"));
         vm.revertToState(snap);
@@ -225,12 +242,18 @@ contract FuzzTest is MarketFixture {
         bool open = block.timestamp < challengeEnds;
 
         uint256 snap = vm.snapshotState();
-        if (!open) vm.expectRevert(abi.encodeWithSelector(IJobMarket.ChallengeWindowClosed.selector, jobId, challengeEnds));
+        if (!open) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IJobMarket.ChallengeWindowClosed.selector, jobId, challengeEnds)
+            );
+        }
         vm.prank(client);
         market.dispute(jobId, IJobMarket.DisputeReason.NotRetrievable, 0);
         vm.revertToState(snap);
 
-        if (open) vm.expectRevert(abi.encodeWithSelector(IJobMarket.TooEarly.selector, jobId, challengeEnds));
+        if (open) {
+            vm.expectRevert(abi.encodeWithSelector(IJobMarket.TooEarly.selector, jobId, challengeEnds));
+        }
         market.settle(jobId);
     }
 
@@ -242,7 +265,9 @@ contract FuzzTest is MarketFixture {
         bool open = block.timestamp < resolveBy;
 
         uint256 snap = vm.snapshotState();
-        if (!open) vm.expectRevert(abi.encodeWithSelector(IJobMarket.ResolveWindowClosed.selector, jobId, resolveBy));
+        if (!open) {
+            vm.expectRevert(abi.encodeWithSelector(IJobMarket.ResolveWindowClosed.selector, jobId, resolveBy));
+        }
         vm.prank(arbiter);
         market.resolve(jobId, providerAtFault);
         vm.revertToState(snap);
@@ -295,7 +320,9 @@ contract FuzzTest is MarketFixture {
         r.specHash = keccak256(spec);
         _deposit(client, MAX_PRICE);
         bytes memory sig = _sign(clientKey, r);
-        if (length > 4096) vm.expectRevert(abi.encodeWithSelector(IJobMarket.SpecTooLarge.selector, length, 4096));
+        if (length > 4096) {
+            vm.expectRevert(abi.encodeWithSelector(IJobMarket.SpecTooLarge.selector, length, 4096));
+        }
         market.submitJob(r, spec, sig);
     }
 }

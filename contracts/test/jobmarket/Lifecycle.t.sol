@@ -41,7 +41,9 @@ contract LifecycleTest is MarketFixture {
 
     function test_cancelJob_revertsIfClaimed() public {
         uint256 jobId = _claimedJob();
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Claimed));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Claimed)
+        );
         vm.prank(client);
         market.cancelJob(jobId);
     }
@@ -58,7 +60,9 @@ contract LifecycleTest is MarketFixture {
     }
 
     function test_cancelJob_revertsIfNoSuchJob() public {
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, 99, IJobMarket.JobState.None));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, 99, IJobMarket.JobState.None)
+        );
         market.cancelJob(99);
     }
 
@@ -116,7 +120,9 @@ contract LifecycleTest is MarketFixture {
     function test_claimJob_revertsIfPriceAboveMax() public {
         uint256 jobId = _openJob();
         _register(provider, MIN_BOND);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.PriceAboveMax.selector, jobId, MAX_PRICE + 1, MAX_PRICE));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.PriceAboveMax.selector, jobId, MAX_PRICE + 1, MAX_PRICE)
+        );
         vm.prank(provider);
         market.claimJob(jobId, MAX_PRICE + 1);
     }
@@ -176,7 +182,9 @@ contract LifecycleTest is MarketFixture {
     function test_claimJob_revertsIfAlreadyClaimed() public {
         uint256 jobId = _claimedJob();
         _register(provider2, MIN_BOND);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Claimed));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Claimed)
+        );
         vm.prank(provider2);
         market.claimJob(jobId, PRICE);
     }
@@ -270,7 +278,9 @@ contract LifecycleTest is MarketFixture {
 
     function test_deliver_revertsIfNotClaimed() public {
         uint256 jobId = _openJob();
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Open));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Open)
+        );
         vm.prank(provider);
         market.deliver(jobId, _cid(), VIDEO, FRAMES);
     }
@@ -316,7 +326,9 @@ contract LifecycleTest is MarketFixture {
         _deposit(client, DISPUTE_BOND);
         uint64 challengeEnds = market.getJob(jobId).deadline;
         vm.warp(challengeEnds);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ChallengeWindowClosed.selector, jobId, challengeEnds));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.ChallengeWindowClosed.selector, jobId, challengeEnds)
+        );
         vm.prank(client);
         market.dispute(jobId, IJobMarket.DisputeReason.HashMismatch, 0);
     }
@@ -335,7 +347,9 @@ contract LifecycleTest is MarketFixture {
 
     function test_dispute_revertsIfNotDelivered() public {
         uint256 jobId = _claimedJob();
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Claimed));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Claimed)
+        );
         vm.prank(client);
         market.dispute(jobId, IJobMarket.DisputeReason.HashMismatch, 0);
     }
@@ -366,7 +380,9 @@ contract LifecycleTest is MarketFixture {
         market.resolve(jobId, true);
 
         _assertState(jobId, IJobMarket.JobState.Rejected);
-        assertEq(market.freeBalanceOf(client), clientBefore + PRICE + slashed + DISPUTE_BOND, "client made whole");
+        assertEq(
+            market.freeBalanceOf(client), clientBefore + PRICE + slashed + DISPUTE_BOND, "client made whole"
+        );
         IJobMarket.Provider memory p = market.getProvider(provider);
         assertEq(p.bond, MIN_BOND - slashed, "bond slashed");
         assertEq(p.locked, 0, "nothing locked");
@@ -380,7 +396,9 @@ contract LifecycleTest is MarketFixture {
         uint256 jobId = _disputedJob();
         uint256 clientBefore = market.freeBalanceOf(client);
         vm.expectEmit(true, true, true, true, address(market));
-        emit IJobMarket.JobSettled(jobId, provider, PRICE - _fee(PRICE), _fee(PRICE), _collateral(PRICE), DISPUTE_BOND);
+        emit IJobMarket.JobSettled(
+            jobId, provider, PRICE - _fee(PRICE), _fee(PRICE), _collateral(PRICE), DISPUTE_BOND
+        );
         vm.prank(arbiter);
         market.resolve(jobId, false);
 
@@ -492,7 +510,9 @@ contract LifecycleTest is MarketFixture {
     function test_settle_revertsIfClaimed() public {
         uint256 jobId = _claimedJob();
         vm.warp(block.timestamp + 30 days);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Claimed));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Claimed)
+        );
         market.settle(jobId);
     }
 
@@ -565,12 +585,16 @@ contract LifecycleTest is MarketFixture {
         uint256 jobId = _openJob();
         vm.warp(block.timestamp + 1 days);
         market.reclaim(jobId);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Expired));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Expired)
+        );
         market.reclaim(jobId);
     }
 
     function test_reclaim_revertsIfNoSuchJob() public {
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, 7, IJobMarket.JobState.None));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, 7, IJobMarket.JobState.None)
+        );
         market.reclaim(7);
     }
 

@@ -30,7 +30,9 @@ contract ProvidersTest is MarketFixture {
     }
 
     function test_registerProvider_revertsIfBondTooLow() public {
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.BondTooLow.selector, provider, MIN_BOND - 1, MIN_BOND));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.BondTooLow.selector, provider, MIN_BOND - 1, MIN_BOND)
+        );
         vm.prank(provider);
         market.registerProvider(MIN_BOND - 1, "");
     }

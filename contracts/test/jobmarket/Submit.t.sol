@@ -132,7 +132,9 @@ contract SubmitTest is MarketFixture {
         SmartWallet wallet = new SmartWallet(vm.addr(client2Key));
         IJobMarket.JobRequest memory r = _request(address(wallet), 1);
         bytes memory sig = _sign(clientKey, r); // not the wallet's owner
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidSigner.selector, address(wallet), address(0)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidSigner.selector, address(wallet), address(0))
+        );
         market.submitJob(r, SPEC, sig);
     }
 
@@ -140,7 +142,9 @@ contract SubmitTest is MarketFixture {
         // A contract without isValidSignature (here: the token) can never be a client.
         IJobMarket.JobRequest memory r = _request(address(credits), 1);
         bytes memory sig = _sign(clientKey, r);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidSigner.selector, address(credits), address(0)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidSigner.selector, address(credits), address(0))
+        );
         market.submitJob(r, SPEC, sig);
     }
 
@@ -284,7 +288,9 @@ contract SubmitTest is MarketFixture {
         bytes memory sig = _sign(clientKey, r);
         bytes memory otherSpec = bytes('{"prompt":"something else"}');
         vm.expectRevert(
-            abi.encodeWithSelector(IJobMarket.SpecHashMismatch.selector, keccak256(SPEC), keccak256(otherSpec))
+            abi.encodeWithSelector(
+                IJobMarket.SpecHashMismatch.selector, keccak256(SPEC), keccak256(otherSpec)
+            )
         );
         market.submitJob(r, otherSpec, sig);
     }
@@ -302,7 +308,9 @@ contract SubmitTest is MarketFixture {
         IJobMarket.JobRequest memory r = _request(client, 1);
         bytes memory sig = _sign(clientKey, r);
         vm.warp(r.claimDeadline);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.RequestExpired.selector, r.claimDeadline, r.claimDeadline));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.RequestExpired.selector, r.claimDeadline, r.claimDeadline)
+        );
         market.submitJob(r, SPEC, sig);
     }
 
@@ -327,7 +335,9 @@ contract SubmitTest is MarketFixture {
         IJobMarket.JobRequest memory r = _request(client, 1);
         r.deliveryWindow = 7 days + 1;
         bytes memory sig = _sign(clientKey, r);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidDeliveryWindow.selector, 7 days + 1, 60, 7 days));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidDeliveryWindow.selector, 7 days + 1, 60, 7 days)
+        );
         market.submitJob(r, SPEC, sig);
     }
 
@@ -342,7 +352,9 @@ contract SubmitTest is MarketFixture {
     function test_submitJob_revertsIfClientCannotCoverMaxPrice() public {
         IJobMarket.JobRequest memory r = _request(client2, 1); // client2 deposited nothing
         bytes memory sig = _sign(client2Key, r);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InsufficientBalance.selector, client2, 0, MAX_PRICE));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InsufficientBalance.selector, client2, 0, MAX_PRICE)
+        );
         market.submitJob(r, SPEC, sig);
         assertFalse(market.isNonceUsed(client2, 1), "nonce not burnt by a failed submit");
     }

@@ -27,17 +27,17 @@ abstract contract MarketFixture is Test {
     uint64 internal constant CLAIM_WINDOW = 10 minutes;
 
     /// @dev secp256k1 group order; s above n/2 is the malleable twin.
-    uint256 internal constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
+    uint256 internal constant SECP256K1_N =
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
 
     bytes32 internal constant MODEL_ID = keccak256("cogvideox-2b");
     // A typical canonical spec (sorted keys, no whitespace): about 300 bytes.
-    bytes internal constant SPEC =
-        bytes(
-            '{"fps":8,"guidance_milli":6000,"height":480,"inputs":{},"model":"cogvideox-2b",'
-            '"negative_prompt":"blurry, low quality","num_frames":49,'
-            '"prompt":"a red fox trotting through fresh snow at dawn, cinematic lighting",'
-            '"seed":42,"steps":50,"style":"cinematic","task":"text-to-video","version":1,"width":720}'
-        );
+    bytes internal constant SPEC = bytes(
+        '{"fps":8,"guidance_milli":6000,"height":480,"inputs":{},"model":"cogvideox-2b",'
+        '"negative_prompt":"blurry, low quality","num_frames":49,'
+        '"prompt":"a red fox trotting through fresh snow at dawn, cinematic lighting",'
+        '"seed":42,"steps":50,"style":"cinematic","task":"text-to-video","version":1,"width":720}'
+    );
 
     bytes32 internal constant EIP712_DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
@@ -127,7 +127,9 @@ abstract contract MarketFixture is Test {
         returns (bytes32)
     {
         bytes32 domainSeparator = keccak256(
-            abi.encode(EIP712_DOMAIN_TYPEHASH, keccak256("framecast"), keccak256("1"), chainId, verifyingContract)
+            abi.encode(
+                EIP712_DOMAIN_TYPEHASH, keccak256("framecast"), keccak256("1"), chainId, verifyingContract
+            )
         );
         bytes32 structHash = keccak256(
             abi.encode(
@@ -165,7 +167,10 @@ abstract contract MarketFixture is Test {
         market.registerProvider(bond, "ipfs://provider-offer");
     }
 
-    function _submit(IJobMarket.JobRequest memory r, bytes memory signature) internal returns (uint256 jobId) {
+    function _submit(IJobMarket.JobRequest memory r, bytes memory signature)
+        internal
+        returns (uint256 jobId)
+    {
         vm.prank(relayer);
         jobId = market.submitJob(r, SPEC, signature);
     }
