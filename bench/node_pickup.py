@@ -116,7 +116,9 @@ def main() -> None:
             )
             return job_id, time.time()
 
-        def wait_state(job_id: int, column: str, states: tuple[str, ...], timeout: float = 120) -> float:
+        def wait_state(
+            job_id: int, column: str, states: tuple[str, ...], timeout: float = 120
+        ) -> float:
             deadline = time.time() + timeout
             while time.time() < deadline:
                 row = None
@@ -124,13 +126,13 @@ def main() -> None:
                     try:
                         with sqlite3.connect(db_path) as db:
                             row = db.execute(
-                                f"SELECT state, {column}, updated_at FROM jobs WHERE job_id = ?",  # noqa: S608
+                                f"SELECT state, {column}, updated_at FROM jobs WHERE job_id = ?",
                                 (job_id,),
                             ).fetchone()
                     except sqlite3.OperationalError:
                         pass  # the node is still creating its schema
                 if row and row[0] in states:
-                        return float(row[1] if row[1] is not None else row[2])
+                    return float(row[1] if row[1] is not None else row[2])
                 time.sleep(0.01)
             raise SystemExit(f"job {job_id} did not reach {states}; see {home / 'node.log'}")
 
@@ -147,8 +149,10 @@ def main() -> None:
         pickups.sort()
         p50 = statistics.median(pickups)
         p95 = pickups[int(0.95 * (len(pickups) - 1))]
-        print(f"pickup latency over {len(pickups)} jobs: p50 {p50 * 1000:.0f} ms, "
-              f"p95 {p95 * 1000:.0f} ms, max {pickups[-1] * 1000:.0f} ms (target p50 < 250 ms)")  # fmt: skip
+        print(
+            f"pickup latency over {len(pickups)} jobs: p50 {p50 * 1000:.0f} ms, "
+            f"p95 {p95 * 1000:.0f} ms, max {pickups[-1] * 1000:.0f} ms (target p50 < 250 ms)"
+        )
 
         started = time.time()
         burst = [submit()[0] for _ in range(args.burst)]

@@ -6,7 +6,7 @@
       │         │           │                       │
       ▼         ▼           ▼                       ▼
    skipped     lost       failed ──▶ released    disputed ──▶ settled | rejected
-                            (deadline passed) ──▶ slashed
+                            (releaseJob on chain; past the deadline ──▶ slashed)
 
 Every row is written in one transaction per step, so a `kill -9` leaves the last
 completed step. The agent re-checks the chain before acting on any row, which makes each

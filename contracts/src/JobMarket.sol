@@ -38,6 +38,11 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     uint64 public constant MAX_DELIVERY_WINDOW = 7 days;
     /// @notice Furthest a claim deadline may lie in the future.
     uint64 public constant MAX_CLAIM_HORIZON = 30 days;
+    /// @notice Share of the collateral a provider forfeits to the client when it releases a job.
+    uint16 public constant RELEASE_PENALTY_BPS = 2000;
+    /// @notice Longest challenge, arbiter or exit window the constructor accepts (keeps every
+    ///         stored deadline far inside 40 bits).
+    uint64 public constant MAX_WINDOW = 365 days;
     uint256 private constant _BPS = 10_000;
 
     /// @notice Construction parameters; they are immutable so running jobs keep their terms.
@@ -84,9 +89,14 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     constructor(IERC20 token, MarketConfig memory config) EIP712("framecast", "1") {
         if (address(token) == address(0) || config.admin == address(0)) revert ZeroAddress();
         if (config.protocolFeeBps > MAX_FEE_BPS) revert FeeTooHigh(config.protocolFeeBps, MAX_FEE_BPS);
-        if (config.collateralBps > _BPS * 10) revert InvalidParameter("collateralBps", config.collateralBps);
-        if (config.challengeWindow == 0) revert InvalidParameter("challengeWindow", 0);
-        if (config.resolveWindow == 0) revert InvalidParameter("resolveWindow", 0);
+        if (config.collateralBps > _BPS * 5) revert InvalidParameter("collateralBps", config.collateralBps);
+        if (config.challengeWindow == 0 || config.challengeWindow > MAX_WINDOW) {
+            revert InvalidParameter("challengeWindow", config.challengeWindow);
+        }
+        if (config.resolveWindow == 0 || config.resolveWindow > MAX_WINDOW) {
+            revert InvalidParameter("resolveWindow", config.resolveWindow);
+        }
+        if (config.exitCooldown > MAX_WINDOW) revert InvalidParameter("exitCooldown", config.exitCooldown);
         TOKEN = token;
         MIN_BOND = _toAmount(config.minBond);
         COLLATERAL_BPS = config.collateralBps;
@@ -301,6 +311,28 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         }
         if (refund != 0) _free[job.client] += refund;
         emit JobClaimed(jobId, msg.sender, claimPrice, refund, collateral, deliverBy);
+    }
+
+    /// @inheritdoc IJobMarket
+    function releaseJob(uint256 jobId) external {
+        Job storage job = _jobs[jobId];
+        if (job.state != JobState.Claimed) revert InvalidJobState(jobId, job.state);
+        if (msg.sender != job.provider) revert NotJobProvider(jobId, msg.sender);
+        uint40 deliverBy = job.deadline;
+        if (block.timestamp > deliverBy) revert DeliveryWindowClosed(jobId, deliverBy);
+        uint96 price = job.amount;
+        uint96 collateral = _collateral(price);
+        // collateral < 2^96 and RELEASE_PENALTY_BPS < _BPS, so the penalty fits 96 bits.
+        uint96 penalty = uint96((uint256(collateral) * RELEASE_PENALTY_BPS) / _BPS);
+        Provider storage p = _providers[msg.sender];
+        unchecked {
+            // The claim locked `collateral`; penalty <= collateral <= locked <= bond.
+            p.locked -= collateral;
+            p.bond -= penalty;
+        }
+        job.state = JobState.Released;
+        _free[job.client] += uint256(price) + penalty;
+        emit JobReleased(jobId, msg.sender, price, penalty);
     }
 
     /// @inheritdoc IJobMarket
@@ -532,8 +564,8 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     }
 
     function _collateral(uint96 price) private view returns (uint96) {
-        // price < 2^96 and COLLATERAL_BPS <= 100000, so the product fits 256 bits and the
-        // result fits 96 bits while COLLATERAL_BPS <= _BPS; above that, _toAmount checks.
+        // price < 2^96 and COLLATERAL_BPS <= 5 * _BPS, so the product fits 256 bits; the
+        // result fits 96 bits while COLLATERAL_BPS <= _BPS, and above that _toAmount checks.
         return _toAmount((uint256(price) * COLLATERAL_BPS) / _BPS);
     }
 

@@ -37,6 +37,7 @@ class JobState(IntEnum):
     EXPIRED = 7
     DEFAULTED = 8
     REJECTED = 9
+    RELEASED = 10
 
     @property
     def label(self) -> str:
@@ -301,6 +302,9 @@ class Market(_Binding):
 
     def claim_job(self, job_id: int, price: int) -> TxReceipt:
         return self._send("claimJob", job_id, price)
+
+    def release_job(self, job_id: int) -> TxReceipt:
+        return self._send("releaseJob", job_id)
 
     def deliver(
         self, job_id: int, result_cid: bytes, video_sha256: bytes, frames_digest: bytes

@@ -21,7 +21,7 @@ from framecast.shared.errors import ContractRevert, TransactionFailed
 
 _STATES = (
     "None", "Open", "Claimed", "Delivered", "Disputed", "Settled",
-    "Cancelled", "Expired", "Defaulted", "Rejected",
+    "Cancelled", "Expired", "Defaulted", "Rejected", "Released",
 )  # fmt: skip
 
 Args = dict[str, Any]

@@ -209,3 +209,35 @@ def test_metrics_and_health(market_ready: Chain, make_agent: AgentFactory) -> No
         assert b'"ok": true' in health
     finally:
         server.shutdown()
+
+
+def test_failed_run_is_released_before_the_deadline(
+    market_ready: Chain, make_agent: AgentFactory
+) -> None:
+    chain = market_ready
+    agent = make_agent()
+    agent.startup()
+    provider = chain.account("provider-1").address
+    bond_before = chain.market().get_provider(provider).bond
+    # Corrupt the weights after startup: the runner refuses them (WeightsInvalid).
+    weights = agent.settings.weights_dir / "tiny-cogvideox"
+    target = weights.resolve()
+    agent.settings.weights_dir.joinpath("tiny-cogvideox").unlink()
+    import shutil
+
+    copy = agent.settings.weights_dir / "tiny-cogvideox"
+    shutil.copytree(target, copy)
+    index = copy / "model_index.json"
+    index.write_text(index.read_text() + " ")
+    client_before = chain.market().free_balance_of(chain.account("alice").address)
+    job_id = submit_tiny(chain)
+
+    step_until(agent, job_id, {"released"})
+    record = agent.state.require(job_id)
+    assert record.reason and "weights" in record.reason
+    assert chain.market().get_job(job_id).state is JobState.RELEASED
+    price = 9 * 32 * 32 * 2 * 1000
+    penalty = chain.market().collateral_for(price) * 2000 // 10_000
+    # The client got back everything it escrowed (max price) plus the penalty.
+    assert chain.market().free_balance_of(chain.account("alice").address) == client_before + penalty
+    assert chain.market().get_provider(provider).bond == bond_before - penalty

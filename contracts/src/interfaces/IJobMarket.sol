@@ -11,7 +11,8 @@ pragma solidity ^0.8.24;
 interface IJobMarket {
     // ---------------------------------------------------------------- types
 
-    /// @notice Life of a job. Terminal states: Settled, Cancelled, Expired, Defaulted, Rejected.
+    /// @notice Life of a job. Terminal states: Settled, Cancelled, Expired, Defaulted, Rejected,
+    ///         Released.
     enum JobState {
         None, //      0: no such job
         Open, //      1: escrowed, waiting for a provider
@@ -22,7 +23,8 @@ interface IJobMarket {
         Cancelled, // 6: client cancelled before any claim
         Expired, //   7: nobody claimed before the claim deadline; client refunded
         Defaulted, // 8: claimed but not delivered in time; client refunded, collateral slashed
-        Rejected //   9: dispute upheld; client refunded, collateral slashed
+        Rejected, //  9: dispute upheld; client refunded, collateral slashed
+        Released //  10: the provider gave the job back before its deadline; client refunded
     }
 
     /// @notice Why a client disputes a delivery.
@@ -216,6 +218,9 @@ interface IJobMarket {
     /// @notice Funds went back to the client: `refund` of escrow plus `slashed` provider collateral.
     ///         `state` is Expired, Defaulted or Rejected.
     event JobRefunded(uint256 indexed jobId, address indexed client, JobState state, uint256 refund, uint256 slashed);
+    /// @notice The provider gave a claimed job back: `refund` (the price) plus `penalty` (a share
+    ///         of its collateral) went to the client; the rest of the collateral unlocked.
+    event JobReleased(uint256 indexed jobId, address indexed provider, uint256 refund, uint256 penalty);
     /// @notice The client's dispute bond went back to its free balance.
     event DisputeBondReturned(uint256 indexed jobId, address indexed client, uint256 amount);
     /// @notice The client invalidated a nonce before its request was submitted.
@@ -273,6 +278,11 @@ interface IJobMarket {
 
     /// @notice A registered provider takes the job at `price` ≤ maxPrice, locking collateral.
     function claimJob(uint256 jobId, uint256 price) external;
+
+    /// @notice The job's provider gives back a claimed job it cannot deliver, before deliver-by.
+    ///         Cheaper for it than a default (only `RELEASE_PENALTY_BPS` of the collateral goes
+    ///         to the client), and the client is refunded at once instead of at the deadline.
+    function releaseJob(uint256 jobId) external;
 
     /// @notice The job's provider records the result; the challenge window starts.
     function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest) external;

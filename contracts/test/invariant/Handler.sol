@@ -203,7 +203,7 @@ contract Handler is Test {
         try market.cancelJob(jobId) {
             ghost_refunds[jobId]++;
             reached[IJobMarket.JobState.Cancelled]++;
-            if (market.freeBalanceOf(job.client) != freeBefore + job.maxPrice) ghost_wrongAmounts++;
+            if (market.freeBalanceOf(job.client) != freeBefore + job.amount) ghost_wrongAmounts++;
         } catch {}
     }
 
@@ -214,7 +214,7 @@ contract Handler is Test {
         (uint256 jobId, IJobMarket.Job memory job) = _pickJob(jobSeed, OPEN);
         if (jobId == 0) return;
         address p = providers[providerSeed % N_PROVIDERS];
-        price = _bound(price, 0, job.maxPrice);
+        price = _bound(price, 0, job.amount);
         _ensureProvider(p, market.collateralFor(price), topUp);
         vm.prank(p);
         try market.claimJob(jobId, price) {
@@ -262,13 +262,13 @@ contract Handler is Test {
                 ghost_refunds[jobId]++;
                 reached[IJobMarket.JobState.Rejected]++;
                 _unlock(job);
-                uint256 expected = clientBefore + job.price + market.collateralFor(job.price) + bond;
+                uint256 expected = clientBefore + job.amount + market.collateralFor(job.amount) + bond;
                 if (market.freeBalanceOf(job.client) != expected) ghost_wrongAmounts++;
             } else {
                 ghost_payouts[jobId]++;
                 uint256 fee = _recordFee(job);
                 _unlock(job);
-                if (market.freeBalanceOf(job.provider) != providerBefore + job.price - fee + bond) {
+                if (market.freeBalanceOf(job.provider) != providerBefore + job.amount - fee + bond) {
                     ghost_wrongAmounts++;
                 }
             }
@@ -288,7 +288,7 @@ contract Handler is Test {
             uint256 fee = _recordFee(job);
             _unlock(job);
             // A settling client who is also the provider is not a case here (disjoint actor sets).
-            if (market.freeBalanceOf(job.provider) != providerBefore + job.price - fee) ghost_wrongAmounts++;
+            if (market.freeBalanceOf(job.provider) != providerBefore + job.amount - fee) ghost_wrongAmounts++;
         } catch {}
     }
 
@@ -302,15 +302,32 @@ contract Handler is Test {
             uint256 expected;
             if (job.state == IJobMarket.JobState.Open) {
                 reached[IJobMarket.JobState.Expired]++;
-                if (block.timestamp <= job.claimDeadline) ghost_earlyRefunds++;
-                expected = clientBefore + job.maxPrice;
+                if (block.timestamp <= job.deadline) ghost_earlyRefunds++;
+                expected = clientBefore + job.amount;
             } else {
                 reached[IJobMarket.JobState.Defaulted]++;
                 if (block.timestamp <= ghost_deliverBy[jobId]) ghost_earlyRefunds++;
                 _unlock(job);
-                expected = clientBefore + job.price + market.collateralFor(job.price);
+                expected = clientBefore + job.amount + market.collateralFor(job.amount);
             }
             if (market.freeBalanceOf(job.client) != expected) ghost_wrongAmounts++;
+        } catch {}
+    }
+
+    function release(uint256 jobSeed) external tracked(this.release.selector) {
+        (uint256 jobId, IJobMarket.Job memory job) = _pickJob(jobSeed, CLAIMED);
+        if (jobId == 0 || job.provider == address(0)) return;
+        uint256 clientBefore = market.freeBalanceOf(job.client);
+        uint256 bondBefore = market.getProvider(job.provider).bond;
+        vm.prank(job.provider);
+        try market.releaseJob(jobId) {
+            ghost_refunds[jobId]++;
+            reached[IJobMarket.JobState.Released]++;
+            if (block.timestamp > ghost_deliverBy[jobId]) ghost_wrongAmounts++; // too late to release
+            _unlock(job);
+            uint256 penalty = market.collateralFor(job.amount) * market.RELEASE_PENALTY_BPS() / 10_000;
+            if (market.freeBalanceOf(job.client) != clientBefore + job.amount + penalty) ghost_wrongAmounts++;
+            if (market.getProvider(job.provider).bond != bondBefore - penalty) ghost_wrongAmounts++;
         } catch {}
     }
 
@@ -498,7 +515,7 @@ contract Handler is Test {
 
     /// @dev Saturating: a ghost update must never revert, or the wrong call it records would vanish.
     function _unlock(IJobMarket.Job memory job) internal {
-        uint256 collateral = market.collateralFor(job.price);
+        uint256 collateral = market.collateralFor(job.amount);
         uint256 expected = ghost_expectedLocked[job.provider];
         if (expected < collateral) {
             ghost_wrongAmounts++;
@@ -509,7 +526,7 @@ contract Handler is Test {
     }
 
     function _recordFee(IJobMarket.Job memory job) internal returns (uint256 fee) {
-        fee = uint256(job.price) * job.feeBps / 10_000;
+        fee = uint256(job.amount) * job.feeBps / 10_000;
         ghost_feesAccrued += fee;
     }
 

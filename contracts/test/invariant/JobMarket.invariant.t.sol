@@ -43,7 +43,7 @@ contract JobMarketInvariantTest is Test {
 
         // Weighted by repetition (forge draws uniformly from this list): the lifecycle steps that
         // need a job in a given state come often enough for whole lives to play out in one run.
-        bytes4[30] memory weighted = [
+        bytes4[31] memory weighted = [
             Handler.submit.selector,
             Handler.submit.selector,
             Handler.submit.selector,
@@ -62,6 +62,7 @@ contract JobMarketInvariantTest is Test {
             Handler.dispute.selector,
             Handler.resolve.selector,
             Handler.reclaim.selector,
+            Handler.release.selector,
             Handler.cancel.selector,
             Handler.replay.selector,
             Handler.invalidateNonce.selector,
@@ -107,7 +108,8 @@ contract JobMarketInvariantTest is Test {
             uint256 refunds = handler.ghost_refunds(jobId);
             bool paid = state == IJobMarket.JobState.Settled;
             bool refunded = state == IJobMarket.JobState.Cancelled || state == IJobMarket.JobState.Expired
-                || state == IJobMarket.JobState.Defaulted || state == IJobMarket.JobState.Rejected;
+                || state == IJobMarket.JobState.Defaulted || state == IJobMarket.JobState.Rejected
+                || state == IJobMarket.JobState.Released;
             assertEq(payouts, paid ? 1 : 0, "payouts");
             assertEq(refunds, refunded ? 1 : 0, "refunds");
             if (paid || refunded) assertEq(market.escrowOf(jobId), 0, "closed job holds no escrow");

@@ -54,12 +54,34 @@ contract AdminTest is MarketFixture {
         new JobMarket(IERC20(address(credits)), c);
     }
 
-    function test_constructor_acceptsAnyUint16CollateralBps() public {
-        // The `collateralBps > 100_000` check cannot fire: the field is a uint16 (max 65_535, 6.55x).
+    function test_constructor_acceptsCollateralUpToFiveTimesThePrice() public {
         JobMarket.MarketConfig memory c = _config();
-        c.collateralBps = type(uint16).max;
+        c.collateralBps = 50_000;
         JobMarket m = new JobMarket(IERC20(address(credits)), c);
-        assertEq(m.collateralFor(10_000), 65_535, "6.55x collateral");
+        assertEq(m.collateralFor(10_000), 50_000, "5x collateral");
+    }
+
+    function test_constructor_revertsIfCollateralAboveFiveTimesThePrice() public {
+        JobMarket.MarketConfig memory c = _config();
+        c.collateralBps = 50_001;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidParameter.selector, "collateralBps", 50_001));
+        new JobMarket(IERC20(address(credits)), c);
+    }
+
+    function test_constructor_revertsIfWindowsExceedAYear() public {
+        uint64 tooLong = 365 days + 1;
+        JobMarket.MarketConfig memory c = _config();
+        c.challengeWindow = tooLong;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidParameter.selector, "challengeWindow", tooLong));
+        new JobMarket(IERC20(address(credits)), c);
+        c = _config();
+        c.resolveWindow = tooLong;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidParameter.selector, "resolveWindow", tooLong));
+        new JobMarket(IERC20(address(credits)), c);
+        c = _config();
+        c.exitCooldown = tooLong;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidParameter.selector, "exitCooldown", tooLong));
+        new JobMarket(IERC20(address(credits)), c);
     }
 
     function test_constructor_revertsIfChallengeWindowZero() public {

@@ -132,6 +132,7 @@ contract FuzzTest is MarketFixture {
     }
 
     function testFuzz_collateralFor_matchesBps(uint256 price, uint16 bps) public {
+        bps = uint16(_bound(bps, 0, 50_000)); // the constructor caps collateral at 5x the price
         JobMarket.MarketConfig memory c = _config();
         c.collateralBps = bps;
         JobMarket m = new JobMarket(IERC20(address(credits)), c);
@@ -185,7 +186,7 @@ contract FuzzTest is MarketFixture {
     function testFuzz_claimOrReclaim_exactlyOneAtAnyTime(uint64 claimWindow, uint256 wait) public {
         claimWindow = uint64(_bound(claimWindow, 1, market.MAX_CLAIM_HORIZON()));
         uint256 jobId = _job(MAX_PRICE, claimWindow, 1 hours);
-        uint64 claimDeadline = market.getJob(jobId).claimDeadline;
+        uint64 claimDeadline = market.getJob(jobId).deadline;
         _register(provider, MIN_BOND);
         wait = _bound(wait, 0, 2 * uint256(claimWindow));
         vm.warp(block.timestamp + wait);

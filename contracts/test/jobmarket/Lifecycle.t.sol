@@ -81,7 +81,7 @@ contract LifecycleTest is MarketFixture {
         IJobMarket.Job memory job = market.getJob(jobId);
         assertEq(uint256(job.state), uint256(IJobMarket.JobState.Claimed), "state");
         assertEq(job.provider, provider, "provider");
-        assertEq(job.price, PRICE, "price");
+        assertEq(job.amount, PRICE, "price");
         assertEq(job.deadline, deliverBy, "deliver by");
         assertEq(market.freeBalanceOf(client), MAX_PRICE - PRICE, "surplus refunded at once");
         assertEq(market.escrowOf(jobId), PRICE, "escrow is the price");
@@ -101,7 +101,7 @@ contract LifecycleTest is MarketFixture {
     function test_claimJob_atClaimDeadlineSucceeds() public {
         uint256 jobId = _openJob();
         _register(provider, MIN_BOND);
-        vm.warp(market.getJob(jobId).claimDeadline);
+        vm.warp(market.getJob(jobId).deadline);
         vm.prank(provider);
         market.claimJob(jobId, PRICE);
         _assertState(jobId, IJobMarket.JobState.Claimed);
@@ -110,7 +110,7 @@ contract LifecycleTest is MarketFixture {
     function test_claimJob_revertsIfExpired() public {
         uint256 jobId = _openJob();
         _register(provider, MIN_BOND);
-        uint64 claimDeadline = market.getJob(jobId).claimDeadline;
+        uint64 claimDeadline = market.getJob(jobId).deadline;
         vm.warp(claimDeadline + 1);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.ClaimWindowClosed.selector, jobId, claimDeadline));
         vm.prank(provider);
@@ -530,7 +530,7 @@ contract LifecycleTest is MarketFixture {
 
     function test_reclaim_unclaimedAfterClaimDeadlineRefundsClient() public {
         uint256 jobId = _openJob();
-        vm.warp(market.getJob(jobId).claimDeadline + 1);
+        vm.warp(market.getJob(jobId).deadline + 1);
         vm.expectEmit(true, true, true, true, address(market));
         emit IJobMarket.JobRefunded(jobId, client, IJobMarket.JobState.Expired, MAX_PRICE, 0);
         vm.prank(stranger); // anyone may reclaim; the money goes to the client
@@ -543,7 +543,7 @@ contract LifecycleTest is MarketFixture {
 
     function test_reclaim_revertsIfUnclaimedBeforeDeadline() public {
         uint256 jobId = _openJob();
-        uint64 claimDeadline = market.getJob(jobId).claimDeadline;
+        uint64 claimDeadline = market.getJob(jobId).deadline;
         vm.warp(claimDeadline);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.TooEarly.selector, jobId, claimDeadline));
         market.reclaim(jobId);
@@ -624,5 +624,56 @@ contract LifecycleTest is MarketFixture {
         IJobMarket.Job memory job = market.getJob(5);
         assertEq(uint256(job.state), uint256(IJobMarket.JobState.None), "none");
         assertEq(job.client, address(0), "empty");
+    }
+
+    // ------------------------------------------------------------------ releaseJob
+
+    function test_releaseJob_refundsClientWithPenaltyAndUnlocksTheRest() public {
+        uint256 jobId = _claimedJob();
+        uint256 freeBefore = market.freeBalanceOf(client);
+        uint256 collateral = _collateral(PRICE);
+        uint256 penalty = collateral * market.RELEASE_PENALTY_BPS() / 10_000;
+        vm.expectEmit(true, true, false, true, address(market));
+        emit IJobMarket.JobReleased(jobId, provider, PRICE, penalty);
+        vm.prank(provider);
+        market.releaseJob(jobId);
+        assertEq(uint256(market.getJob(jobId).state), uint256(IJobMarket.JobState.Released), "state");
+        assertEq(market.freeBalanceOf(client), freeBefore + PRICE + penalty, "client refund");
+        assertEq(market.getProvider(provider).locked, 0, "unlocked");
+        assertEq(market.getProvider(provider).bond, MIN_BOND - penalty, "penalty");
+        assertEq(market.escrowOf(jobId), 0, "no escrow left");
+    }
+
+    function test_releaseJob_atDeliverBySucceeds() public {
+        uint256 jobId = _claimedJob();
+        vm.warp(market.getJob(jobId).deadline);
+        vm.prank(provider);
+        market.releaseJob(jobId);
+        assertEq(uint256(market.getJob(jobId).state), uint256(IJobMarket.JobState.Released), "state");
+    }
+
+    function test_releaseJob_revertsAfterDeliverBy() public {
+        uint256 jobId = _claimedJob();
+        uint64 deliverBy = market.getJob(jobId).deadline;
+        vm.warp(deliverBy + 1);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.DeliveryWindowClosed.selector, jobId, deliverBy));
+        vm.prank(provider);
+        market.releaseJob(jobId);
+    }
+
+    function test_releaseJob_revertsIfNotProvider() public {
+        uint256 jobId = _claimedJob();
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotJobProvider.selector, jobId, stranger));
+        vm.prank(stranger);
+        market.releaseJob(jobId);
+    }
+
+    function test_releaseJob_revertsIfNotClaimed() public {
+        uint256 jobId = _deliveredJob();
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Delivered)
+        );
+        vm.prank(provider);
+        market.releaseJob(jobId);
     }
 }

@@ -52,8 +52,8 @@ contract SubmitTest is MarketFixture {
         IJobMarket.Job memory job = market.getJob(jobId);
         assertEq(job.client, client, "client");
         assertEq(uint256(job.state), uint256(IJobMarket.JobState.Open), "state");
-        assertEq(job.claimDeadline, r.claimDeadline, "claim deadline");
-        assertEq(job.maxPrice, MAX_PRICE, "max price");
+        assertEq(job.deadline, r.claimDeadline, "claim deadline");
+        assertEq(job.amount, MAX_PRICE, "max price");
         assertEq(job.feeBps, FEE_BPS, "fee snapshot");
         assertEq(job.deliveryWindow, DELIVERY_WINDOW, "delivery window");
         assertEq(job.provider, address(0), "no provider");
