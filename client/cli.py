@@ -86,3 +86,7 @@ def main(argv: list[str] | None = None) -> Any:
             raise
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -73,13 +73,21 @@ class DevnetPaths:
         return self.root / "anvil.log"
 
 
-def start_anvil(port: int, log_path: Path, *, detach: bool) -> subprocess.Popen[bytes]:
-    """Start anvil on 127.0.0.1:`port` and wait until it answers."""
+def start_anvil(
+    port: int, log_path: Path, *, detach: bool, state_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start anvil on 127.0.0.1:`port` and wait until it answers.
+
+    With ``state_path`` the chain is loaded from it (if present) and dumped to it on exit,
+    so a stopped devnet comes back with its contracts, balances and jobs.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         command = [find_tool("anvil"), "--host", "127.0.0.1", "--port", str(port)]
         command += ["--chain-id", str(DEVNET_CHAIN_ID), "--mnemonic", DEVNET_MNEMONIC]
         command += ["--accounts", str(len(NAMED_ACCOUNTS))]
+        if state_path is not None:
+            command += ["--state", str(state_path)]
         process = subprocess.Popen(
             command,
             stdout=log,

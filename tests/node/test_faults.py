@@ -1,0 +1,229 @@
+"""Fault injection on the provider node: a flaky RPC, anvil stopped and restarted mid-job,
+a real `kill -9` of `framecast node run`, and a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from framecast.client.devnet import deploy_devnet, start_anvil
+from framecast.node.agent import Agent, AgentDeps
+from framecast.node.metrics import NodeMetrics
+from framecast.node.runtime.process import ProcessRuntime
+from framecast.node.state import StateStore
+from framecast.shared.chain.bindings import Market
+from framecast.shared.chain.connection import connect
+from framecast.shared.chain.devnet import devnet_account
+from framecast.shared.chain.sender import TxSender
+from framecast.shared.deployment import Deployment
+from tests.chain.test_sender import FlakyProxy
+from tests.conftest import Chain, free_port
+from tests.node.conftest import AgentFactory
+from tests.node.test_agent import events, step_until, submit_tiny
+
+pytestmark = pytest.mark.slow
+FRAMECAST = str(Path(sys.executable).with_name("framecast"))
+
+
+def test_agent_rides_out_a_flaky_rpc(
+    market_ready: Chain, make_agent: AgentFactory, anvil_url: str, tmp_path: Path
+) -> None:
+    chain = market_ready
+    proxy = FlakyProxy(anvil_url, failures=0)
+    try:
+        reference = make_agent()  # only for its settings and store
+        w3 = connect(proxy.url, expected_chain_id=chain.deployment.chain_id)
+        account = chain.account("provider-1")
+        sender = TxSender(w3, account, retries=1, sleep=lambda _s: None)
+        agent = Agent(
+            AgentDeps(
+                settings=reference.settings,
+                deployment=chain.deployment,
+                w3=w3,
+                market=Market(w3, chain.deployment.market, sender),
+                account=account,
+                state=StateStore(tmp_path / "flaky.sqlite3"),
+                store=reference.d.store,
+                runtime_factory=lambda: ProcessRuntime(log_dir=tmp_path / "runner"),
+                runtime_name="process",
+                metrics=NodeMetrics(1),
+            )
+        )
+        agent.startup()
+        job_id = submit_tiny(chain)
+        proxy.failures = proxy.seen + 25  # the next 25 requests fail with 503
+        for _ in range(10):
+            agent.step()  # never raises: each failed step backs off
+        assert agent.d.metrics is not None
+        assert agent.d.metrics.rpc_errors._value.get() > 0
+        agent._backoff_s = 0
+        step_until(agent, job_id, {"delivered"})
+        assert len(events(chain, "JobClaimed", job_id)) == 1
+        agent.shutdown(grace_s=0)
+    finally:
+        proxy.close()
+
+
+class OwnChain:
+    """A private anvil whose state persists across restarts (`--state`)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state = tmp_path / "anvil-state.json"
+        self.log = tmp_path / "anvil.log"
+        self.process = start_anvil(self.port, self.log, detach=False, state_path=self.state)
+        self.deployment = deploy_devnet(self.url)
+
+    def stop(self) -> None:
+        """SIGTERM: anvil dumps its state to `self.state` on the way out."""
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def start(self) -> None:
+        self.process = start_anvil(self.port, self.log, detach=False, state_path=self.state)
+
+
+@pytest.fixture
+def own_chain(tmp_path: Path) -> Iterator[OwnChain]:
+    chain = OwnChain(tmp_path)
+    yield chain
+    if chain.process.poll() is None:
+        chain.stop()
+
+
+def _fund_and_register(url: str, deployment: Deployment) -> None:
+    from framecast.shared.chain.bindings import Credits
+
+    w3 = connect(url)
+    alice, provider = devnet_account("alice"), devnet_account("provider-1")
+    Market(w3, deployment.market, TxSender(w3, alice)).deposit_with_permit(
+        Credits(w3, deployment.credits, TxSender(w3, alice)), 100 * 10**18
+    )
+    Credits(w3, deployment.credits, TxSender(w3, provider)).approve(deployment.market, 200 * 10**18)
+    Market(w3, deployment.market, TxSender(w3, provider)).register_provider(200 * 10**18, "x")
+
+
+def _node_env(tmp_path: Path, deployment_file: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FRAMECAST_HOME": str(tmp_path / "home"),
+        "FRAMECAST_PASSWORD": "node-test",
+        "FRAMECAST_KEYSTORE_SCRYPT_N": "1024",
+        "FRAMECAST_NODE_DEPLOYMENT": str(deployment_file),
+        "FRAMECAST_NODE_METRICS_PORT": "0",
+        "FRAMECAST_NODE_STORE__STORE_PATH": str(tmp_path / "blocks"),
+        "FRAMECAST_NODE_POLL_INTERVAL_S": "0.05",
+    }
+
+
+def _job_state(db: Path, job_id: int) -> str | None:
+    try:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT state FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return str(row[0]) if row else None
+
+
+def _wait_db(db: Path, job_id: int, states: set[str], timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _job_state(db, job_id)
+        if state in states:
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} is {_job_state(db, job_id)}, wanted {states}")
+
+
+def _submit(url: str, deployment: Deployment) -> int:
+    w3 = connect(url)
+
+    class _Chain:
+        def __init__(self) -> None:
+            self.w3, self.deployment = w3, deployment
+
+        def account(self, name: str) -> object:
+            return devnet_account(name)
+
+        def now(self) -> int:
+            return int(w3.eth.get_block("latest")["timestamp"])
+
+        def market(self, name: str) -> Market:
+            return Market(w3, deployment.market, TxSender(w3, devnet_account(name)))
+
+    return submit_tiny(_Chain())  # type: ignore[arg-type]
+
+
+def _start_node(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    config = tmp_path / "node" / "node.toml"
+    if not config.exists():
+        subprocess.run(
+            [FRAMECAST, "node", "init", "--config", str(config), "--devnet-account", "provider-1"],
+            env=env, check=True, capture_output=True,
+        )  # fmt: skip
+    log = (tmp_path / "node.log").open("ab")
+    return subprocess.Popen(
+        [FRAMECAST, "node", "run", "--config", str(config)], env=env, stderr=log, stdout=log
+    )
+
+
+def test_kill_9_mid_job_then_restart_delivers_once(own_chain: OwnChain, tmp_path: Path) -> None:
+    url, deployment = own_chain.url, own_chain.deployment
+    deployment_file = tmp_path / "deployment.json"
+    deployment.save(deployment_file)
+    _fund_and_register(url, deployment)
+    env = _node_env(tmp_path, deployment_file)
+    db = tmp_path / "node" / "state" / "node.sqlite3"
+
+    node = _start_node(tmp_path, env)
+    job_id = _submit(url, deployment)
+    _wait_db(db, job_id, {"running", "pinned", "delivered"})
+    os.kill(node.pid, signal.SIGKILL)
+    node.wait()
+
+    node = _start_node(tmp_path, env)
+    try:
+        _wait_db(db, job_id, {"delivered"})
+    finally:
+        node.terminate()
+        node.wait(timeout=60)
+
+    w3 = connect(url)
+    market = Market(w3, deployment.market)
+    claimed = market.contract.events.JobClaimed.get_logs(from_block=0)
+    delivered = market.contract.events.JobDelivered.get_logs(from_block=0)
+    assert [e["args"]["jobId"] for e in claimed] == [job_id]
+    assert [e["args"]["jobId"] for e in delivered] == [job_id]
+
+
+def test_anvil_restart_mid_job_and_sigterm_shutdown(own_chain: OwnChain, tmp_path: Path) -> None:
+    url, deployment = own_chain.url, own_chain.deployment
+    deployment_file = tmp_path / "deployment.json"
+    deployment.save(deployment_file)
+    _fund_and_register(url, deployment)
+    env = _node_env(tmp_path, deployment_file)
+    db = tmp_path / "node" / "state" / "node.sqlite3"
+    node = _start_node(tmp_path, env)
+    try:
+        job_id = _submit(url, deployment)
+        _wait_db(db, job_id, {"claimed", "running"})
+        # Stop the chain mid-job, keep it down a moment (the node backs off), bring it back.
+        own_chain.stop()
+        time.sleep(2)
+        own_chain.start()
+        _wait_db(db, job_id, {"delivered"}, timeout=180)
+        # SIGTERM: the node stops cleanly (exit 0) within its grace period.
+        node.send_signal(signal.SIGTERM)
+        assert node.wait(timeout=60) == 0
+    finally:
+        if node.poll() is None:
+            node.kill()
