@@ -173,7 +173,7 @@ def check_funds(market: Market, credits: Credits, client: str, max_price: int) -
     missing = max_price - free
     deposit = f"`framecast credits deposit --amount {format_fcc(missing, unit=False)}`"
     if wallet >= missing:
-        fix = f"deposit it with {deposit}"
+        fix = f"deposit it with {deposit} (more credits: `framecast credits faucet`)"
     else:
         fix = f"get credits with `framecast credits faucet`, then {deposit}"
     raise reverts.InsufficientBalance(
