@@ -85,3 +85,15 @@ def duration(seconds: int) -> str:
     if minutes:
         return f"{minutes} min {secs} s"
     return f"{secs} s"
+
+
+def next_block_time(w3: Web3) -> int:
+    """The earliest timestamp a transaction sent now can be judged at.
+
+    An idle devnet (anvil automine) mines no blocks, so its latest timestamp stands still
+    while deadlines pass; the next block gets the wall clock. A chain warped ahead keeps
+    its own, later time.
+    """
+    import time
+
+    return max(chain_now(w3), int(time.time()))

@@ -26,6 +26,7 @@ from framecast.client.events import (
     chain_now,
     hex_of,
     logs,
+    next_block_time,
     uint_topic,
 )
 from framecast.client.quote import ProviderListing, Quote
@@ -233,7 +234,7 @@ def submit(
             spec,
             client=client,
             max_price=max_price,
-            claim_deadline=chain_now(market.w3) + claim_timeout_s,
+            claim_deadline=next_block_time(market.w3) + claim_timeout_s,
             delivery_window=delivery_window_s,
             nonce=nonce,
         )
@@ -274,7 +275,10 @@ class JobDetails(BaseModel):
         description="open: claim deadline; claimed: deliver-by; delivered: end of the "
         "challenge window; disputed: resolve-by."
     )
-    chain_time: int = Field(description="Latest block timestamp when this was read.")
+    chain_time: int = Field(
+        description="When this was read: the latest block's time, or the wall clock if later "
+        "(the earliest time the next block can have)."
+    )
     client: str
     model: str | None = Field(description="None if the spec is not valid canonical JSON.")
     spec: dict[str, Any] | None
@@ -384,7 +388,7 @@ def job_details(
         job_id=job_id,
         state=view.state.label,
         deadline=view.deadline,
-        chain_time=chain_now(market.w3),
+        chain_time=next_block_time(market.w3),
         client=request.client,
         model=spec.model if spec else None,
         spec=spec.model_dump(mode="json", exclude_none=True) if spec else None,
@@ -528,7 +532,7 @@ def follow(
     with httpx.Client(timeout=1.0) as http:
         while True:
             view = market.get_job(job_id)
-            now = chain_now(market.w3)
+            now = next_block_time(market.w3)
             update = Progress(
                 job_id=job_id,
                 state=view.state.label,
@@ -595,7 +599,7 @@ def reclaim(market: Market, job_id: int) -> ActionResult:
     """Take back the escrow of a job nobody claimed, or that was not delivered in time
     (then with the provider's slashed collateral)."""
     view = market.get_job(job_id)
-    now = chain_now(market.w3)
+    now = next_block_time(market.w3)
     if view.state in (JobState.OPEN, JobState.CLAIMED) and now <= view.deadline:
         what = "claim deadline" if view.state is JobState.OPEN else "delivery deadline"
         raise reverts.TooEarly(
@@ -603,7 +607,17 @@ def reclaim(market: Market, job_id: int) -> ActionResult:
             fix="wait until it passes (or cancel an unclaimed job with `framecast cancel`)",
             args={"jobId": job_id, "until": view.deadline},
         )
-    receipt = market.reclaim(job_id)
+    try:
+        receipt = market.reclaim(job_id)
+    except reverts.TooEarly:
+        # Our clock says the deadline passed but no block has been mined since: gas
+        # estimation runs at the latest block's time (an idle devnet mines none).
+        raise reverts.TooEarly(
+            f"the deadline of job {job_id} has passed, but the chain's latest block "
+            f"({chain_now(market.w3)}) is older than it ({view.deadline})",
+            fix="retry after the next block (on an idle devnet: `cast rpc evm_mine`)",
+            args={"jobId": job_id, "until": view.deadline},
+        ) from None
     refunds = market.events(receipt, "JobRefunded")
     refund = refunds[0]["args"]["refund"] if refunds else 0
     slashed = refunds[0]["args"]["slashed"] if refunds else 0

@@ -99,7 +99,8 @@ def test_reclaim_after_nobody_claims(on_chain: Chain, cli: Cli) -> None:
     fund_market(on_chain, "alice", 10 * FCC)
     cli("wallet", "import", "--devnet", "alice")
     job = cli.json("submit", *TINY, "--max-price", "1", "--claim-timeout", "30")
-    on_chain.warp(31)
+    # Past the deadline in chain time (earlier tests may have left anvil's clock offset).
+    on_chain.warp(job["claim_deadline"] - on_chain.now() + 1)
     waited = cli("status", str(job["job_id"]), "--wait", ok=False)
     assert "no provider claimed job" in said(waited)
     assert f"framecast reclaim {job['job_id']}" in said(waited)
