@@ -23,6 +23,14 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "cid": ("framecast.client.commands.cid", "Print the IPFS CID of a file or directory."),
     "wallet": ("framecast.client.commands.wallet", "Create, import and list encrypted wallets."),
     "credits": ("framecast.client.commands.credits", "Get, deposit, withdraw and track credits."),
+    "submit": ("framecast.client.commands.submit", "Quote, sign and submit a video job."),
+    "jobs": ("framecast.client.commands.jobs", "List recent jobs (all, or --mine)."),
+    "status": ("framecast.client.commands.status", "Show a job; --wait follows it."),
+    "fetch": ("framecast.client.commands.fetch", "Download and verify a job's result."),
+    "verify": ("framecast.client.commands.verify", "Verify a result against the chain."),
+    "cancel": ("framecast.client.commands.act", "Cancel an unclaimed job."),
+    "reclaim": ("framecast.client.commands.act", "Take back the escrow of a stalled job."),
+    "dispute": ("framecast.client.commands.act", "Dispute a delivered job."),
 }
 
 

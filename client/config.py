@@ -50,6 +50,33 @@ class ClientSettings(BaseSettings):
         "(FRAMECAST_KEYSTORE_SCRYPT_N).",
     )
 
+    store_path: Path | None = Field(
+        None,
+        description="Embedded blockstore to fetch results from when it holds them; default "
+        "<home>/blocks, which on the devnet is the store the local node pins into "
+        "(FRAMECAST_STORE_PATH).",
+    )
+    gateway_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Trustless IPFS gateway to fetch results from; default: the provider's "
+        "advertised gateway, else the embedded store (FRAMECAST_GATEWAY_URL).",
+    )
+    claim_timeout_s: int = Field(
+        600,
+        ge=30,
+        le=30 * 24 * 3600,
+        description="Default seconds a submitted job waits for a claim before it can be "
+        "reclaimed (FRAMECAST_CLAIM_TIMEOUT_S).",
+    )
+    delivery_window_s: int = Field(
+        900,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="Default seconds a provider has from claim to delivery "
+        "(FRAMECAST_DELIVERY_WINDOW_S).",
+    )
+
     @field_validator("keystore_scrypt_n")
     @classmethod
     def _power_of_two(cls, value: int) -> int:
@@ -73,3 +100,17 @@ class ClientSettings(BaseSettings):
     @property
     def deployment_path(self) -> Path:
         return self.deployment or self.devnet.deployment
+
+    @property
+    def blocks(self) -> Path:
+        return (self.store_path or self.home / "blocks").expanduser()
+
+    @property
+    def quarantine(self) -> Path:
+        """Where downloaded results that fail verification are kept, one folder per job."""
+        return self.home / "quarantine"
+
+    @property
+    def downloads(self) -> Path:
+        """Default folder for `submit --wait` and `fetch` results, one folder per job."""
+        return self.home / "jobs"

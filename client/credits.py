@@ -9,15 +9,22 @@ indexers, fetched in bounded block chunks from the deployment block on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from web3 import Web3
-from web3.types import FilterParams, LogReceipt
 
+from framecast.client.events import DEFAULT_CHUNK_BLOCKS
+from framecast.client.events import BlockTimes as _BlockTimes
+from framecast.client.events import address_topic as _address_topic
+from framecast.client.events import batches as _batches
+from framecast.client.events import chain_now as _chain_now
+from framecast.client.events import duration as _duration
+from framecast.client.events import hex_of as _hex
+from framecast.client.events import logs as _logs
+from framecast.client.events import uint_topic as _uint_topic
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import Credits, JobState, Market
 from framecast.shared.errors import ContractRevert
@@ -25,8 +32,6 @@ from framecast.shared.errors import ContractRevert
 DECIMALS = 18
 FCC = 10**DECIMALS
 ZERO_ADDRESS = "0x" + "00" * 20
-#: Blocks per eth_getLogs call: public RPCs cap ranges (often 10k) or result sizes.
-DEFAULT_CHUNK_BLOCKS = 5_000
 
 # Amounts in JSON are strings of wei: exact, and safe for JavaScript readers.
 Wei = Annotated[int, Field(ge=0), PlainSerializer(str, return_type=str, when_used="json")]
@@ -412,74 +417,3 @@ class _JobScan:
                         event["args"]["refund"]
                     )
         return scan
-
-
-def _logs(
-    w3: Web3,
-    address: str,
-    topics: list[Any],
-    *,
-    from_block: int,
-    to_block: int,
-    chunk_blocks: int,
-) -> list[LogReceipt]:
-    """eth_getLogs over [from_block, to_block] in chunks, so no call exceeds RPC limits."""
-    found: list[LogReceipt] = []
-    for start in range(from_block, to_block + 1, chunk_blocks):
-        params: FilterParams = {
-            "address": Web3.to_checksum_address(address),
-            "fromBlock": start,
-            "toBlock": min(start + chunk_blocks - 1, to_block),
-            "topics": topics,
-        }
-        found.extend(w3.eth.get_logs(params))
-    return found
-
-
-class _BlockTimes:
-    """Block timestamps, fetched once per block."""
-
-    def __init__(self, w3: Web3) -> None:
-        self._w3 = w3
-        self._cache: dict[int, int] = {}
-
-    def __getitem__(self, block: int) -> int:
-        if block not in self._cache:
-            self._cache[block] = int(self._w3.eth.get_block(block)["timestamp"])
-        return self._cache[block]
-
-
-def _batches(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _address_topic(address: str) -> str:
-    return "0x" + "00" * 12 + Web3.to_checksum_address(address)[2:].lower()
-
-
-def _uint_topic(value: int) -> str:
-    return "0x" + value.to_bytes(32, "big").hex()
-
-
-def _hex(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    text = str(value)
-    return text if text.startswith("0x") else "0x" + text
-
-
-def _chain_now(w3: Web3) -> int:
-    # Chain time, not the wall clock: deadlines are judged by block timestamps (and a
-    # devnet may have been warped ahead).
-    return int(w3.eth.get_block("latest")["timestamp"])
-
-
-def _duration(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"

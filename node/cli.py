@@ -140,10 +140,27 @@ def _unlock(settings: NodeSettings) -> Any:
     return unlock_file(settings.keystore, password)
 
 
+def offer_uri(settings: NodeSettings) -> str:
+    """The metadata URI clients quote from: models, price, and the progress endpoint."""
+    from framecast.shared.provider_metadata import ProviderOffer
+
+    endpoint = None
+    if settings.metrics_port:
+        endpoint = f"http://{settings.metrics_host}:{settings.metrics_port}"
+    return ProviderOffer(
+        models=settings.models, price_per_unit=settings.min_price_per_unit, endpoint=endpoint
+    ).to_uri()
+
+
 @node_group.command("register")
 @config_option
 @click.option("--bond", required=True, help="Bond in FCC (at least the market's minimum).")
-@click.option("--metadata", default="", help="Metadata URI describing this provider's offer.")
+@click.option(
+    "--metadata",
+    default="",
+    help="Metadata URI describing this provider's offer (default: models, price per unit "
+    "and the /jobs endpoint from the config, as a data: URI).",
+)
 def register(config_path: Path, bond: str, metadata: str) -> None:
     """Approve and lock a bond, registering this node's key as a provider."""
     from framecast.shared.chain.bindings import bind
@@ -158,7 +175,7 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
     w3 = connect(settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id)
     credits, market = bind(w3, deployment, TxSender(w3, account))
     credits.approve(market.address, amount)
-    market.register_provider(amount, metadata or f"framecast:{','.join(settings.models)}")
+    market.register_provider(amount, metadata or offer_uri(settings))
     view = market.get_provider(account.address)
     click.echo(f"registered {account.address} with bond {view.bond / FCC:g} FCC")
 
@@ -170,7 +187,7 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
 def run(config_path: Path, log_format: str, grace: float) -> None:
     """Run the agent until SIGTERM/SIGINT; running jobs finish or are parked safely."""
     from framecast.node import logs
-    from framecast.node.metrics import health_report, serve_metrics
+    from framecast.node.metrics import health_report, job_progress, serve_metrics
     from framecast.node.wiring import build_agent
 
     logs.configure(json_logs=log_format == "json")
@@ -184,6 +201,7 @@ def run(config_path: Path, log_format: str, grace: float) -> None:
             lambda: health_report(agent.last_poll_ok, agent.state.counts()),
             settings.metrics_host,
             settings.metrics_port,
+            jobs=lambda job_id: job_progress(agent.state, job_id),
         )
         click.echo(
             f"metrics on http://{settings.metrics_host}:{server.server_address[1]}/metrics",

@@ -1,4 +1,7 @@
-"""`/metrics` (Prometheus text format) and `/healthz` for the node.
+"""`/metrics` (Prometheus text format), `/healthz` and `/jobs/{id}` for the node.
+
+`/jobs/{id}` is read-only: the job's local state and run progress (0..1), which clients
+poll to show per-step progress the chain cannot show.
 
 Served by a small stdlib HTTP server on its own thread so scraping never waits on the
 agent loop; the agent refreshes the gauges after every step.
@@ -7,6 +10,7 @@ agent loop; the agent refreshes the gauges after every step.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +27,7 @@ from prometheus_client import (
 
 from framecast.node.state import STATES, StateStore
 
+_JOB_PATH = re.compile(r"/jobs/([0-9]{1,78})")
 #: The node is unhealthy when no chain poll succeeded for this long.
 STALE_AFTER_S = 30.0
 
@@ -71,19 +76,41 @@ class NodeMetrics:
         return generate_latest(self.registry)
 
 
+JobLookup = Callable[[int], dict[str, object] | None]
+
+
+def job_progress(state: StateStore, job_id: int) -> dict[str, object] | None:
+    """What `/jobs/{id}` answers: local state and progress, nothing secret."""
+    record = state.get(job_id)
+    if record is None:
+        return None
+    return {"job_id": record.job_id, "state": record.state, "progress": record.progress}
+
+
 def serve_metrics(
-    metrics: NodeMetrics, health: Callable[[], dict[str, object]], host: str, port: int
+    metrics: NodeMetrics,
+    health: Callable[[], dict[str, object]],
+    host: str,
+    port: int,
+    jobs: JobLookup | None = None,
 ) -> ThreadingHTTPServer:
-    """Start `/metrics` and `/healthz` on ``host:port`` (port 0: any free port)."""
+    """Start `/metrics`, `/healthz` and (given ``jobs``) `/jobs/{id}` on ``host:port``
+    (port 0: any free port)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            job_match = _JOB_PATH.fullmatch(self.path)
             if self.path == "/metrics":
                 body, status, kind = metrics.render(), 200, CONTENT_TYPE_LATEST
             elif self.path == "/healthz":
                 report = health()
                 status = 200 if report.get("ok") else 503
                 body, kind = json.dumps(report).encode(), "application/json"
+            elif job_match and jobs is not None:
+                found = jobs(int(job_match.group(1)))
+                status = 200 if found is not None else 404
+                body = json.dumps(found or {"error": "unknown job"}).encode()
+                kind = "application/json"
             else:
                 body, status, kind = b"not found\n", 404, "text/plain"
             self.send_response(status)

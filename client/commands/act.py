@@ -1,0 +1,121 @@
+"""`framecast cancel|reclaim|dispute JOB`: the client's actions on its jobs."""
+
+from __future__ import annotations
+
+import hashlib
+
+import click
+
+from framecast.client import jobs as service
+from framecast.client.context import (
+    ClientContext,
+    json_option,
+    maps_rpc_errors,
+    network_options,
+    pass_client,
+    wallet_option,
+)
+from framecast.client.credits import format_fcc
+from framecast.shared.chain.bindings import DisputeReason
+
+REASONS = {r.name.lower().replace("_", "-"): r for r in DisputeReason}
+
+
+def _show(client: ClientContext, result: service.ActionResult, headline: str) -> None:
+    if client.as_json:
+        client.echo_json(result.model_dump(mode="json"))
+        return
+    click.secho(headline, fg="green")
+    click.echo(f"  state     {result.state}")
+    click.echo(f"  tx        {result.tx_hash} (block {result.block})")
+    if result.refunded:
+        click.echo(f"  refunded  {format_fcc(result.refunded)}")
+    if result.slashed:
+        click.echo(f"  slashed   {format_fcc(result.slashed)} (provider collateral, to you)")
+    click.echo(f"  free      {format_fcc(result.free)}")
+
+
+job_argument = click.argument("job_id", metavar="JOB", type=click.IntRange(min=1))
+
+
+@click.command("cancel")
+@job_argument
+@wallet_option
+@network_options
+@json_option
+@pass_client
+@maps_rpc_errors
+def cancel(client: ClientContext, job_id: int) -> None:
+    """Cancel a job no provider has claimed yet; the escrow is freed at once."""
+    result = service.cancel(client.market(signing=True), job_id)
+    _show(client, result, f"cancelled job {job_id}")
+
+
+@click.command("reclaim")
+@job_argument
+@wallet_option
+@network_options
+@json_option
+@pass_client
+@maps_rpc_errors
+def reclaim(client: ClientContext, job_id: int) -> None:
+    """Take back the escrow of a job not claimed (or not delivered) in time."""
+    result = service.reclaim(client.market(signing=True), job_id)
+    _show(client, result, f"reclaimed job {job_id}")
+
+
+@click.command("dispute")
+@job_argument
+@click.option(
+    "--reason",
+    type=click.Choice(sorted(REASONS)),
+    help="Default: verify the result first and dispute what fails.",
+)
+@wallet_option
+@network_options
+@json_option
+@pass_client
+@maps_rpc_errors
+def dispute(client: ClientContext, job_id: int, reason: str | None) -> None:
+    """Dispute a delivered job within its challenge window (locks the dispute bond).
+
+    Without --reason the result is fetched and verified first: a result that passes is
+    not disputed, one that fails is disputed for what failed, with the sha256 of the
+    verification report as evidence.
+    """
+    from framecast.client.verify import fetch_verified
+    from framecast.shared.errors import FramecastError, StorageError
+
+    deployment = client.deployment()
+    market = client.market(signing=True)
+    evidence = b"\0" * 32
+    chosen = REASONS[reason] if reason else None
+    if chosen is None:
+        settings = client.settings
+        job = service.job_details(market, job_id, from_block=deployment.deployed_block)
+        try:
+            report = fetch_verified(
+                job,
+                None,
+                chain_id=deployment.chain_id,
+                market=deployment.market,
+                gateway_url=settings.gateway_url,
+                blocks=settings.blocks,
+                quarantine=settings.quarantine,
+            )
+        except StorageError as exc:
+            chosen, evidence = DisputeReason.NOT_RETRIEVABLE, _digest(str(exc))
+        else:
+            if report.ok:
+                raise FramecastError(
+                    f"job {job_id} passes verification levels 1–2; not disputing it",
+                    fix="pass --reason to dispute anyway (e.g. replay-mismatch after a replay)",
+                )
+            chosen, evidence = report.dispute_reason(), _digest(report.model_dump_json())
+            click.echo(report.failure_message(), err=True)
+    result = service.dispute(market, job_id, chosen, evidence)
+    _show(client, result, f"disputed job {job_id} ({chosen.name.lower()})")
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()

@@ -1,0 +1,158 @@
+"""`framecast status JOB [--wait]`, and the follow-then-fetch flow `submit --wait` shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from framecast.client import jobs as service
+from framecast.client.context import (
+    ClientContext,
+    json_option,
+    maps_rpc_errors,
+    network_options,
+    pass_client,
+)
+from framecast.client.credits import format_fcc, local_time
+from framecast.shared.chain.bindings import JobState
+from framecast.shared.errors import VerificationFailed
+
+
+def follow_job(client: ClientContext, job_id: int) -> JobState:
+    """Follow with a progress bar; Ctrl-C stops following, never the job."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from framecast.client import quote
+
+    market = client.market()
+    from_block = client.deployment().deployed_block
+    stages = {"open": "waiting for a claim", "claimed": "claimed", "delivered": "delivered"}
+    try:
+        with Progress(
+            TextColumn("job {task.fields[job]}"),
+            BarColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            transient=False,
+            disable=client.as_json,
+        ) as bar:
+            task = bar.add_task("submitted", total=100, job=job_id)
+
+            def show(update: service.Progress) -> None:
+                text = stages.get(update.state, update.state)
+                done = {"open": 0, "claimed": 10}.get(update.state, 100)
+                if update.state == "claimed" and update.node_state:
+                    text = f"{update.node_state} on {update.provider}"
+                    if update.fraction is not None:
+                        # Claim = 10 %, the run 10→95 %, delivery on chain the rest.
+                        done = 10 + round(85 * update.fraction)
+                        text += f" ({update.fraction:.0%})"
+                bar.update(task, completed=done, description=text)
+
+            return service.follow(
+                market,
+                job_id,
+                listings=lambda: quote.providers(market, from_block=from_block),
+                on_progress=show,
+            )
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nstopped following; job {job_id} goes on. Resume with "
+            f"`framecast status {job_id} --wait`",
+            err=True,
+        )
+        raise SystemExit(130) from None
+
+
+def fetch_and_report(client: ClientContext, job_id: int, output: Path | None) -> None:
+    """Fetch the delivered result of ``job_id``, verify levels 1–2 and print the summary."""
+    from framecast.client.commands.verify import render_report
+    from framecast.client.verify import fetch_verified
+
+    settings = client.settings
+    deployment = client.deployment()
+    job = service.job_details(client.market(), job_id, from_block=deployment.deployed_block)
+    report = fetch_verified(
+        job,
+        output or settings.downloads / str(job_id),
+        chain_id=deployment.chain_id,
+        market=deployment.market,
+        gateway_url=settings.gateway_url,
+        blocks=settings.blocks,
+        quarantine=settings.quarantine,
+    )
+    render_report(client, report)
+    if not report.ok:
+        raise VerificationFailed(
+            report.failure_message() + f"; the downloaded bytes are quarantined in {report.path}",
+            fix=f"dispute it with `framecast dispute {job_id}` before the challenge window ends",
+        )
+
+
+@click.command("status")
+@click.argument("job_id", metavar="JOB", type=click.IntRange(min=1))
+@click.option("--wait", is_flag=True, help="Follow the job to delivery, then fetch and verify.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --wait: result folder (default <home>/jobs/JOB).",
+)
+@network_options
+@json_option
+@pass_client
+@maps_rpc_errors
+def command(client: ClientContext, job_id: int, wait: bool, output: Path | None) -> None:
+    """Show a job's state, price, deadlines and result (rebuilt from chain events)."""
+    if wait:
+        state = follow_job(client, job_id)
+        if state in service.DELIVERED_STATES:
+            fetch_and_report(client, job_id, output)
+            return
+    details = service.job_details(
+        client.market(), job_id, from_block=client.deployment().deployed_block
+    )
+    if client.as_json:
+        client.echo_json(details.model_dump(mode="json"))
+        return
+    render_details(details)
+
+
+def render_details(job: service.JobDetails) -> None:
+    click.secho(f"job {job.job_id}: {job.state}", bold=True)
+    rows: list[tuple[str, str]] = [
+        ("client", job.client),
+        ("model", job.model or "(invalid spec)"),
+        ("prompt", str((job.spec or {}).get("prompt", ""))),
+        ("max price", format_fcc(job.max_price)),
+        ("submitted", f"block {job.submitted_block}, tx {job.submitted_tx}"),
+    ]
+    if job.state == "open":
+        rows.append(("claim by", local_time(job.claim_deadline)))
+    if job.provider:
+        rows.append(("provider", job.provider))
+        rows.append(("price", format_fcc(job.price or 0)))
+    if job.state == "claimed" and job.deliver_by:
+        rows.append(("deliver by", local_time(job.deliver_by)))
+    if job.result_cid:
+        rows.append(("result", job.result_cid))
+        rows.append(("video sha256", job.video_sha256 or ""))
+        rows.append(("frames digest", job.frames_digest or ""))
+    if job.state == "delivered" and job.challenge_ends:
+        rows.append(("dispute until", local_time(job.challenge_ends)))
+    if job.dispute_reason:
+        rows.append(("disputed for", job.dispute_reason))
+    if job.refunded:
+        rows.append(("refunded", format_fcc(job.refunded)))
+    if job.slashed:
+        rows.append(("slashed to you", format_fcc(job.slashed)))
+    for label, value in rows:
+        click.echo(f"  {label:<14}{value}")
+    expired = job.chain_time > job.deadline
+    if job.state == "open" and expired:
+        click.echo(f"no provider claimed it in time: `framecast reclaim {job.job_id}`")
+    elif job.state == "claimed" and expired:
+        click.echo(f"the provider missed its deadline: `framecast reclaim {job.job_id}`")
+    elif job.result_cid:
+        click.echo(f"fetch and verify with `framecast fetch {job.job_id} -o DIR`")

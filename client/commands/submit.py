@@ -1,0 +1,153 @@
+"""`framecast submit`: validate, quote, sign, submit, and with --wait follow and fetch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from framecast.client import jobs as service
+from framecast.client import quote as quotes
+from framecast.client.commands.credits import Amount
+from framecast.client.commands.status import fetch_and_report, follow_job
+from framecast.client.context import (
+    ClientContext,
+    json_option,
+    maps_rpc_errors,
+    network_options,
+    pass_client,
+    wallet_option,
+)
+from framecast.client.credits import format_fcc, local_time
+
+
+def _render_quote(quote: quotes.Quote) -> None:
+    if quote.min_price is None:
+        price = "unknown (no provider publishes a price for it)"
+    elif quote.min_price == quote.max_price:
+        price = format_fcc(quote.min_price)
+    else:
+        price = f"{format_fcc(quote.min_price)} – {format_fcc(quote.max_price or 0)}"
+    eta = f"~{quote.expected_seconds} s" if quote.expected_seconds is not None else "unknown"
+    click.echo(
+        f"quote: {quote.providers} provider(s) serve {quote.model}; "
+        f"{quote.work_units:,} work units; price {price}; run time {eta}"
+    )
+
+
+@click.command("submit")
+@click.option("--prompt", required=True, help="What the video shows.")
+@click.option("--model", required=True, help="Catalog model id (unknown ids list the known).")
+@click.option("--seed", type=click.IntRange(min=0), help="Generator seed (default: random).")
+@click.option("--frames", "num_frames", type=int, help="Frame count (default: the model's).")
+@click.option("--fps", type=int, help="Frames per second (default: the model's).")
+@click.option("--width", type=int, help="Width in pixels (default: the model's).")
+@click.option("--height", type=int, help="Height in pixels (default: the model's).")
+@click.option("--steps", type=int, help="Denoising steps (default: the model's).")
+@click.option("--guidance", help="Guidance scale, up to 3 decimals (default: the model's).")
+@click.option("--negative", help="Negative prompt.")
+@click.option(
+    "--image",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Init image (image-to-video); added to the content store by CID.",
+)
+@click.option("--style", help="Style preset id from the catalog.")
+@click.option("--max-price", type=Amount(), help="Most to pay, FCC (default: the quote's top).")
+@click.option(
+    "--claim-timeout",
+    type=click.IntRange(min=30),
+    help="Seconds to wait for a claim (FRAMECAST_CLAIM_TIMEOUT_S, default 600).",
+)
+@click.option(
+    "--delivery-window",
+    type=click.IntRange(min=60, max=7 * 24 * 3600),
+    help="Seconds from claim to delivery (FRAMECAST_DELIVERY_WINDOW_S, default 900).",
+)
+@click.option("--wait", is_flag=True, help="Follow to delivery, then fetch and verify.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --wait: result folder (default <home>/jobs/JOB).",
+)
+@wallet_option
+@network_options
+@json_option
+@pass_client
+@maps_rpc_errors
+def command(
+    client: ClientContext,
+    prompt: str,
+    model: str,
+    seed: int | None,
+    num_frames: int | None,
+    fps: int | None,
+    width: int | None,
+    height: int | None,
+    steps: int | None,
+    guidance: str | None,
+    negative: str | None,
+    image: Path | None,
+    style: str | None,
+    max_price: int | None,
+    claim_timeout: int | None,
+    delivery_window: int | None,
+    wait: bool,
+    output: Path | None,
+) -> None:
+    """Sign and submit a text-to-video job; --wait follows it with a progress bar."""
+    image_cid = None
+    if image is not None:
+        # Inputs travel by CID; the provider fetches it (on the devnet: the shared store).
+        from framecast.shared.ipfs.local import LocalStore
+
+        image_cid = str(LocalStore(client.settings.blocks).add_path(image))
+    # Validated before the password prompt and the network: bad input fails fast.
+    spec, _entry = service.build_spec(
+        model=model,
+        prompt=prompt,
+        negative=negative,
+        seed=seed,
+        num_frames=num_frames,
+        fps=fps,
+        width=width,
+        height=height,
+        steps=steps,
+        guidance=guidance,
+        style=style,
+        image_cid=image_cid,
+    )
+    market = client.market(signing=True)
+    deployment = client.deployment()
+    listings = quotes.providers(market, from_block=deployment.deployed_block)
+    quote = quotes.quote(spec, listings)
+    if not client.as_json:
+        _render_quote(quote)
+    settings = client.settings
+    submitted = service.submit(
+        market,
+        client.credits(signing=True),
+        spec,
+        quote,
+        max_price=max_price if max_price is not None else service.default_max_price(quote),
+        claim_timeout_s=claim_timeout or settings.claim_timeout_s,
+        delivery_window_s=delivery_window or settings.delivery_window_s,
+        from_block=deployment.deployed_block,
+    )
+    if client.as_json:
+        client.echo_json(submitted.model_dump(mode="json"))
+    else:
+        click.secho(f"submitted job {submitted.job_id}", fg="green")
+        click.echo(f"  tx          {submitted.tx_hash} (block {submitted.block})")
+        click.echo(f"  max price   {format_fcc(submitted.max_price)} (escrowed)")
+        click.echo(f"  seed        {spec.seed}")
+        click.echo(f"  claim by    {local_time(submitted.claim_deadline)}")
+    if not wait:
+        if not client.as_json:
+            click.echo(f"follow it with `framecast status {submitted.job_id} --wait`")
+        return
+    state = follow_job(client, submitted.job_id)
+    if state in service.DELIVERED_STATES:
+        fetch_and_report(client, submitted.job_id, output)
+    else:
+        click.echo(f"job {submitted.job_id} ended {state.label}", err=True)

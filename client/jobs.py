@@ -1,0 +1,645 @@
+"""Job use cases: build and check a spec, submit a signed request, read jobs back from
+events, follow a job to delivery, and the client's actions (cancel, reclaim, dispute).
+
+A job's whole story is in the market's events (`JobSubmitted` carries the spec and every
+signed field, `JobClaimed` the provider and price, `JobDelivered` the result digests), so
+every view here is rebuilt from them plus the job's current on-chain record. Nothing is
+kept locally: `framecast status JOB` on another machine shows the same thing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+from web3 import Web3
+
+from framecast.client.credits import Wei, format_fcc
+from framecast.client.events import (
+    DEFAULT_CHUNK_BLOCKS,
+    address_topic,
+    chain_now,
+    hex_of,
+    logs,
+    next_block_time,
+    uint_topic,
+)
+from framecast.client.quote import ProviderListing, Quote
+from framecast.shared.catalog import CatalogEntry, check_spec, get_entry
+from framecast.shared.chain import reverts
+from framecast.shared.chain.bindings import Credits, DisputeReason, JobState, Market
+from framecast.shared.errors import ChainError, SpecError
+from framecast.shared.request import JobRequest, sign_request
+from framecast.shared.spec import MAX_SEED, GenerationSpec, decode_spec, parse_spec
+
+#: States after which the result exists on chain (it may be fetched and verified).
+DELIVERED_STATES = {JobState.DELIVERED, JobState.DISPUTED, JobState.SETTLED, JobState.REJECTED}
+#: States in which nothing more will happen to the job.
+FINAL_STATES = {
+    JobState.SETTLED,
+    JobState.CANCELLED,
+    JobState.EXPIRED,
+    JobState.DEFAULTED,
+    JobState.REJECTED,
+}
+_NONCE_RETRIES = 3
+
+
+# --------------------------------------------------------------------------- spec
+def guidance_milli(text: str) -> int:
+    """``"6.5"`` → 6500, exactly (the signed spec holds integers only)."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise SpecError(
+            f"guidance {text!r} is not a number", field="guidance_milli", fix="e.g. --guidance 6"
+        ) from None
+    milli = value * 1000
+    if not value.is_finite() or milli != milli.to_integral_value():
+        raise SpecError(
+            f"guidance {text!r} must be finite with at most 3 decimals",
+            field="guidance_milli",
+            fix="e.g. --guidance 6.25",
+        )
+    return int(milli)
+
+
+def build_spec(
+    *,
+    model: str,
+    prompt: str,
+    negative: str | None = None,
+    seed: int | None = None,
+    num_frames: int | None = None,
+    fps: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    steps: int | None = None,
+    guidance: str | None = None,
+    style: str | None = None,
+    image_cid: str | None = None,
+) -> tuple[GenerationSpec, CatalogEntry]:
+    """The spec the user asked for, catalog defaults filled in, checked against the entry.
+
+    Raises `UnknownModel` (listing ids) or `SpecError` (naming the field and its bound)
+    before anything is signed. Without ``seed`` a random one is drawn (and shown), as a
+    fixed default would make every "new" video the same.
+    """
+    entry = get_entry(model)
+    defaults = entry.defaults
+    if image_cid is not None:
+        task = next((t for t in entry.tasks if "image" in entry.task_inputs.get(t, [])), None)
+        if task is None:
+            raise SpecError(
+                f"model {entry.id} takes no input image (tasks: {', '.join(entry.tasks)})",
+                field="inputs.image",
+                fix="drop --image or pick an image-to-video model",
+            )
+    else:
+        # The first task that needs no inputs; else the first (check_spec names the input).
+        task = next((t for t in entry.tasks if not entry.task_inputs.get(t)), entry.tasks[0])
+    data: dict[str, Any] = {
+        "task": task,
+        "model": entry.id,
+        "prompt": prompt,
+        "negative_prompt": negative or "",
+        "seed": seed if seed is not None else secrets.randbelow(2**32),
+        "num_frames": num_frames if num_frames is not None else defaults.num_frames,
+        "fps": fps if fps is not None else defaults.fps,
+        "width": width if width is not None else defaults.width,
+        "height": height if height is not None else defaults.height,
+        "steps": steps if steps is not None else defaults.steps,
+        "guidance_milli": guidance_milli(guidance)
+        if guidance is not None
+        else defaults.guidance_milli,
+        "style": style,
+        "inputs": {"image": image_cid} if image_cid else {},
+    }
+    if data["seed"] > MAX_SEED:
+        raise SpecError(
+            f"seed {data['seed']} is above {MAX_SEED}", field="seed", fix="use a smaller seed"
+        )
+    spec = parse_spec(data)
+    check_spec(spec)
+    return spec, entry
+
+
+# --------------------------------------------------------------------------- submit
+class Submitted(BaseModel):
+    """What `submit` did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    tx_hash: str
+    block: int
+    client: str
+    nonce: int
+    max_price: Wei
+    claim_deadline: int = Field(description="Unix time; reclaim is possible after it.")
+    delivery_window: int = Field(description="Seconds from claim to delivery.")
+    spec_hash: str
+    request_digest: str
+    spec: dict[str, Any]
+    quote: Quote
+
+
+def default_max_price(quote: Quote) -> int:
+    """The dearest advertised ask, so that every provider serving the model can claim."""
+    if quote.max_price is None:
+        why = (
+            "no registered provider advertises this model"
+            if quote.providers == 0
+            else "no provider serving it publishes a price"
+        )
+        raise SpecError(
+            f"cannot pick a max price for {quote.model}: {why}",
+            field="max_price",
+            fix="pass --max-price (FCC), or register a node for the model on this network",
+        )
+    return quote.max_price
+
+
+def check_funds(market: Market, credits: Credits, client: str, max_price: int) -> None:
+    """Fail before signing when the free market balance cannot escrow ``max_price``."""
+    free = market.free_balance_of(client)
+    if free >= max_price:
+        return
+    wallet = credits.balance_of(client)
+    missing = max_price - free
+    deposit = f"`framecast credits deposit --amount {format_fcc(missing, unit=False)}`"
+    if wallet >= missing:
+        fix = f"deposit it with {deposit} (more credits: `framecast credits faucet`)"
+    else:
+        fix = f"get credits with `framecast credits faucet`, then {deposit}"
+    raise reverts.InsufficientBalance(
+        f"{client} has {format_fcc(free)} free in the market (and {format_fcc(wallet)} in the "
+        f"wallet) but the job escrows up to {format_fcc(max_price)}",
+        fix=fix,
+        args={"account": client, "available": free, "required": max_price},
+    )
+
+
+def used_nonces(market: Market, client: str, *, from_block: int, chunk_blocks: int) -> set[int]:
+    """Nonces the client's submitted jobs used (invalidated ones are asked on chain)."""
+    events = market.contract.events
+    found = set()
+    for log in logs(
+        market.w3,
+        market.address,
+        [events.JobSubmitted.topic, None, address_topic(client)],
+        from_block=from_block,
+        to_block=market.w3.eth.block_number,
+        chunk_blocks=chunk_blocks,
+    ):
+        found.add(int(events.JobSubmitted().process_log(log)["args"]["nonce"]))
+    return found
+
+
+def first_unused_nonce(market: Market, client: str, used: set[int], start: int = 0) -> int:
+    """Smallest nonce ≥ ``start`` the chain still accepts (`isNonceUsed` has the last word:
+    `invalidateNonce` burns nonces without a `JobSubmitted`)."""
+    nonce = start
+    while nonce in used or market.is_nonce_used(client, nonce):
+        nonce += 1
+    return nonce
+
+
+def submit(
+    market: Market,
+    credits: Credits,
+    spec: GenerationSpec,
+    quote: Quote,
+    *,
+    max_price: int,
+    claim_timeout_s: int,
+    delivery_window_s: int,
+    from_block: int,
+    chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
+) -> Submitted:
+    """Sign the EIP-712 request for ``spec`` and submit it (the wallet pays gas itself)."""
+    account = market.sender.account
+    client = str(account.address)
+    check_funds(market, credits, client, max_price)
+    domain = market.domain()
+    used = used_nonces(market, client, from_block=from_block, chunk_blocks=chunk_blocks)
+    nonce = first_unused_nonce(market, client, used)
+    for attempt in range(_NONCE_RETRIES):
+        request = JobRequest.for_spec(
+            spec,
+            client=client,
+            max_price=max_price,
+            claim_deadline=next_block_time(market.w3) + claim_timeout_s,
+            delivery_window=delivery_window_s,
+            nonce=nonce,
+        )
+        signature = sign_request(request, domain, bytes(account.key))
+        try:
+            job_id, receipt = market.submit_job(request, spec.canonical_json(), signature)
+            break
+        except reverts.NonceAlreadyUsed:
+            # Another submit from this wallet won the nonce meanwhile: take the next one.
+            if attempt == _NONCE_RETRIES - 1:
+                raise
+            nonce = first_unused_nonce(market, client, used, nonce + 1)
+    return Submitted(
+        job_id=job_id,
+        tx_hash=receipt.tx_hash,
+        block=receipt.block_number,
+        client=client,
+        nonce=nonce,
+        max_price=max_price,
+        claim_deadline=request.claim_deadline,
+        delivery_window=request.delivery_window,
+        spec_hash="0x" + request.spec_hash.hex(),
+        request_digest="0x" + request.digest(domain).hex(),
+        spec=spec.model_dump(mode="json", exclude_none=True),
+        quote=quote,
+    )
+
+
+# --------------------------------------------------------------------------- views
+class JobDetails(BaseModel):
+    """One job: the signed request, what happened to it, and its current state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    state: str = Field(description="Current on-chain state.")
+    deadline: int = Field(
+        description="open: claim deadline; claimed: deliver-by; delivered: end of the "
+        "challenge window; disputed: resolve-by."
+    )
+    chain_time: int = Field(
+        description="When this was read: the latest block's time, or the wall clock if later "
+        "(the earliest time the next block can have)."
+    )
+    client: str
+    model: str | None = Field(description="None if the spec is not valid canonical JSON.")
+    spec: dict[str, Any] | None
+    spec_hex: str = Field(description="The spec bytes as submitted, hex.")
+    model_id: str
+    spec_hash: str
+    max_price: Wei
+    claim_deadline: int
+    delivery_window: int
+    nonce: int
+    request_digest: str
+    submitted_block: int
+    submitted_tx: str
+    provider: str | None = None
+    price: Wei | None = None
+    deliver_by: int | None = None
+    result_cid: str | None = None
+    video_sha256: str | None = None
+    frames_digest: str | None = None
+    challenge_ends: int | None = None
+    dispute_reason: str | None = None
+    refunded: Wei = 0
+    slashed: Wei = 0
+    payout: Wei | None = Field(None, description="What the provider was paid at settlement.")
+
+    def request(self) -> JobRequest:
+        """The signed `JobRequest`, rebuilt from `JobSubmitted`."""
+        return JobRequest(
+            client=self.client,
+            model_id=bytes.fromhex(self.model_id[2:]),
+            spec_hash=bytes.fromhex(self.spec_hash[2:]),
+            max_price=self.max_price,
+            claim_deadline=self.claim_deadline,
+            delivery_window=self.delivery_window,
+            nonce=self.nonce,
+        )
+
+    @property
+    def chain_state(self) -> JobState:
+        return JobState[self.state.upper()]
+
+
+class JobNotFound(ChainError):
+    """No `JobSubmitted` for this id on this market."""
+
+
+def job_details(
+    market: Market, job_id: int, *, from_block: int, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS
+) -> JobDetails:
+    """Rebuild one job from its events (every job event has the job id as first topic)."""
+    events = market.contract.events
+    names = [
+        "JobSubmitted",
+        "JobClaimed",
+        "JobDelivered",
+        "JobDisputed",
+        "JobSettled",
+        "JobCancelled",
+        "JobRefunded",
+    ]
+    by_topic = {getattr(events, n).topic: getattr(events, n) for n in names}
+    view = market.get_job(job_id)
+    found: dict[str, Any] = {}
+    refunded = slashed = 0
+    for log in logs(
+        market.w3,
+        market.address,
+        [list(by_topic), uint_topic(job_id)],
+        from_block=from_block,
+        to_block=market.w3.eth.block_number,
+        chunk_blocks=chunk_blocks,
+    ):
+        event = by_topic[hex_of(log["topics"][0])]().process_log(log)
+        name = str(event["event"])
+        found[name] = event  # a later event of the same kind (reorg replay) wins
+        if name in ("JobClaimed", "JobCancelled"):
+            refunded += int(event["args"]["refund"])
+        elif name == "JobRefunded":
+            refunded += int(event["args"]["refund"])
+            slashed += int(event["args"]["slashed"])
+    submitted = found.get("JobSubmitted")
+    if submitted is None or view.state is JobState.NONE:
+        raise JobNotFound(
+            f"job {job_id} does not exist on the market at {market.address}",
+            fix="list jobs with `framecast jobs` (is --deployment the right network?)",
+        )
+    args = submitted["args"]
+    raw_spec = bytes(args["spec"])
+    try:
+        spec: GenerationSpec | None = decode_spec(raw_spec)
+    except SpecError:
+        spec = None
+    request = JobRequest(
+        client=args["client"],
+        model_id=bytes(args["modelId"]),
+        spec_hash=bytes(args["specHash"]),
+        max_price=int(args["maxPrice"]),
+        claim_deadline=int(args["claimDeadline"]),
+        delivery_window=int(args["deliveryWindow"]),
+        nonce=int(args["nonce"]),
+    )
+    claimed = found.get("JobClaimed")
+    delivered = found.get("JobDelivered")
+    disputed = found.get("JobDisputed")
+    settled = found.get("JobSettled")
+    return JobDetails(
+        job_id=job_id,
+        state=view.state.label,
+        deadline=view.deadline,
+        chain_time=next_block_time(market.w3),
+        client=request.client,
+        model=spec.model if spec else None,
+        spec=spec.model_dump(mode="json", exclude_none=True) if spec else None,
+        spec_hex="0x" + raw_spec.hex(),
+        model_id="0x" + request.model_id.hex(),
+        spec_hash="0x" + request.spec_hash.hex(),
+        max_price=request.max_price,
+        claim_deadline=request.claim_deadline,
+        delivery_window=request.delivery_window,
+        nonce=request.nonce,
+        request_digest="0x" + request.digest(market.domain()).hex(),
+        submitted_block=int(submitted["blockNumber"]),
+        submitted_tx=hex_of(submitted["transactionHash"]),
+        provider=str(claimed["args"]["provider"]) if claimed else None,
+        price=int(claimed["args"]["price"]) if claimed else None,
+        deliver_by=int(claimed["args"]["deliverBy"]) if claimed else None,
+        result_cid=_cid_text(bytes(delivered["args"]["resultCid"])) if delivered else None,
+        video_sha256=hex_of(delivered["args"]["videoSha256"]) if delivered else None,
+        frames_digest=hex_of(delivered["args"]["framesDigest"]) if delivered else None,
+        challenge_ends=int(delivered["args"]["challengeEnds"]) if delivered else None,
+        dispute_reason=DisputeReason(int(disputed["args"]["reason"])).name.lower()
+        if disputed
+        else None,
+        refunded=refunded,
+        slashed=slashed,
+        payout=int(settled["args"]["payout"]) if settled else None,
+    )
+
+
+def _cid_text(raw: bytes) -> str:
+    from framecast.shared.ipfs.cid import CID
+
+    return str(CID.from_bytes(raw))
+
+
+class JobRow(BaseModel):
+    """One line of `framecast jobs`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    state: str
+    client: str
+    model: str | None
+    prompt: str | None
+    max_price: Wei
+    submitted_block: int
+
+
+def list_jobs(
+    market: Market,
+    *,
+    from_block: int,
+    client: str | None = None,
+    limit: int = 20,
+    chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
+) -> list[JobRow]:
+    """The newest ``limit`` jobs (of ``client`` if given), newest first."""
+    events = market.contract.events
+    topics: list[Any] = [events.JobSubmitted.topic]
+    if client is not None:
+        topics += [None, address_topic(client)]
+    found = logs(
+        market.w3,
+        market.address,
+        topics,
+        from_block=from_block,
+        to_block=market.w3.eth.block_number,
+        chunk_blocks=chunk_blocks,
+    )
+    rows = []
+    for log in reversed(found[-limit:] if limit else found):
+        args = events.JobSubmitted().process_log(log)["args"]
+        job_id = int(args["jobId"])
+        try:
+            spec: GenerationSpec | None = decode_spec(bytes(args["spec"]))
+        except SpecError:
+            spec = None
+        rows.append(
+            JobRow(
+                job_id=job_id,
+                state=market.get_job(job_id).state.label,
+                client=str(args["client"]),
+                model=spec.model if spec else None,
+                prompt=spec.prompt if spec else None,
+                max_price=int(args["maxPrice"]),
+                submitted_block=int(log["blockNumber"]),
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- follow
+class Progress(BaseModel):
+    """One observation of a job while following it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    state: str = Field(description="On-chain state.")
+    provider: str | None = None
+    node_state: str | None = Field(None, description="The provider's own step, if exposed.")
+    fraction: float | None = Field(
+        None, ge=0, le=1, description="Run progress (denoising steps) the provider exposes."
+    )
+    deadline: int
+    chain_time: int
+
+
+class JobStalled(ChainError):
+    """A deadline passed with nobody acting: the client can take its money back."""
+
+
+def node_progress(endpoint: str, job_id: int, http: httpx.Client) -> tuple[str, float] | None:
+    """``(state, progress)`` from a provider's `/jobs/{id}`, or None if it does not answer:
+    per-step progress is a courtesy, the chain is the authority."""
+    try:
+        response = http.get(f"{endpoint.rstrip('/')}/jobs/{job_id}")
+        if response.status_code != 200:
+            return None
+        data = response.json()
+        return str(data["state"]), min(1.0, max(0.0, float(data["progress"])))
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+
+
+def follow(
+    market: Market,
+    job_id: int,
+    *,
+    listings: Callable[[], list[ProviderListing]],
+    on_progress: Callable[[Progress], None],
+    poll_s: float = 0.5,
+) -> JobState:
+    """Poll until the job is delivered (or ends otherwise); report each observation.
+
+    Raises `JobStalled` when a deadline passes with nobody acting, naming `reclaim`.
+    """
+    endpoint: str | None = None
+    looked_up = False
+    with httpx.Client(timeout=1.0) as http:
+        while True:
+            view = market.get_job(job_id)
+            now = next_block_time(market.w3)
+            update = Progress(
+                job_id=job_id,
+                state=view.state.label,
+                deadline=view.deadline,
+                chain_time=now,
+                provider=None if view.state is JobState.OPEN else view.provider,
+            )
+            if view.state is JobState.CLAIMED:
+                if not looked_up:
+                    looked_up = True
+                    endpoint = next(
+                        (
+                            p.offer.endpoint
+                            for p in listings()
+                            if p.address == view.provider and p.offer and p.offer.endpoint
+                        ),
+                        None,
+                    )
+                node = node_progress(endpoint, job_id, http) if endpoint else None
+                if node is not None:
+                    update = update.model_copy(update={"node_state": node[0], "fraction": node[1]})
+            on_progress(update)
+            if view.state in DELIVERED_STATES or view.state in FINAL_STATES:
+                return view.state
+            if view.state is JobState.OPEN and now > view.deadline:
+                raise JobStalled(
+                    f"no provider claimed job {job_id} before its claim deadline "
+                    f"({time.strftime('%H:%M:%S', time.localtime(view.deadline))})",
+                    fix=f"get the escrow back with `framecast reclaim {job_id}`",
+                )
+            if view.state is JobState.CLAIMED and now > view.deadline:
+                raise JobStalled(
+                    f"provider {view.provider} missed the delivery deadline of job {job_id}",
+                    fix=f"`framecast reclaim {job_id}` returns the price and the provider's "
+                    "slashed collateral",
+                )
+            time.sleep(poll_s)
+
+
+# --------------------------------------------------------------------------- actions
+class ActionResult(BaseModel):
+    """What cancel / reclaim / dispute did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: str
+    job_id: int
+    state: str = Field(description="State after the transaction.")
+    tx_hash: str
+    block: int
+    refunded: Wei = 0
+    slashed: Wei = 0
+    free: Wei = Field(description="The wallet's free market balance afterwards.")
+
+
+def cancel(market: Market, job_id: int) -> ActionResult:
+    """Cancel an unclaimed job; its whole escrow becomes free again."""
+    receipt = market.cancel_job(job_id)
+    refunds = market.events(receipt, "JobCancelled")
+    return _result(market, "cancel", job_id, receipt, refunds[0]["args"]["refund"], 0)
+
+
+def reclaim(market: Market, job_id: int) -> ActionResult:
+    """Take back the escrow of a job nobody claimed, or that was not delivered in time
+    (then with the provider's slashed collateral)."""
+    view = market.get_job(job_id)
+    now = next_block_time(market.w3)
+    if view.state in (JobState.OPEN, JobState.CLAIMED) and now <= view.deadline:
+        what = "claim deadline" if view.state is JobState.OPEN else "delivery deadline"
+        raise reverts.TooEarly(
+            f"job {job_id} is {view.state.label}; its {what} is in {view.deadline - now} s",
+            fix="wait until it passes (or cancel an unclaimed job with `framecast cancel`)",
+            args={"jobId": job_id, "until": view.deadline},
+        )
+    try:
+        receipt = market.reclaim(job_id)
+    except reverts.TooEarly:
+        # Our clock says the deadline passed but no block has been mined since: gas
+        # estimation runs at the latest block's time (an idle devnet mines none).
+        raise reverts.TooEarly(
+            f"the deadline of job {job_id} has passed, but the chain's latest block "
+            f"({chain_now(market.w3)}) is older than it ({view.deadline})",
+            fix="retry after the next block (on an idle devnet: `cast rpc evm_mine`)",
+            args={"jobId": job_id, "until": view.deadline},
+        ) from None
+    refunds = market.events(receipt, "JobRefunded")
+    refund = refunds[0]["args"]["refund"] if refunds else 0
+    slashed = refunds[0]["args"]["slashed"] if refunds else 0
+    return _result(market, "reclaim", job_id, receipt, refund, slashed)
+
+
+def dispute(market: Market, job_id: int, reason: DisputeReason, evidence: bytes) -> ActionResult:
+    """Dispute a delivered job inside its challenge window (locks the dispute bond)."""
+    receipt = market.dispute(job_id, reason, evidence)
+    return _result(market, "dispute", job_id, receipt, 0, 0)
+
+
+def _result(
+    market: Market, action: str, job_id: int, receipt: Any, refund: int, slashed: int
+) -> ActionResult:
+    return ActionResult(
+        action=action,
+        job_id=job_id,
+        state=market.get_job(job_id).state.label,
+        tx_hash=receipt.tx_hash,
+        block=receipt.block_number,
+        refunded=int(refund),
+        slashed=int(slashed),
+        free=market.free_balance_of(Web3.to_checksum_address(market.sender.address)),
+    )

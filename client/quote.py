@@ -1,0 +1,110 @@
+"""Quotes before signing: which registered providers serve a model, at what price, how fast.
+
+Providers and their offers come from `ProviderRegistered` / `ProviderMetadataUpdated`
+events (the latest URI wins) and the bond record (exiting or unregistered providers are
+left out). A provider whose URI carries no readable offer is counted but gives no price:
+the quote degrades to what is known instead of failing.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from framecast.client.credits import Wei
+from framecast.client.events import DEFAULT_CHUNK_BLOCKS, hex_of, logs
+from framecast.shared.chain.bindings import Market
+from framecast.shared.provider_metadata import ProviderOffer, parse_offer
+from framecast.shared.spec import GenerationSpec
+
+
+class ProviderListing(BaseModel):
+    """One registered provider and what it advertises."""
+
+    model_config = ConfigDict(frozen=True)
+
+    address: str
+    metadata_uri: str
+    offer: ProviderOffer | None = Field(None, description="None: the URI is not readable.")
+    unlocked_bond: Wei = Field(description="Bond not backing claimed jobs (collateral room).")
+
+
+class Quote(BaseModel):
+    """What a job would cost and take, from the providers that advertise its model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    work_units: int = Field(ge=1, description="frames × width × height × steps.")
+    providers: int = Field(ge=0, description="Registered providers advertising the model.")
+    unpriced: int = Field(ge=0, description="Of those, how many publish no price.")
+    min_price: Wei | None = Field(None, description="Cheapest advertised ask for this job.")
+    max_price: Wei | None = Field(None, description="Dearest advertised ask for this job.")
+    expected_seconds: int | None = Field(
+        None, description="Run-time estimate from published throughput; None: unknown."
+    )
+    endpoints: list[str] = Field(
+        default_factory=list, description="Progress endpoints of those providers."
+    )
+
+
+def providers(
+    market: Market, *, from_block: int, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS
+) -> list[ProviderListing]:
+    """Registered, non-exiting providers with their latest metadata URI."""
+    events = market.contract.events
+    latest: dict[str, str] = {}
+    for log in logs(
+        market.w3,
+        market.address,
+        [[events.ProviderRegistered.topic, events.ProviderMetadataUpdated.topic]],
+        from_block=from_block,
+        to_block=market.w3.eth.block_number,
+        chunk_blocks=chunk_blocks,
+    ):
+        if hex_of(log["topics"][0]) == events.ProviderRegistered.topic:
+            event = events.ProviderRegistered().process_log(log)
+        else:
+            event = events.ProviderMetadataUpdated().process_log(log)
+        # Logs arrive in chain order: a later URI replaces an earlier one.
+        latest[str(event["args"]["provider"])] = str(event["args"]["metadataURI"])
+    listings = []
+    for address, uri in latest.items():
+        view = market.get_provider(address)
+        if not view.registered or view.exit_available_at:
+            continue
+        listings.append(
+            ProviderListing(
+                address=address,
+                metadata_uri=uri,
+                offer=parse_offer(uri),
+                unlocked_bond=view.unlocked,
+            )
+        )
+    return listings
+
+
+def quote(spec: GenerationSpec, listings: list[ProviderListing]) -> Quote:
+    """Price range and time for ``spec`` among providers that advertise its model."""
+    units = spec.work_units
+    serving = [p for p in listings if p.offer is not None and spec.model in p.offer.models]
+    asks = [
+        units * p.offer.price_per_unit
+        for p in serving
+        if p.offer is not None and p.offer.price_per_unit is not None
+    ]
+    speeds = [
+        p.offer.units_per_second
+        for p in serving
+        if p.offer is not None and p.offer.units_per_second is not None
+    ]
+    return Quote(
+        model=spec.model,
+        work_units=units,
+        providers=len(serving),
+        unpriced=len(serving) - len(asks),
+        min_price=min(asks) if asks else None,
+        max_price=max(asks) if asks else None,
+        # The slowest advertised provider bounds the wait: any of them may claim.
+        expected_seconds=-(-units // min(speeds)) if speeds else None,
+        endpoints=[p.offer.endpoint for p in serving if p.offer and p.offer.endpoint],
+    )
