@@ -20,6 +20,7 @@ from framecast.shared.errors import FramecastError
 # name -> "module:attribute" of a click command; imported only when invoked.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "devnet": ("framecast.client.commands.devnet", "Manage the local development chain."),
+    "demo": ("framecast.client.commands.demo", "Run the whole market end to end on this machine."),
     "cid": ("framecast.client.commands.cid", "Print the IPFS CID of a file or directory."),
     "wallet": ("framecast.client.commands.wallet", "Create, import and list encrypted wallets."),
     "credits": ("framecast.client.commands.credits", "Get, deposit, withdraw and track credits."),

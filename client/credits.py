@@ -404,13 +404,24 @@ class _JobScan:
                 for log in _logs(
                     w3,
                     market.address,
-                    [events.JobClaimed.topic, batch],
+                    [[events.JobClaimed.topic, events.JobReleased.topic], batch],
                     from_block=first,
                     to_block=scan.to_block,
                     chunk_blocks=chunk_blocks,
                 ):
+                    job_id = int(_hex(log["topics"][1]), 16)
+                    if _hex(log["topics"][0]) == events.JobReleased.topic:
+                        # The provider gave the job back: the price plus a penalty share of
+                        # its collateral came to the client.
+                        event = events.JobReleased().process_log(log)
+                        scan.refunded[job_id] = scan.refunded.get(job_id, 0) + int(
+                            event["args"]["refund"]
+                        )
+                        scan.slashed[job_id] = scan.slashed.get(job_id, 0) + int(
+                            event["args"]["penalty"]
+                        )
+                        continue
                     event = events.JobClaimed().process_log(log)
-                    job_id = int(event["args"]["jobId"])
                     scan.claimed[job_id] = event
                     # The surplus over the claim price goes back to the client at once.
                     scan.refunded[job_id] = scan.refunded.get(job_id, 0) + int(

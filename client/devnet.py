@@ -74,12 +74,20 @@ class DevnetPaths:
 
 
 def start_anvil(
-    port: int, log_path: Path, *, detach: bool, state_path: Path | None = None
+    port: int,
+    log_path: Path,
+    *,
+    detach: bool,
+    state_path: Path | None = None,
+    block_time_s: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start anvil on 127.0.0.1:`port` and wait until it answers.
 
     With ``state_path`` the chain is loaded from it (if present) and dumped to it on exit,
-    so a stopped devnet comes back with its contracts, balances and jobs.
+    so a stopped devnet comes back with its contracts, balances and jobs. With
+    ``block_time_s`` anvil also mines an empty block at that interval (mixed mining:
+    transactions still mine at once), so chain time moves on an idle devnet and deadlines
+    pass as they would on a real chain.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -88,6 +96,8 @@ def start_anvil(
         command += ["--accounts", str(len(NAMED_ACCOUNTS))]
         if state_path is not None:
             command += ["--state", str(state_path)]
+        if block_time_s is not None:
+            command += ["--block-time", str(block_time_s), "--mixed-mining"]
         process = subprocess.Popen(
             command,
             stdout=log,
@@ -166,7 +176,7 @@ def devnet_up(paths: DevnetPaths, port: int = 8545) -> tuple[Deployment, bool]:
     if running is not None:
         return running, False
     devnet_down(paths)
-    process = start_anvil(port, paths.log, detach=True)
+    process = start_anvil(port, paths.log, detach=True, block_time_s=1)
     paths.pid.write_text(str(process.pid))
     try:
         deployment = deploy_devnet(f"http://127.0.0.1:{port}")

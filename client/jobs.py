@@ -46,6 +46,7 @@ FINAL_STATES = {
     JobState.EXPIRED,
     JobState.DEFAULTED,
     JobState.REJECTED,
+    JobState.RELEASED,
 }
 _NONCE_RETRIES = 3
 
@@ -338,6 +339,7 @@ def job_details(
         "JobSettled",
         "JobCancelled",
         "JobRefunded",
+        "JobReleased",
     ]
     by_topic = {getattr(events, n).topic: getattr(events, n) for n in names}
     view = market.get_job(job_id)
@@ -359,6 +361,9 @@ def job_details(
         elif name == "JobRefunded":
             refunded += int(event["args"]["refund"])
             slashed += int(event["args"]["slashed"])
+        elif name == "JobReleased":
+            refunded += int(event["args"]["refund"])
+            slashed += int(event["args"]["penalty"])
     submitted = found.get("JobSubmitted")
     if submitted is None or view.state is JobState.NONE:
         raise JobNotFound(

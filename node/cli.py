@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from framecast.node.config import NodeSettings, load_settings, render_toml
 from framecast.shared.errors import ConfigError
 
-DEFAULT_CONFIG = Path("~/.framecast/node/node.toml")
+DEFAULT_CONFIG = Path(os.environ.get("FRAMECAST_HOME", "~/.framecast")) / "node" / "node.toml"
 FCC = 10**18
 
 config_option = click.option(

@@ -6,6 +6,7 @@ TOML with every field below; the comments come from the field descriptions.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -20,7 +21,10 @@ from pydantic_settings import (
 from framecast.shared.errors import ConfigError
 from framecast.shared.ipfs.store import StoreSettings
 
-DEFAULT_HOME = Path("~/.framecast/node")
+
+def framecast_home() -> Path:
+    """`FRAMECAST_HOME` (default ~/.framecast): shared with the client on one machine."""
+    return Path(os.environ.get("FRAMECAST_HOME", "~/.framecast")).expanduser()
 
 
 class NodeSettings(BaseSettings):
@@ -33,12 +37,12 @@ class NodeSettings(BaseSettings):
     toml_path: ClassVar[Path | None] = None
 
     deployment: Path = Field(
-        Path("~/.framecast/devnet/deployment.json"),
+        default_factory=lambda: framecast_home() / "devnet" / "deployment.json",
         description="Deployment file (chain id, contract addresses, start block).",
     )
     rpc_url: str | None = Field(None, description="RPC endpoint; default: the deployment's.")
     keystore: Path = Field(
-        DEFAULT_HOME / "provider.json",
+        default_factory=lambda: framecast_home() / "node" / "provider.json",
         description="Web3 Secret Storage keystore of the provider key.",
     )
     password_file: Path | None = Field(
@@ -50,11 +54,14 @@ class NodeSettings(BaseSettings):
         description="Catalog ids this node serves; their weights must be present and verified.",
     )
     weights_dir: Path = Field(
-        DEFAULT_HOME / "weights", description="One folder per model id with its weights."
+        default_factory=lambda: framecast_home() / "node" / "weights",
+        description="One folder per model id with its weights.",
     )
     gpu_slots: int = Field(1, ge=1, le=64, description="Jobs run at once (one per GPU).")
+    # 3e9 wei per unit: a 49-frame 720×480 50-step CogVideoX job (8.5e8 units) asks about
+    # 2.5 FCC, roughly 45 s of an H100 if a credit is worth a cent.
     min_price_per_unit: int = Field(
-        1_000,
+        3_000_000_000,
         ge=0,
         description="Least price in wei of FCC per work unit (frames × width × height × steps).",
     )
@@ -67,9 +74,12 @@ class NodeSettings(BaseSettings):
     docker_image: str | None = Field(
         None, description="Runner image (pinned by digest) for runtime = docker."
     )
-    state_dir: Path = Field(DEFAULT_HOME / "state", description="SQLite state and job folders.")
+    state_dir: Path = Field(
+        default_factory=lambda: framecast_home() / "node" / "state",
+        description="SQLite state and job folders.",
+    )
     store: StoreSettings = Field(
-        default_factory=lambda: StoreSettings(store_path=Path("~/.framecast/blocks")),
+        default_factory=lambda: StoreSettings(store_path=framecast_home() / "blocks"),
         description="Where results are pinned.",
     )
     metrics_host: str = Field("127.0.0.1", description="Address of /metrics and /healthz.")

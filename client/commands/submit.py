@@ -19,6 +19,7 @@ from framecast.client.context import (
     wallet_option,
 )
 from framecast.client.credits import format_fcc, local_time
+from framecast.shared.chain.bindings import JobState
 
 
 def _render_quote(quote: quotes.Quote) -> None:
@@ -149,5 +150,12 @@ def command(
     state = follow_job(client, submitted.job_id)
     if state in service.DELIVERED_STATES:
         fetch_and_report(client, submitted.job_id, output)
+    elif state is JobState.RELEASED:
+        click.echo(
+            f"job {submitted.job_id} was released by its provider (its run failed): the price "
+            "and a share of the provider's collateral are back in your free balance; "
+            f"`framecast status {submitted.job_id}` shows why, submit again to retry",
+            err=True,
+        )
     else:
         click.echo(f"job {submitted.job_id} ended {state.label}", err=True)
