@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from eth_utils import keccak
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-
 from framecast.shared.errors import SpecError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 SPEC_VERSION = 1
 #: The contract rejects longer specs (JobMarket.MAX_SPEC_BYTES).

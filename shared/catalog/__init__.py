@@ -1,1 +1,138 @@
-"""The model catalog (DESIGN §5); filled in by catalog.py."""
+"""The model catalog (DESIGN §5): entries and styles as package data, validated on load.
+
+The data is `models.toml` plus one `manifests/ID.json` per pinned entry. The client imports
+this package to validate a spec before signing, so it must never import torch.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from framecast.shared.catalog.entry import (
+    Bound,
+    CatalogEntry,
+    Defaults,
+    LoraAdapter,
+    Style,
+    validate_spec,
+)
+from framecast.shared.catalog.weights import manifest_hash
+from framecast.shared.errors import ConfigError, SpecError, UnknownModel
+from framecast.shared.spec import GenerationSpec
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DATA_DIR = Path(__file__).parent
+MANIFESTS_DIR = DATA_DIR / "manifests"
+
+
+class Catalog(BaseModel):
+    """All entries and styles, keyed by id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: dict[str, CatalogEntry] = Field(description="Entries by id.")
+    styles: dict[str, Style] = Field(description="Styles by id.")
+
+
+def manifest_path(model: str) -> Path:
+    """Where the weights manifest of `model` is committed."""
+    return MANIFESTS_DIR / f"{model}.json"
+
+
+def _load(data: Mapping[str, Any], manifests: Mapping[str, dict[str, str]]) -> Catalog:
+    models: dict[str, CatalogEntry] = {}
+    for raw in data.get("model", []):
+        entry = CatalogEntry.model_validate({**raw, "manifest": manifests.get(raw["id"], {})})
+        if entry.id in models:
+            raise ConfigError(f"catalog lists model {entry.id} twice")
+        models[entry.id] = entry
+    styles = {s.id: s for s in (Style.model_validate(raw) for raw in data.get("style", []))}
+    clash = set(models) & set(styles)
+    if clash:
+        raise ConfigError(f"catalog ids used for both a model and a style: {sorted(clash)}")
+    return Catalog(models=models, styles=styles)
+
+
+@cache
+def load_catalog() -> Catalog:
+    """The packaged catalog, parsed and validated once per process."""
+    data = tomllib.loads((DATA_DIR / "models.toml").read_text(encoding="utf-8"))
+    manifests = {
+        path.stem: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(MANIFESTS_DIR.glob("*.json"))
+    }
+    try:
+        return _load(data, manifests)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"the packaged model catalog is invalid: {exc}", fix="fix shared/catalog/models.toml"
+        ) from None
+
+
+def get_entry(model: str) -> CatalogEntry:
+    """The entry for `model`; `UnknownModel` lists the known ids."""
+    catalog = load_catalog()
+    try:
+        return catalog.models[model]
+    except KeyError:
+        known = ", ".join(sorted(catalog.models))
+        raise UnknownModel(
+            f"unknown model {model!r}; known models: {known}",
+            fix="pick one of the listed ids",
+            model=model,
+        ) from None
+
+
+def get_style(style: str) -> Style:
+    """The style preset `style`; `SpecError` lists the known ones."""
+    catalog = load_catalog()
+    try:
+        return catalog.styles[style]
+    except KeyError:
+        known = ", ".join(sorted(catalog.styles))
+        raise SpecError(
+            f"unknown style {style!r}; known styles: {known}",
+            field="style",
+            fix="pick one of the listed styles or drop --style",
+        ) from None
+
+
+def check_spec(spec: GenerationSpec) -> CatalogEntry:
+    """Validate `spec` against its catalog entry (and style); return the entry."""
+    entry = get_entry(spec.model)
+    style = get_style(spec.style) if spec.style is not None else None
+    validate_spec(spec, entry, style)
+    return entry
+
+
+def weights_manifest_hash(entry: CatalogEntry) -> str:
+    """sha256 of the entry's canonical manifest, recorded in receipts."""
+    if not entry.manifest:
+        raise UnknownModel(
+            f"model {entry.id} has no pinned weights manifest",
+            fix=f"pin it: commit shared/catalog/manifests/{entry.id}.json",
+        )
+    digest: str = manifest_hash(entry.manifest)
+    return digest
+
+
+__all__ = [
+    "Bound",
+    "Catalog",
+    "CatalogEntry",
+    "Defaults",
+    "LoraAdapter",
+    "Style",
+    "check_spec",
+    "get_entry",
+    "get_style",
+    "load_catalog",
+    "manifest_path",
+    "validate_spec",
+    "weights_manifest_hash",
+]

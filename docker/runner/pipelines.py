@@ -1,0 +1,319 @@
+"""Loading catalog pipelines once and running them: one call adapter per pipeline class.
+
+The adapters translate a validated spec into the keyword arguments of the real diffusers
+pipeline; they are selected by the entry's `pipeline` name (data), not by family branches.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from framecast.runner.video import to_uint8
+from framecast.shared.catalog import CatalogEntry, Style
+from framecast.shared.catalog.weights import verify_weights
+from framecast.shared.errors import PipelineError, SpecError, UnknownModel
+from framecast.shared.spec import GenerationSpec
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+StepCallback = Callable[[], None]
+
+
+class JobCanceled(Exception):  # noqa: N818 - control flow, never shown to a user
+    """Raised from a step callback when the node asked to cancel the job."""
+
+
+@dataclass
+class LoadedModel:
+    """A pipeline (two for long video) in memory, with the entry it was verified against."""
+
+    entry_id: str
+    model_dir: str
+    device: str
+    pipelines: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def main(self) -> Any:
+        """The first-segment / only pipeline."""
+        return self.pipelines["main"]
+
+
+def _pipeline_class(name: str) -> Any:
+    import diffusers
+
+    cls = getattr(diffusers, name, None)
+    if cls is None or name not in _CALLS:
+        raise UnknownModel(
+            f"pipeline {name} is not served by this runner (it serves {', '.join(_CALLS)})",
+            fix="run this model with its own runner image (see the catalog entry's image)",
+        )
+    return cls
+
+
+def _null_components(model_dir: Path) -> dict[str, None]:
+    # Components saved as [null, null] (a removed safety checker) must be passed as None.
+    index = json.loads((model_dir / "model_index.json").read_text(encoding="utf-8"))
+    return {k: None for k, v in index.items() if isinstance(v, list) and v == [None, None]}
+
+
+def load_model(entry: CatalogEntry, model_dir: str, device: str) -> LoadedModel:
+    """Verify the weights against the entry's manifest, then `from_pretrained` (offline)."""
+    if entry.requires_gpu and device != "cuda":
+        raise PipelineError(
+            f"model {entry.id} needs a GPU ({entry.vram_gb} GiB VRAM) and this runner has "
+            "none (FRAMECAST_DEVICE=cpu or no CUDA device)",
+            fix="run it on a GPU node, or pick a model that runs on CPU (tiny-*)",
+        )
+    if not entry.manifest:
+        raise UnknownModel(
+            f"model {entry.id} has no pinned weights manifest",
+            fix="pin the entry before serving it",
+        )
+    verify_weights(model_dir, entry.manifest)
+    dtype = torch.float32 if device == "cpu" else getattr(torch, entry.dtype)
+    root = Path(model_dir)
+    parts = {"main": (entry.pipeline, root)}
+    if entry.mode == "long":
+        assert entry.continuation_pipeline is not None
+        parts = {
+            "main": (entry.pipeline, root / "t2v"),
+            "continuation": (entry.continuation_pipeline, root / "i2v"),
+        }
+    loaded = LoadedModel(entry_id=entry.id, model_dir=model_dir, device=device)
+    for role, (class_name, path) in parts.items():
+        cls = _pipeline_class(class_name)
+        pipeline = cls.from_pretrained(
+            str(path), dtype=dtype, local_files_only=True, **_null_components(path)
+        )
+        pipeline.to(device)
+        pipeline.set_progress_bar_config(disable=True)
+        loaded.pipelines[role] = pipeline
+    return loaded
+
+
+def check_prompt_tokens(pipeline: Any, entry: CatalogEntry, field_name: str, text: str) -> None:
+    """Refuse prompts longer than the text encoder takes: no silent truncation."""
+    if not text:
+        return
+    count = len(pipeline.tokenizer(text, add_special_tokens=True)["input_ids"])
+    if count > entry.max_prompt_tokens:
+        raise SpecError(
+            f"{field_name} is {count} tokens; the text encoder of {entry.id} takes at most "
+            f"{entry.max_prompt_tokens} (it would be truncated)",
+            field=field_name,
+            fix=f"shorten the {field_name.replace('_', ' ')}",
+            tokens=count,
+            max_tokens=entry.max_prompt_tokens,
+        )
+
+
+def load_input_image(inputs_dir: str | None, cid: str, width: int, height: int) -> Image.Image:
+    """The init image fetched under its CID, as RGB at the spec's size."""
+    if inputs_dir is None or not (Path(inputs_dir) / cid).is_file():
+        raise SpecError(
+            f"input {cid} is not in the job's inputs directory",
+            field="inputs",
+            fix="the node must fetch every input CID before running the job",
+        )
+    with Image.open(Path(inputs_dir) / cid) as image:
+        rgb = image.convert("RGB")
+    if rgb.size != (width, height):
+        rgb = rgb.resize((width, height), Image.Resampling.LANCZOS)
+    return rgb
+
+
+@dataclass(frozen=True)
+class Call:
+    """One pipeline invocation: prompts, size, steps and (for I2V) the conditioning image."""
+
+    prompt: str
+    negative_prompt: str
+    num_frames: int
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    max_tokens: int
+    image: Image.Image | None = None
+
+
+def _cogvideox(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+    extra = {"image": call.image} if call.image is not None else {}
+    out = pipe(
+        prompt=call.prompt,
+        negative_prompt=call.negative_prompt or None,
+        num_frames=call.num_frames,
+        height=call.height,
+        width=call.width,
+        num_inference_steps=call.steps,
+        guidance_scale=call.guidance,
+        generator=gen,
+        output_type="np",
+        max_sequence_length=call.max_tokens,
+        callback_on_step_end=lambda *_args: (on_step(), {})[1],
+        **extra,
+    )
+    return out.frames[0]
+
+
+def _flow_video(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+    # LTX-Video and Wan share the callback_on_step_end / max_sequence_length interface.
+    out = pipe(
+        prompt=call.prompt,
+        negative_prompt=call.negative_prompt or None,
+        num_frames=call.num_frames,
+        height=call.height,
+        width=call.width,
+        num_inference_steps=call.steps,
+        guidance_scale=call.guidance,
+        generator=gen,
+        output_type="np",
+        max_sequence_length=call.max_tokens,
+        callback_on_step_end=lambda *_args: (on_step(), {})[1],
+    )
+    return out.frames[0]
+
+
+def _t2v_zero(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+    # t0/t1 are the timestep indices between which motion is injected; they must lie inside
+    # the schedule, so they are derived from the step count (the paper's 44/47 of 50).
+    t1 = max(1, round(call.steps * 47 / 50) - 1)
+    t0 = max(0, min(t1 - 1, round(call.steps * 44 / 50) - 1))
+    out = pipe(
+        prompt=call.prompt,
+        negative_prompt=call.negative_prompt or None,
+        video_length=call.num_frames,
+        height=call.height,
+        width=call.width,
+        num_inference_steps=call.steps,
+        guidance_scale=call.guidance,
+        generator=gen,
+        output_type="np",
+        t0=t0,
+        t1=t1,
+        callback=lambda *_args: on_step(),
+        callback_steps=1,
+    )
+    return out.images
+
+
+_CALLS: dict[str, Callable[[Any, Call, torch.Generator, StepCallback], Any]] = {
+    "CogVideoXPipeline": _cogvideox,
+    "CogVideoXImageToVideoPipeline": _cogvideox,
+    "LTXPipeline": _flow_video,
+    "WanPipeline": _flow_video,
+    "TextToVideoZeroPipeline": _t2v_zero,
+}
+
+
+def expected_steps(entry: CatalogEntry, spec: GenerationSpec) -> int:
+    """Denoising steps over all segments, for progress."""
+    return spec.steps * segment_count(entry, spec)
+
+
+def segment_count(entry: CatalogEntry, spec: GenerationSpec) -> int:
+    """1, or for long video: first segment + one per further (segment - 1) frames."""
+    if entry.mode != "long" or entry.segment_frames is None:
+        return 1
+    return 1 + (spec.num_frames - entry.segment_frames) // (entry.segment_frames - 1)
+
+
+def generate(
+    model: LoadedModel,
+    entry: CatalogEntry,
+    spec: GenerationSpec,
+    style: Style | None,
+    inputs_dir: str | None,
+    on_step: StepCallback,
+) -> np.ndarray:
+    """Run the spec; return uint8 frames F×H×W×3. Validates prompts before any GPU work."""
+    prompt, negative = (spec.prompt, spec.negative_prompt)
+    if style is not None:
+        prompt, negative = style.apply(prompt, negative)
+    check_prompt_tokens(model.main, entry, "prompt", prompt)
+    check_prompt_tokens(model.main, entry, "negative_prompt", negative)
+    image = None
+    if spec.inputs.image is not None:
+        image = load_input_image(inputs_dir, spec.inputs.image, spec.width, spec.height)
+    # The one source of randomness: a CPU generator seeded from the signed spec.
+    generator = torch.Generator(device="cpu").manual_seed(spec.seed)
+    call = Call(
+        prompt=prompt,
+        negative_prompt=negative,
+        num_frames=spec.num_frames,
+        width=spec.width,
+        height=spec.height,
+        steps=spec.steps,
+        guidance=spec.guidance_milli / 1000,
+        max_tokens=entry.max_prompt_tokens,
+        image=image,
+    )
+    with torch.inference_mode():
+        if entry.mode != "long":
+            run = _CALLS[entry.pipeline]
+            return to_uint8(np.asarray(run(model.main, call, generator, on_step)))
+        return _long_video(model, entry, spec, call, generator, on_step)
+
+
+def _long_video(
+    model: LoadedModel,
+    entry: CatalogEntry,
+    spec: GenerationSpec,
+    call: Call,
+    generator: torch.Generator,
+    on_step: StepCallback,
+) -> np.ndarray:
+    """Chain segments: each next one is image-to-video on the previous segment's last frame.
+
+    The continuation's first frame re-renders the conditioning frame, so it is dropped;
+    frames are quantised to uint8 per segment so the conditioning image is exactly the
+    last frame the viewer sees.
+    """
+    assert entry.segment_frames is not None and entry.continuation_pipeline is not None
+    seg = entry.segment_frames
+    first = _CALLS[entry.pipeline](model.main, _replace(call, seg), generator, on_step)
+    video = [to_uint8(np.asarray(first))]
+    for _ in range(segment_count(entry, spec) - 1):
+        last = Image.fromarray(video[-1][-1])
+        nxt = _CALLS[entry.continuation_pipeline](
+            model.pipelines["continuation"], _replace(call, seg, last), generator, on_step
+        )
+        video.append(to_uint8(np.asarray(nxt))[1:])
+    return np.ascontiguousarray(np.concatenate(video, axis=0))
+
+
+def _replace(call: Call, num_frames: int, image: Image.Image | None = None) -> Call:
+    return Call(
+        prompt=call.prompt,
+        negative_prompt=call.negative_prompt,
+        num_frames=num_frames,
+        width=call.width,
+        height=call.height,
+        steps=call.steps,
+        guidance=call.guidance,
+        max_tokens=call.max_tokens,
+        image=image,
+    )
+
+
+def release_memory(device: str) -> None:
+    """After a failed (OOM) job: drop garbage and cached CUDA blocks so the next job fits."""
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA OOM, host allocation failure, or an allocator message saying so."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()

@@ -1,0 +1,231 @@
+"""The runner's job loop: requests in on stdin, events out on stdout (JSON lines).
+
+`serve` is long-lived (warm): the last loaded model stays in memory keyed by its weights
+directory, so the next job on the same model skips loading. Every job ends with exactly
+one terminal event; a failed job (bad input, bad weights, OOM, a pipeline exception)
+leaves the runner usable for the next one. Only a `shutdown` message or EOF ends it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from framecast.runner.environment import describe_environment, pick_device
+from framecast.runner.pipelines import (
+    JobCanceled,
+    LoadedModel,
+    expected_steps,
+    generate,
+    is_out_of_memory,
+    load_model,
+    release_memory,
+)
+from framecast.runner.video import encoder_description, frames_digest, write_poster, write_video
+from framecast.shared.catalog import check_spec, get_style
+from framecast.shared.errors import FramecastError, SpecError, WeightsInvalid
+from framecast.shared.runner_protocol import (
+    CancelMessage,
+    RunnerEvent,
+    RunOutput,
+    RunRequest,
+    ShutdownMessage,
+    decode_inbound,
+    failed_event,
+)
+from pydantic import ValidationError
+
+log = logging.getLogger("framecast.runner")
+
+Emit = Callable[[RunnerEvent], None]
+
+
+class JobRunner:
+    """Runs one job at a time on a cached model; turns every failure into a terminal event."""
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device = device or pick_device()
+        self._model: LoadedModel | None = None
+        self.canceled: set[str] = set()
+
+    def _model_for(self, request: RunRequest) -> tuple[LoadedModel, bool]:
+        entry_id = request.spec.model
+        if (
+            self._model is not None
+            and self._model.model_dir == request.model_dir
+            and self._model.entry_id == entry_id
+        ):
+            return self._model, True
+        # One model in memory at a time: a GPU rarely fits two, so drop the old one first.
+        self._model = None
+        release_memory(self.device)
+        from framecast.shared.catalog import get_entry
+
+        self._model = load_model(get_entry(entry_id), request.model_dir, self.device)
+        return self._model, False
+
+    def execute(self, request: RunRequest, emit: Emit) -> RunnerEvent:
+        """Run `request`, emitting progress; return (and emit) its one terminal event."""
+        job = request.job_id
+        started = time.perf_counter()
+        metrics: dict[str, float] = {}
+        emit(RunnerEvent(job_id=job, status="starting"))
+        try:
+            terminal = self._run(request, emit, metrics, started)
+        except JobCanceled:
+            terminal = failed_event(
+                job,
+                "canceled",
+                f"job {job} was canceled between steps",
+                fix="submit it again if it is still wanted",
+                **metrics,
+            )
+        except SpecError as exc:
+            terminal = failed_event(job, "invalid_input", exc.message, exc.fix, **metrics)
+        except WeightsInvalid as exc:
+            terminal = failed_event(job, "weights", exc.message, exc.fix, **metrics)
+        except FramecastError as exc:
+            terminal = failed_event(job, "invalid_input", exc.message, exc.fix, **metrics)
+        except Exception as exc:
+            log.error("job %s failed:\n%s", job, traceback.format_exc())
+            if is_out_of_memory(exc):
+                terminal = failed_event(
+                    job,
+                    "oom",
+                    f"out of memory on {self.device} running job {job}: {exc}",
+                    "lower frames, size or steps; the runner freed its memory for the next job",
+                    **metrics,
+                )
+            else:
+                terminal = failed_event(
+                    job,
+                    "crash",
+                    f"{type(exc).__name__}: {exc}",
+                    "read the runner log (stderr)",
+                    **metrics,
+                )
+        finally:
+            self.canceled.discard(job)
+        if terminal.status != "succeeded":
+            release_memory(self.device)
+        emit(terminal)
+        return terminal
+
+    def _run(
+        self, request: RunRequest, emit: Emit, metrics: dict[str, float], started: float
+    ) -> RunnerEvent:
+        job, spec = request.job_id, request.spec
+        # Validation first: nothing is loaded or computed for a spec the entry rejects.
+        entry = check_spec(spec)
+        style = get_style(spec.style) if spec.style is not None else None
+        if entry.runner != "diffusers":
+            raise SpecError(
+                f"model {entry.id} is served by the {entry.runner} image",
+                field="model",
+                fix=f"run it with image {entry.image}",
+            )
+        output_dir = Path(request.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        model, warm = self._model_for(request)
+        metrics["load_s"] = time.perf_counter() - t0
+        metrics["warm"] = 1.0 if warm else 0.0
+        total = expected_steps(entry, spec)
+        done = 0
+
+        def on_step() -> None:
+            nonlocal done
+            if job in self.canceled:
+                raise JobCanceled(job)
+            done += 1
+            emit(
+                RunnerEvent(
+                    job_id=job,
+                    status="processing",
+                    progress=min(done / total, 0.99),
+                    metrics={"step": float(done)},
+                )
+            )
+
+        t1 = time.perf_counter()
+        frames = generate(model, entry, spec, style, request.inputs_dir, on_step)
+        metrics["inference_s"] = time.perf_counter() - t1
+        if job in self.canceled:
+            raise JobCanceled(job)
+        t2 = time.perf_counter()
+        video_sha = write_video(frames, output_dir / "video.mp4", spec.fps)
+        write_poster(frames, output_dir / "poster.jpg")
+        metrics["encode_s"] = time.perf_counter() - t2
+        metrics["total_s"] = time.perf_counter() - started
+        metrics["steps"] = float(done)
+        output = RunOutput(
+            video_sha256=video_sha,
+            frames_digest=frames_digest(frames),
+            num_frames=int(frames.shape[0]),
+            width=int(frames.shape[2]),
+            height=int(frames.shape[1]),
+            fps=spec.fps,
+            style=style.receipt_id() if style is not None else None,
+            environment=describe_environment(self.device, encoder_description()),
+        )
+        return RunnerEvent(
+            job_id=job, status="succeeded", progress=1.0, output=output, metrics=metrics
+        )
+
+
+def serve(lines: Iterable[bytes], emit: Emit, runner: JobRunner | None = None) -> int:
+    """Serve requests from `lines` until `shutdown` or EOF; cancels arrive mid-job."""
+    runner = runner or JobRunner()
+    jobs: queue.Queue[RunRequest | None] = queue.Queue()
+
+    def read() -> None:
+        # Reading on its own thread lets a `cancel` reach the job loop between two steps.
+        for raw in lines:
+            if not raw.strip():
+                continue
+            try:
+                message = decode_inbound(raw)
+            except ValidationError as exc:
+                log.error("ignoring a malformed message: %s", exc)
+                _answer_malformed(raw, exc, emit)
+                continue
+            if isinstance(message, ShutdownMessage):
+                break
+            if isinstance(message, CancelMessage):
+                runner.canceled.add(message.job_id)
+            else:
+                jobs.put(message)
+        jobs.put(None)
+
+    threading.Thread(target=read, name="runner-stdin", daemon=True).start()
+    log.info("runner ready on %s", runner.device)
+    while (request := jobs.get()) is not None:
+        if request.job_id in runner.canceled:
+            runner.canceled.discard(request.job_id)
+            emit(failed_event(request.job_id, "canceled", "canceled before it started"))
+            continue
+        runner.execute(request, emit)
+    return 0
+
+
+def _answer_malformed(raw: bytes, exc: ValidationError, emit: Emit) -> None:
+    """A request that does not parse still gets a terminal event when it names its job."""
+    import json
+
+    try:
+        job_id = json.loads(raw).get("job_id")
+        emit(
+            failed_event(
+                str(job_id),
+                "invalid_input",
+                f"malformed request: {exc}",
+                "send a RunRequest matching runner_protocol.schema.json",
+            )
+        )
+    except (ValueError, AttributeError, ValidationError):
+        return

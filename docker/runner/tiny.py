@@ -1,0 +1,278 @@
+"""Tiny real pipelines for tests and the demo: real diffusers classes, random weights.
+
+Each builder constructs the family's actual pipeline from small configs, initialises it
+from a fixed seed and writes it with `save_pretrained`; the runner then loads it with
+`from_pretrained` exactly like real weights, and the catalog pins the resulting manifest.
+Tokenizers are built in memory from a fixed word list (transformers 5 takes the vocabulary
+itself; a `vocab_file` argument would be silently ignored), so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# A small fixed vocabulary: enough distinct pieces that prompts tokenize into several ids,
+# and single letters so any lowercase word still tokenizes (no silent <unk> runs).
+_WORDS = [
+    "a",
+    "the",
+    "of",
+    "and",
+    "in",
+    "on",
+    "over",
+    "under",
+    "with",
+    "at",
+    "by",
+    "to",
+    "from",
+    "is",
+    "are",
+    "cat",
+    "dog",
+    "bird",
+    "fish",
+    "horse",
+    "car",
+    "boat",
+    "ship",
+    "city",
+    "street",
+    "forest",
+    "sea",
+    "sky",
+    "sun",
+    "moon",
+    "night",
+    "day",
+    "red",
+    "blue",
+    "green",
+    "yellow",
+    "white",
+    "black",
+    "walks",
+    "runs",
+    "flies",
+    "swims",
+    "drives",
+    "sails",
+    "rain",
+    "snow",
+    "fire",
+    "light",
+    "dark",
+    "slow",
+    "fast",
+    "big",
+    "small",
+]
+_LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _t5_tokenizer() -> Any:
+    from transformers import T5Tokenizer
+
+    pieces = ["<pad>", "</s>", "<unk>"] + [f"▁{w}" for w in _WORDS] + ["▁"] + _LETTERS
+    # Unigram scores: words beat letters, so known words stay one token.
+    vocab = [(p, 0.0) for p in pieces[:3]] + [
+        (p, -1.0 - i / 100 if not p.startswith("▁") or len(p) > 1 else -5.0)
+        for i, p in enumerate(pieces[3:])
+    ]
+    vocab = [(p, -10.0) if len(p) == 1 else (p, s) for p, s in vocab]
+    return T5Tokenizer(vocab=vocab, extra_ids=0)
+
+
+def _clip_tokenizer() -> Any:
+    from transformers import CLIPTokenizer
+
+    symbols = [*_LETTERS, *(f"{c}</w>" for c in _LETTERS)]
+    merges: list[tuple[str, str]] = []
+    for word in _WORDS:  # merge each word left to right, ending in its </w> form
+        current = word[0]
+        for index, char in enumerate(word[1:], start=1):
+            right = f"{char}</w>" if index == len(word) - 1 else char
+            merges.append((current, right))
+            current += right
+            symbols.append(current)
+    specials = ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {s: i for i, s in enumerate(dict.fromkeys([*symbols, *specials]))}
+    return CLIPTokenizer(vocab=vocab, merges=list(dict.fromkeys(merges)), model_max_length=16)
+
+
+def _t5_encoder(vocab_size: int, d_model: int = 32) -> Any:
+    from transformers import T5Config, T5EncoderModel
+
+    config = T5Config(
+        vocab_size=vocab_size,
+        d_model=d_model,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+    )
+    return T5EncoderModel(config)
+
+
+def _cogvideox(image_conditioned: bool) -> Any:
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXDDIMScheduler,
+        CogVideoXImageToVideoPipeline,
+        CogVideoXPipeline,
+        CogVideoXTransformer3DModel,
+    )
+
+    tokenizer = _t5_tokenizer()
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=4,
+        attention_head_dim=8,
+        # I2V concatenates the image latents to the noise latents along channels.
+        in_channels=8 if image_conditioned else 4,
+        out_channels=4,
+        time_embed_dim=2,
+        text_embed_dim=32,
+        num_layers=1,
+        sample_width=4,
+        sample_height=4,
+        sample_frames=9,
+        patch_size=2,
+        temporal_compression_ratio=4,
+        max_text_seq_length=16,
+    )
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
+    )
+    cls = CogVideoXImageToVideoPipeline if image_conditioned else CogVideoXPipeline
+    return cls(
+        tokenizer=tokenizer,
+        text_encoder=_t5_encoder(len(tokenizer)),
+        vae=vae,
+        transformer=transformer,
+        scheduler=CogVideoXDDIMScheduler(),
+    )
+
+
+def _t2v_zero() -> Any:
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        TextToVideoZeroPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = _clip_tokenizer()
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=16,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=4,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=4,
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+    )
+    return TextToVideoZeroPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+_BUILDERS: dict[str, list[tuple[str, Callable[[], Any]]]] = {
+    # family -> [(subdirectory, builder)]; "" is the directory itself.
+    "cogvideox": [("", lambda: _cogvideox(False))],
+    "cogvideox-i2v": [("", lambda: _cogvideox(True))],
+    "cogvideox-long": [("t2v", lambda: _cogvideox(False)), ("i2v", lambda: _cogvideox(True))],
+    "t2v-zero": [("", _t2v_zero)],
+}
+FAMILIES: tuple[str, ...] = tuple(_BUILDERS)
+
+
+def build_tiny(family: str, out_dir: Path, seed: int = 0) -> Path:
+    """Build the tiny `family` pipeline into `out_dir` (replaced); same seed, same bytes."""
+    if family not in _BUILDERS:
+        raise ValueError(f"unknown tiny family {family!r}; known: {', '.join(FAMILIES)}")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    for index, (subdir, builder) in enumerate(_BUILDERS[family]):
+        # Initialisation draws from the global CPU generator: seed it per component set so
+        # the bytes depend on nothing but (family, seed).
+        torch.manual_seed(seed + index)
+        pipeline = builder()
+        pipeline.save_pretrained(out_dir / subdir if subdir else out_dir, safe_serialization=True)
+    return out_dir
+
+
+def pin_manifests(seed: int = 0) -> dict[str, Path]:
+    """Rebuild every tiny catalog entry and commit its manifest (`tiny pin`)."""
+    import json
+    import tempfile
+
+    from framecast.shared.catalog import load_catalog, manifest_path
+    from framecast.shared.catalog.weights import compute_manifest
+
+    written: dict[str, Path] = {}
+    for entry in load_catalog().models.values():
+        if entry.tiny is None:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = compute_manifest(build_tiny(entry.tiny, Path(tmp) / "m", seed=seed))
+        path = manifest_path(entry.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written[entry.id] = path
+    return written

@@ -1,0 +1,242 @@
+"""Catalog entry, style and bound models, and the validation of a spec against an entry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from framecast.shared.errors import SpecError
+from framecast.shared.spec import TASKS, GenerationSpec, Task
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Revision = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+InputName = Literal["image", "video", "control"]
+Family = Literal["cogvideox", "text2video-zero", "ltx", "wan", "opensora"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Bound(_Data):
+    """Allowed integers: `min <= v <= max` and `(v - offset) % multiple == 0`."""
+
+    min: int = Field(ge=0, description="Smallest allowed value.")
+    max: int = Field(ge=0, description="Largest allowed value.")
+    multiple: int = Field(1, ge=1, description="Step between allowed values.")
+    offset: int = Field(0, ge=0, description="Allowed values are offset + k * multiple.")
+
+    def allows(self, value: int) -> bool:
+        """Whether `value` lies in the range and on the grid."""
+        return self.min <= value <= self.max and (value - self.offset) % self.multiple == 0
+
+    def describe(self) -> str:
+        """Human form of the bound, e.g. `9..49, 4k+1`."""
+        grid = ""
+        if self.multiple > 1:
+            grid = (
+                f", {self.multiple}k+{self.offset}"
+                if self.offset
+                else (f", a multiple of {self.multiple}")
+            )
+        return f"{self.min}..{self.max}{grid}"
+
+
+class Defaults(_Data):
+    """What a client fills in when the user leaves a field out."""
+
+    num_frames: int = Field(ge=1, description="Default frame count.")
+    width: int = Field(ge=16, description="Default width.")
+    height: int = Field(ge=16, description="Default height.")
+    steps: int = Field(ge=1, description="Default denoising steps.")
+    fps: int = Field(ge=1, description="Default frames per second.")
+    guidance_milli: int = Field(ge=0, description="Default guidance × 1000.")
+
+
+class LoraAdapter(_Data):
+    """A LoRA adapter pinned by hub revision or by CID, with the sha256 of its file."""
+
+    repo: str | None = Field(None, description="Hugging Face repo of the adapter.")
+    revision: Revision | None = Field(None, description="Pinned commit of `repo`.")
+    cid: str | None = Field(None, description="CID of the adapter file (alternative to repo).")
+    file: str = Field(description="Adapter file name (safetensors).")
+    sha256: Sha256Hex = Field(description="sha256 of the adapter file.")
+    scale_milli: int = Field(1000, ge=0, le=10_000, description="LoRA scale × 1000.")
+
+    @model_validator(mode="after")
+    def _pinned(self) -> LoraAdapter:
+        if (self.repo is None or self.revision is None) and self.cid is None:
+            raise ValueError("a LoRA needs repo + revision or a cid")
+        return self
+
+
+class Style(_Data):
+    """A named preset: prompt template, negative prompt, default guidance, optional LoRA."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="Style id in specs.")
+    name: str = Field(description="Display name.")
+    prompt_template: str = Field(description="Template with `{prompt}`.")
+    negative_prompt: str = Field("", description="Negative prompt, joined with the user's.")
+    guidance_milli: int = Field(ge=0, le=100_000, description="Guidance the style suggests.")
+    families: list[Family] = Field(description="Model families the style applies to.")
+    lora: LoraAdapter | None = Field(None, description="Optional pinned LoRA adapter.")
+
+    @model_validator(mode="after")
+    def _template(self) -> Style:
+        if self.prompt_template.count("{prompt}") != 1:
+            raise ValueError(f"style {self.id}: prompt_template needs exactly one {{prompt}}")
+        return self
+
+    def apply(self, prompt: str, negative_prompt: str) -> tuple[str, str]:
+        """The prompts the pipeline sees under this style."""
+        negative = ", ".join(p for p in (negative_prompt, self.negative_prompt) if p)
+        return self.prompt_template.replace("{prompt}", prompt), negative
+
+    def receipt_id(self) -> str:
+        """What the receipt records: the id, plus the LoRA's pin and sha256 when there is one."""
+        if self.lora is None:
+            return self.id
+        pin = self.lora.cid or f"{self.lora.repo}@{self.lora.revision}"
+        return f"{self.id}+lora:{pin}:{self.lora.sha256}"
+
+
+class CatalogEntry(_Data):
+    """One runnable model: pipeline, pinned weights, resources, tasks, bounds, defaults."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="Catalog id.")
+    name: str = Field(description="Display name.")
+    family: Family = Field(description="Model family (styles and tiny builders key on it).")
+    runner: Literal["diffusers", "opensora"] = Field(
+        "diffusers", description="Which runner implementation serves it."
+    )
+    mode: Literal["single", "long"] = Field(
+        "single", description="`long` chains segments on the previous segment's last frame."
+    )
+    pipeline: str = Field(description="diffusers pipeline class (first segment for `long`).")
+    continuation_pipeline: str | None = Field(
+        None, description="Pipeline of segments 2.. of a long video (image-conditioned)."
+    )
+    segment_frames: int | None = Field(None, ge=2, description="Frames per long-video segment.")
+    repo: str | None = Field(None, description="Hugging Face repo of the weights.")
+    revision: Revision | None = Field(
+        None, description="Pinned commit of `repo`; None until the entry is pinned."
+    )
+    continuation_repo: str | None = Field(None, description="Repo of the continuation model.")
+    controlnet_repo: str | None = Field(None, description="ControlNet repo (pose/edge).")
+    tiny: str | None = Field(None, description="Tiny builder family (random weights).")
+    image: str = Field(description="Runner image (the node pins it by digest).")
+    vram_gb: int = Field(ge=0, le=1024, description="GPU memory the model needs, GiB.")
+    dtype: Literal["float32", "float16", "bfloat16"] = Field(description="Weights dtype.")
+    requires_gpu: bool = Field(description="Refuse to run on CPU.")
+    tasks: list[Task] = Field(min_length=1, description="Tasks the model serves.")
+    task_inputs: dict[Task, list[InputName]] = Field(
+        default_factory=dict, description="Inputs each task requires."
+    )
+    max_prompt_tokens: int = Field(ge=1, description="Text encoder sequence length.")
+    frames: Bound = Field(description="Allowed num_frames.")
+    width: Bound = Field(description="Allowed width.")
+    height: Bound = Field(description="Allowed height.")
+    sizes: list[tuple[int, int]] | None = Field(None, description="Only these (w, h) pairs.")
+    steps: Bound = Field(description="Allowed denoising steps.")
+    fps: Bound = Field(description="Allowed fps.")
+    guidance_milli: Bound = Field(description="Allowed guidance × 1000.")
+    defaults: Defaults = Field(description="Defaults for omitted fields.")
+    manifest: dict[str, Sha256Hex] = Field(
+        default_factory=dict, description="Weights manifest: file -> sha256 (manifests/ID.json)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CatalogEntry:
+        if self.mode == "long" and (self.segment_frames is None or not self.continuation_pipeline):
+            raise ValueError(f"{self.id}: a long entry needs segment_frames and a continuation")
+        for task in self.task_inputs:
+            if task not in self.tasks:
+                raise ValueError(f"{self.id}: task_inputs names {task}, not in tasks")
+        return self
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the weights are pinned (manifest present; revision for hub models)."""
+        return bool(self.manifest) and (self.tiny is not None or self.revision is not None)
+
+
+def validate_spec(spec: GenerationSpec, entry: CatalogEntry, style: Style | None = None) -> None:
+    """Raise `SpecError` naming the field and the bound unless `entry` can run `spec`.
+
+    `style` is the catalog style named by `spec.style` (looked up by the caller, so this
+    stays a pure function of its arguments); a spec naming a style must pass it.
+    """
+    if spec.model != entry.id:
+        raise SpecError(
+            f"spec.model is {spec.model!r} but the entry is {entry.id!r}", field="model"
+        )
+    if spec.task not in entry.tasks:
+        raise SpecError(
+            f"model {entry.id} does not do task {spec.task!r}; it does " + ", ".join(entry.tasks),
+            field="task",
+            fix="pick one of the model's tasks or another model (`framecast models`)",
+        )
+    for field, bound in (
+        ("num_frames", entry.frames),
+        ("width", entry.width),
+        ("height", entry.height),
+        ("steps", entry.steps),
+        ("fps", entry.fps),
+        ("guidance_milli", entry.guidance_milli),
+    ):
+        value: int = getattr(spec, field)
+        if not bound.allows(value):
+            raise SpecError(
+                f"spec field `{field}` is {value}; model {entry.id} allows {bound.describe()}",
+                field=field,
+                fix=f"choose a {field} in {bound.describe()}",
+                value=value,
+                min=bound.min,
+                max=bound.max,
+                multiple=bound.multiple,
+            )
+    if entry.sizes is not None and (spec.width, spec.height) not in entry.sizes:
+        allowed = ", ".join(f"{w}x{h}" for w, h in entry.sizes)
+        raise SpecError(
+            f"size {spec.width}x{spec.height} is not one model {entry.id} supports ({allowed})",
+            field="width",
+            fix=f"use one of {allowed}",
+        )
+    required: set[str] = set(entry.task_inputs.get(spec.task, []))
+    given = {key for key in ("image", "video", "control") if getattr(spec.inputs, key)}
+    for missing in sorted(required - given):
+        raise SpecError(
+            f"task {spec.task} on {entry.id} needs inputs.{missing}",
+            field=f"inputs.{missing}",
+            fix=f"pass the {missing} (it is uploaded and referenced by CID)",
+        )
+    for unused in sorted(given - required):
+        raise SpecError(
+            f"inputs.{unused} is not used by task {spec.task} on {entry.id}",
+            field=f"inputs.{unused}",
+            fix=f"drop inputs.{unused}; a signed spec must say exactly what runs",
+        )
+    if spec.style is not None:
+        if style is None or style.id != spec.style:
+            raise SpecError(
+                f"style {spec.style!r} is not in the catalog",
+                field="style",
+                fix="list styles with `framecast models --styles`",
+            )
+        if entry.family not in style.families:
+            raise SpecError(
+                f"style {style.id} does not apply to the {entry.family} family of {entry.id}",
+                field="style",
+                fix="choose another style or drop it",
+            )
+
+
+__all__ = [
+    "TASKS",
+    "Bound",
+    "CatalogEntry",
+    "Defaults",
+    "LoraAdapter",
+    "Style",
+    "validate_spec",
+]
