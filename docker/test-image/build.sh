@@ -36,8 +36,9 @@ CONSTRAINTS="$CACHE/constraints.txt"
   | grep -v -E '^(framecast|-e )' >"$CONSTRAINTS.new"
 mv "$CONSTRAINTS.new" "$CONSTRAINTS"
 
-# Content hash of everything that ends up in the image: this script, the package metadata,
-# the sources of the packages installed (shared + runner), and the pinned versions.
+# Content hash of what the runner executes: this script, the package metadata, the sources
+# of shared/ and the runner, and the pinned versions. (client/ and node/ get installed too,
+# as part of the one framecast distribution, but never run in the image: no rebuild for them.)
 input_hash() {
   {
     sha256sum "$0" "$REPO/pyproject.toml" "$CONSTRAINTS"

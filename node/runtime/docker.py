@@ -36,6 +36,7 @@ from docker.client import DockerClient, from_env
 from docker.types import DeviceRequest, Mount
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 from framecast.node.runtime.base import (
+    SIGKILL_EXIT,
     EventCallback,
     JsonLinesChannel,
     canceled_event,
@@ -48,7 +49,12 @@ from framecast.shared.errors import (
     RunnerFailed,
     RuntimeUnavailable,
 )
-from framecast.shared.runner_protocol import RunnerEvent, RunRequest, ShutdownMessage
+from framecast.shared.runner_protocol import (
+    RunnerEvent,
+    RunRequest,
+    ShutdownMessage,
+    failed_event,
+)
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -183,7 +189,8 @@ class DockerRuntime:
         self.image_ref = image
         self._gpus = host_gpu_count() if gpus is None else gpus
         self._needs_gpu = needs_gpu or _catalog_needs_gpu
-        self._memory_limit = memory_limit
+        #: Memory (and memory+swap) limit of containers started from now on, e.g. "16g".
+        self.memory_limit = memory_limit
         self._pids_limit = pids_limit
         self._tmpfs_size = tmpfs_size
         self._max_warm = max(1, max_warm)
@@ -216,6 +223,16 @@ class DockerRuntime:
         job_dir = job_dir.resolve()
         model_dir = Path(request.model_dir).resolve()
         container_request = self._rewrite_paths(request, job_dir=job_dir, model_dir=model_dir)
+        unreadable = self._grant_weights_read(model_dir)
+        if unreadable is not None:
+            event = failed_event(
+                request.job_id,
+                "weights",
+                unreadable,
+                fix=f"make the weights world-readable: `chmod -R a+rX {model_dir}`",
+            )
+            on_event(event)
+            return event
         self._prepare_job_dir(job_dir)
 
         cancel = threading.Event()
@@ -238,15 +255,8 @@ class DockerRuntime:
             else:  # eof: the runner exited mid-job (OOM killer, crash)
                 exit_code, oom_killed = self._exit_state(warm)
                 self._discard(warm, kill=True)
-                event = (
-                    canceled_event(request.job_id)
-                    if cancel.is_set() and not oom_killed
-                    else terminal_from_exit(
-                        request.job_id,
-                        exit_code,
-                        oom_killed=oom_killed,
-                        stderr_tail=warm.stderr_text(),
-                    )
+                event = self._exit_event(
+                    request.job_id, exit_code, oom_killed, warm, canceled=cancel.is_set()
                 )
             on_event(event)
             return event
@@ -319,11 +329,14 @@ class DockerRuntime:
             "read_only": True,
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
+            # docker-init as PID 1: forwards signals (PID 1 ignores SIGTERM without a
+            # handler) and reaps the encoder's ffmpeg children.
+            "init": True,
             "user": user,
             "pids_limit": self._pids_limit,
-            "mem_limit": self._memory_limit,
+            "mem_limit": self.memory_limit,
             # No swap: an over-budget job must be OOM-killed, not crawl.
-            "memswap_limit": self._memory_limit,
+            "memswap_limit": self.memory_limit,
             # The only writable places: /tmp (HOME, caches) and the job dirs.
             "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={self._tmpfs_size},uid={uid},gid={gid}"},
             "mounts": [
@@ -402,6 +415,31 @@ class DockerRuntime:
         exit_code = state.get("ExitCode")
         return (int(exit_code) if exit_code is not None else None), bool(state.get("OOMKilled"))
 
+    def _exit_event(
+        self,
+        job_id: str,
+        exit_code: int | None,
+        oom_killed: bool,
+        warm: _Warm,
+        *,
+        canceled: bool,
+    ) -> RunnerEvent:
+        if canceled and not oom_killed:
+            return canceled_event(job_id)
+        if exit_code == SIGKILL_EXIT and not oom_killed:
+            # Docker's OOMKilled is authoritative: a SIGKILL without it came from outside
+            # (`docker kill`, a daemon restart), so it is a crash, not a memory problem.
+            return failed_event(
+                job_id,
+                "crash",
+                f"the runner container was killed from outside (exit {exit_code}, not "
+                f"OOMKilled) while running job {job_id}",
+                fix="check who stops containers on this host (`docker events`); retry the job",
+            )
+        return terminal_from_exit(
+            job_id, exit_code, oom_killed=oom_killed, stderr_tail=warm.stderr_text()
+        )
+
     def _discard(self, warm: _Warm, *, kill: bool) -> None:
         """Stop (kindly unless `kill`) and remove a container; forget it."""
         with self._lock:
@@ -450,6 +488,27 @@ class DockerRuntime:
                 ),
             }
         )
+
+    def _grant_weights_read(self, model_dir: Path) -> str | None:
+        """Let the container's user read the weights; a problem message if it cannot.
+
+        The mount is read-only and keeps host modes; a root-run node starts the runner as
+        RUNNER_UID, which reads through the "other" permission bits only, and some writers
+        (sharded `save_pretrained`) leave 0600 files. Adding read bits changes no byte, so
+        the manifest still holds.
+        """
+        if os.geteuid() != 0 or not model_dir.is_dir():
+            return None  # same user as the files, or missing: the runner reports it
+        try:
+            for path in [model_dir, *model_dir.rglob("*")]:
+                mode = path.stat().st_mode
+                need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+                if mode & need != need:
+                    log.info("adding o+r to %s for the runner user", path)
+                    path.chmod(stat.S_IMODE(mode) | need)
+        except OSError as exc:
+            return f"weights in {model_dir} are not readable by the runner user: {exc}"
+        return None
 
     def _prepare_job_dir(self, job_dir: Path) -> None:
         """Make the job dir writable by the container's non-root user.
