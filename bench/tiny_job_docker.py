@@ -77,7 +77,8 @@ def main() -> None:
                 warm += [_job(rt, weights, jobs, f"warm-{c}-{w}") for w in range(args.warm)]
 
     print(f"image {image[:19]}  {size_mb:.0f} MB")
-    print(f"tiny-cogvideox, 9 frames 32x32, 2 steps, hardened container, {client.version()['Version']}")
+    engine = client.version()["Version"]
+    print(f"tiny-cogvideox, 9 frames 32x32, 2 steps, hardened container, engine {engine}")
     print(f"{'':6} {'runs':>5} {'median s':>9} {'min s':>7} {'max s':>7}")
     for name, values in (("cold", cold), ("warm", warm)):
         print(
