@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.command == "tiny":
-        from framecast.runner import tiny as tiny_models
+        # Deferred: the environment above must be set before torch is imported.
+        from framecast.runner import tiny as tiny_models  # noqa: PLC0415
 
         if args.tiny_command == "build":
             print(tiny_models.build_tiny(args.family, args.out, seed=args.seed))
@@ -60,9 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     events = _protocol_stdout()
     lock = threading.Lock()
 
-    from framecast.runner.environment import configure_determinism
-    from framecast.runner.serve import JobRunner, serve
-    from framecast.shared.runner_protocol import RunnerEvent, RunRequest, encode_line
+    # Deferred: stdout is redirected and the environment set before torch is imported.
+    from framecast.runner.environment import configure_determinism  # noqa: PLC0415
+    from framecast.runner.serve import JobRunner, serve  # noqa: PLC0415
+    from framecast.shared.runner_protocol import (  # noqa: PLC0415
+        RunnerEvent,
+        RunRequest,
+        encode_line,
+    )
 
     def emit(event: RunnerEvent) -> None:
         with lock:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import platform
 
+import diffusers
 import torch
+import transformers
 from framecast.shared.runner_protocol import RunEnvironment
 
 #: cuBLAS needs a fixed workspace to be deterministic; it must be set before CUDA starts.
@@ -35,9 +37,6 @@ def configure_determinism() -> None:
 
 def describe_environment(device: str, encoder: str) -> RunEnvironment:
     """What ran the job, for the receipt and for replays (DESIGN §8)."""
-    import diffusers
-    import transformers
-
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
     return RunEnvironment(
         python=platform.python_version(),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import diffusers
 import numpy as np
 import torch
 from framecast.runner.video import to_uint8
@@ -48,8 +49,6 @@ class LoadedModel:
 
 
 def _pipeline_class(name: str) -> Any:
-    import diffusers
-
     cls = getattr(diffusers, name, None)
     if cls is None or name not in _CALLS:
         raise UnknownModel(
@@ -229,6 +228,7 @@ def segment_count(entry: CatalogEntry, spec: GenerationSpec) -> int:
 
 def generate(
     model: LoadedModel,
+    *,
     entry: CatalogEntry,
     spec: GenerationSpec,
     style: Style | None,
@@ -261,11 +261,14 @@ def generate(
         if entry.mode != "long":
             run = _CALLS[entry.pipeline]
             return to_uint8(np.asarray(run(model.main, call, generator, on_step)))
-        return _long_video(model, entry, spec, call, generator, on_step)
+        return _long_video(
+            model, entry=entry, spec=spec, call=call, generator=generator, on_step=on_step
+        )
 
 
 def _long_video(
     model: LoadedModel,
+    *,
     entry: CatalogEntry,
     spec: GenerationSpec,
     call: Call,

@@ -8,6 +8,7 @@ leaves the runner usable for the next one. Only a `shutdown` message or EOF ends
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -27,7 +28,7 @@ from framecast.runner.pipelines import (
     release_memory,
 )
 from framecast.runner.video import encoder_description, frames_digest, write_poster, write_video
-from framecast.shared.catalog import check_spec, get_style
+from framecast.shared.catalog import check_spec, get_entry, get_style
 from framecast.shared.errors import FramecastError, SpecError, WeightsInvalid
 from framecast.shared.runner_protocol import (
     CancelMessage,
@@ -64,8 +65,6 @@ class JobRunner:
         # One model in memory at a time: a GPU rarely fits two, so drop the old one first.
         self._model = None
         release_memory(self.device)
-        from framecast.shared.catalog import get_entry
-
         self._model = load_model(get_entry(entry_id), request.model_dir, self.device)
         return self._model, False
 
@@ -153,7 +152,14 @@ class JobRunner:
             )
 
         t1 = time.perf_counter()
-        frames = generate(model, entry, spec, style, request.inputs_dir, on_step)
+        frames = generate(
+            model,
+            entry=entry,
+            spec=spec,
+            style=style,
+            inputs_dir=request.inputs_dir,
+            on_step=on_step,
+        )
         metrics["inference_s"] = time.perf_counter() - t1
         if job in self.canceled:
             raise JobCanceled(job)
@@ -215,8 +221,6 @@ def serve(lines: Iterable[bytes], emit: Emit, runner: JobRunner | None = None) -
 
 def _answer_malformed(raw: bytes, exc: ValidationError, emit: Emit) -> None:
     """A request that does not parse still gets a terminal event when it names its job."""
-    import json
-
     try:
         job_id = json.loads(raw).get("job_id")
         emit(

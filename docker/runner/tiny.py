@@ -9,12 +9,35 @@ itself; a `vocab_file` argument would be silently ignored), so nothing is downlo
 
 from __future__ import annotations
 
+import json
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from diffusers import (
+    AutoencoderKL,
+    AutoencoderKLCogVideoX,
+    CogVideoXDDIMScheduler,
+    CogVideoXImageToVideoPipeline,
+    CogVideoXPipeline,
+    CogVideoXTransformer3DModel,
+    DDIMScheduler,
+    TextToVideoZeroPipeline,
+    UNet2DConditionModel,
+)
+from framecast.shared.catalog import load_catalog, manifest_path
+from framecast.shared.catalog.weights import compute_manifest
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTokenizer,
+    T5Config,
+    T5EncoderModel,
+    T5Tokenizer,
+)
 
 # A small fixed vocabulary: enough distinct pieces that prompts tokenize into several ids,
 # and single letters so any lowercase word still tokenizes (no silent <unk> runs).
@@ -72,13 +95,42 @@ _WORDS = [
     "fast",
     "big",
     "small",
+    # the words of the catalog styles, so styled tiny prompts fit the 16-token encoder
+    *[
+        "anime",
+        "style",
+        "vibrant",
+        "colors",
+        "clean",
+        "line",
+        "art",
+        "claymation",
+        "stop",
+        "motion",
+        "plasticine",
+    ],
+    *[
+        "texture",
+        "cinematic",
+        "film",
+        "still",
+        "shallow",
+        "depth",
+        "field",
+        "grain",
+        "photo",
+        "realistic",
+    ],
+    "low",
+    "quality",
+    "blurry",
+    "cartoon",
+    "drawing",
 ]
 _LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def _t5_tokenizer() -> Any:
-    from transformers import T5Tokenizer
-
     pieces = ["<pad>", "</s>", "<unk>"] + [f"▁{w}" for w in _WORDS] + ["▁"] + _LETTERS
     # Unigram scores: words beat letters, so known words stay one token.
     vocab = [(p, 0.0) for p in pieces[:3]] + [
@@ -90,8 +142,6 @@ def _t5_tokenizer() -> Any:
 
 
 def _clip_tokenizer() -> Any:
-    from transformers import CLIPTokenizer
-
     symbols = [*_LETTERS, *(f"{c}</w>" for c in _LETTERS)]
     merges: list[tuple[str, str]] = []
     for word in _WORDS:  # merge each word left to right, ending in its </w> form
@@ -107,8 +157,6 @@ def _clip_tokenizer() -> Any:
 
 
 def _t5_encoder(vocab_size: int, d_model: int = 32) -> Any:
-    from transformers import T5Config, T5EncoderModel
-
     config = T5Config(
         vocab_size=vocab_size,
         d_model=d_model,
@@ -122,14 +170,6 @@ def _t5_encoder(vocab_size: int, d_model: int = 32) -> Any:
 
 
 def _cogvideox(image_conditioned: bool) -> Any:
-    from diffusers import (
-        AutoencoderKLCogVideoX,
-        CogVideoXDDIMScheduler,
-        CogVideoXImageToVideoPipeline,
-        CogVideoXPipeline,
-        CogVideoXTransformer3DModel,
-    )
-
     tokenizer = _t5_tokenizer()
     transformer = CogVideoXTransformer3DModel(
         num_attention_heads=4,
@@ -169,14 +209,6 @@ def _cogvideox(image_conditioned: bool) -> Any:
 
 
 def _t2v_zero() -> Any:
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        TextToVideoZeroPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
-
     tokenizer = _clip_tokenizer()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -259,12 +291,6 @@ def build_tiny(family: str, out_dir: Path, seed: int = 0) -> Path:
 
 def pin_manifests(seed: int = 0) -> dict[str, Path]:
     """Rebuild every tiny catalog entry and commit its manifest (`tiny pin`)."""
-    import json
-    import tempfile
-
-    from framecast.shared.catalog import load_catalog, manifest_path
-    from framecast.shared.catalog.weights import compute_manifest
-
     written: dict[str, Path] = {}
     for entry in load_catalog().models.values():
         if entry.tiny is None:
