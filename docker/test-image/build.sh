@@ -115,6 +115,10 @@ ID="$(tar -C "$ROOT" -c . | docker import \
   --change 'CMD ["serve"]' \
   - "$IMAGE")"
 docker tag "$ID" "$IMAGE_REPO:latest"
+# Older builds are dead weight (1.4 GB each) on CI disks; images still in use stay.
+docker image ls --format '{{.Repository}}:{{.Tag}}' "$IMAGE_REPO" \
+  | grep -v -x -e "$IMAGE" -e "$IMAGE_REPO:latest" \
+  | xargs -r docker rmi >/dev/null 2>&1 || true
 SIZE="$(docker image inspect --format '{{.Size}}' "$ID")"
 log "built $IMAGE ($ID) in $((SECONDS - START)) s, $((SIZE / 1000000)) MB"
 echo "$ID" | tee "$CACHE/runner-cpu.image"

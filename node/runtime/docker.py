@@ -48,6 +48,7 @@ from framecast.shared.errors import (
     PipelineError,
     RunnerFailed,
     RuntimeUnavailable,
+    UnknownModel,
 )
 from framecast.shared.runner_protocol import (
     RunnerEvent,
@@ -548,5 +549,8 @@ def _catalog_needs_gpu(request: RunRequest) -> bool:
     """Whether the catalog entry of the request's model needs a GPU."""
     from framecast.shared.catalog import get_entry  # noqa: PLC0415  (keeps import light)
 
-    entry = get_entry(request.spec.model)
+    try:
+        entry = get_entry(request.spec.model)
+    except UnknownModel:
+        return False  # the runner answers it as invalid input, naming the known models
     return bool(entry.requires_gpu)

@@ -20,7 +20,6 @@ import docker.errors
 import pytest
 import requests.exceptions
 from docker.client import DockerClient
-from framecast.node.models import make_readable
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.node.runtime.docker import (
     LABEL,
@@ -29,10 +28,11 @@ from framecast.node.runtime.docker import (
     connect,
     map_docker_error,
 )
-from framecast.runner.tiny import build_tiny
 from framecast.shared.errors import FramecastError, PipelineError, RuntimeUnavailable
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest
 from framecast.shared.spec import parse_spec
+
+from tests.runtime.conformance import RuntimeConformance
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "docker" / "test-image" / "build.sh"
@@ -97,12 +97,9 @@ def runner_image(docker_client: DockerClient) -> str:
 
 
 @pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny CogVideoX pipeline, built on the host as the node would pull it."""
-    root = tmp_path_factory.mktemp("weights")
-    weights = build_tiny("cogvideox", root / "tiny-cogvideox", seed=0)
-    make_readable(weights)  # as `node models pull` leaves them
-    return weights
+def tiny_weights(tiny_cogvideox_dir: Path) -> Path:
+    """The conformance suite's tiny CogVideoX, as saved by `save_pretrained` (0600 shards)."""
+    return tiny_cogvideox_dir
 
 
 @pytest.fixture
@@ -162,6 +159,22 @@ def _run(
     events: list[RunnerEvent] = []
     final = rt.run(request, job_dir=job_dir, on_event=events.append, timeout_s=timeout_s)
     return final, events
+
+
+# -- the shared conformance suite ------------------------------------------------------------
+
+
+@pytest.mark.docker
+class TestDockerConformance(RuntimeConformance):
+    """Everything the process runtime does, in the hardened container."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def runtime(cls, docker_client: DockerClient, runner_image: str) -> Iterator[ContainerRuntime]:
+        rt = DockerRuntime(runner_image, client=docker_client, memory_limit="2g")
+        yield rt
+        rt.close()
+        assert _framecast_containers(docker_client) == [], "a runner container was left behind"
 
 
 # -- the tiny pipeline end to end ------------------------------------------------------------
