@@ -36,10 +36,13 @@ def models_group() -> None:
 
 
 @models_group.command("pull")
-@click.option("--model", "model_id", required=True, help="Catalog id, e.g. cogvideox-2b.")
+@click.argument("model_id", metavar="MODEL")
 @_WEIGHTS_DIR
 def models_pull(model_id: str, weights_dir: Path) -> None:
-    """Download a model's pinned revision and verify every file against its manifest."""
+    """Download MODEL's pinned revision and verify every file against its manifest.
+
+    MODEL is a catalog id, e.g. cogvideox-2b (the issue's `models pull ID` form).
+    """
 
     with Progress(
         "[progress.description]{task.description}",

@@ -41,7 +41,9 @@ mv "$CONSTRAINTS.new" "$CONSTRAINTS"
 # as part of the one framecast distribution, but never run in the image: no rebuild for them.)
 input_hash() {
   {
-    sha256sum "$0" "$REPO/pyproject.toml" "$CONSTRAINTS"
+    # Paths relative to the repo: the hash must not depend on how the script was invoked.
+    (cd "$REPO" && sha256sum docker/test-image/build.sh pyproject.toml)
+    sha256sum <"$CONSTRAINTS"
     (cd "$REPO" && git ls-files -co --exclude-standard -- shared docker/runner \
       | grep -E '\.(py|json|typed|txt|model)$' | LC_ALL=C sort | xargs -r sha256sum)
   } | sha256sum | cut -c1-16

@@ -200,6 +200,7 @@ class DockerRuntime:
         self._warm: collections.OrderedDict[tuple[Path, Path], _Warm] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._cancels: dict[str, threading.Event] = {}
+        self.remove_exited_containers()
 
     # -- the port ------------------------------------------------------------------------
 
@@ -286,6 +287,26 @@ class DockerRuntime:
         self.close()
 
     # -- containers ----------------------------------------------------------------------
+
+    def remove_exited_containers(self) -> int:
+        """Remove runner containers that are no longer running; return how many.
+
+        A node killed with -9 cannot remove its warm containers; their runners exit on
+        stdin EOF and the containers stay behind, stopped. Running ones may belong to
+        another runtime on this host and are left alone.
+        """
+        removed = 0
+        with _mapped("list leftover runner containers"):
+            leftovers = self._client.containers.list(
+                all=True,
+                filters={"label": LABEL, "status": ["exited", "created", "dead"]},
+            )
+        for container in leftovers:
+            self._remove(container)
+            removed += 1
+        if removed:
+            log.info("removed %d leftover runner container(s)", removed)
+        return removed
 
     def container_ids(self) -> list[str]:
         """IDs of the warm containers (for tests and `/healthz`)."""

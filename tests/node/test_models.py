@@ -166,9 +166,7 @@ def test_cli_list_and_pull(
     assert empty.exit_code == 0 and "no models" in empty.output
 
     monkeypatch.setattr(models, "hub_download", LocalDownloader(repo_dir))
-    pulled = runner.invoke(
-        node_group, ["models", "pull", "--model", MODEL, "--weights-dir", str(root)]
-    )
+    pulled = runner.invoke(node_group, ["models", "pull", MODEL, "--weights-dir", str(root)])
     assert pulled.exit_code == 0, pulled.output
     assert "verified" in pulled.output
 

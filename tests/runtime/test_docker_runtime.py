@@ -368,6 +368,22 @@ def test_corrupted_weights_fail_the_job_cleanly(
     assert victim.relative_to(broken).as_posix() in final.error.message
 
 
+@pytest.mark.docker
+def test_leftovers_of_a_killed_node_are_removed_at_start(
+    docker_client: DockerClient, runner_image: str
+) -> None:
+    # What a node killed with -9 leaves: a stopped, labelled runner container.
+    leftover = docker_client.containers.create(
+        runner_image, labels={LABEL: "docker"}, network_mode="none"
+    )
+    rt = DockerRuntime(runner_image, client=docker_client)
+    try:
+        with pytest.raises(docker.errors.NotFound):
+            docker_client.containers.get(leftover.id)
+    finally:
+        rt.close()
+
+
 # -- GPU requests ------------------------------------------------------------------------------
 
 
