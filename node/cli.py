@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import click
-from framecast.node.models import list_models, pull
+from framecast.node.models import check_pullable, list_models, pull
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
@@ -44,6 +44,7 @@ def models_pull(model_id: str, weights_dir: Path) -> None:
     MODEL is a catalog id, e.g. cogvideox-2b (the issue's `models pull ID` form).
     """
 
+    check_pullable(model_id)  # refuse before drawing a progress bar
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),

@@ -144,6 +144,13 @@ def make_readable(path: Path) -> None:
         item.chmod((mode | extra) & 0o7777)
 
 
+def check_pullable(model_id: str) -> CatalogEntry:
+    """The entry of `model_id` if it can be pulled; `PipelineError` saying why not."""
+    entry = get_entry(model_id)
+    _require_downloadable(entry)
+    return entry
+
+
 def _require_downloadable(entry: CatalogEntry) -> None:
     if entry.tiny is not None:
         raise PipelineError(

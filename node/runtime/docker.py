@@ -198,7 +198,9 @@ class DockerRuntime:
         self._command = command or ["serve"]
         self._environment = dict(environment or {})
         self._warm: collections.OrderedDict[tuple[Path, Path], _Warm] = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the tables below; never held across I/O
+        # One job at a time: a warm runner's stdout carries one job's events at a time.
+        self._run_lock = threading.Lock()
         self._cancels: dict[str, threading.Event] = {}
         self.remove_exited_containers()
 
@@ -212,7 +214,21 @@ class DockerRuntime:
         on_event: EventCallback,
         timeout_s: float,
     ) -> RunnerEvent:
-        """Run one job in the model's warm container; failures come back as events."""
+        """Run one job in the model's warm container; failures come back as events.
+
+        Concurrent calls are served one after the other (one job per runtime).
+        """
+        with self._run_lock:
+            return self._run(request, job_dir=job_dir, on_event=on_event, timeout_s=timeout_s)
+
+    def _run(
+        self,
+        request: RunRequest,
+        *,
+        job_dir: Path,
+        on_event: EventCallback,
+        timeout_s: float,
+    ) -> RunnerEvent:
         use_gpu = self._needs_gpu(request)
         if use_gpu and self._gpus < 1:
             # Refuse before any container exists: a device request on a GPU-less host would
@@ -225,14 +241,10 @@ class DockerRuntime:
         job_dir = job_dir.resolve()
         model_dir = Path(request.model_dir).resolve()
         container_request = self._rewrite_paths(request, job_dir=job_dir, model_dir=model_dir)
-        unreadable = self._grant_weights_read(model_dir)
-        if unreadable is not None:
-            event = failed_event(
-                request.job_id,
-                "weights",
-                unreadable,
-                fix=f"make the weights world-readable: `chmod -R a+rX {model_dir}`",
-            )
+        weights_problem = self._weights_problem(model_dir)
+        if weights_problem is not None:
+            # A job failure, not an infrastructure one: answer like the runner would.
+            event = failed_event(request.job_id, "weights", *weights_problem)
             on_event(event)
             return event
         self._prepare_job_dir(job_dir)
@@ -510,6 +522,19 @@ class DockerRuntime:
                 ),
             }
         )
+
+    def _weights_problem(self, model_dir: Path) -> tuple[str, str] | None:
+        """(message, fix) when the weights cannot be mounted or read; None when fine."""
+        if not model_dir.is_dir():
+            # Docker refuses a bind mount of a missing path with an opaque API error.
+            return (
+                f"weights directory {model_dir} does not exist",
+                f"run `framecast node models pull {model_dir.name}` first",
+            )
+        unreadable = self._grant_weights_read(model_dir)
+        if unreadable is not None:
+            return unreadable, f"make the weights world-readable: `chmod -R a+rX {model_dir}`"
+        return None
 
     def _grant_weights_read(self, model_dir: Path) -> str | None:
         """Let the container's user read the weights; a problem message if it cannot.

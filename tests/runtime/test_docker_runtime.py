@@ -384,6 +384,18 @@ def test_leftovers_of_a_killed_node_are_removed_at_start(
         rt.close()
 
 
+@pytest.mark.docker
+def test_missing_weights_fail_the_job_without_a_container(
+    runtime: DockerRuntime, jobs_root: Path, tmp_path: Path, docker_client: DockerClient
+) -> None:
+    final, events = _run(runtime, tmp_path / "tiny-cogvideox", jobs_root, "job-no-weights")
+    assert final.status == "failed" and events == [final]
+    assert final.error is not None and final.error.kind == "weights"
+    assert "does not exist" in final.error.message
+    assert final.error.fix is not None and "models pull tiny-cogvideox" in final.error.fix
+    assert _framecast_containers(docker_client) == []
+
+
 # -- GPU requests ------------------------------------------------------------------------------
 
 
