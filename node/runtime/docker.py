@@ -254,9 +254,15 @@ class DockerRuntime:
             self._cancels[request.job_id] = cancel
         try:
             warm = self._warm_container(model_dir, job_dir.parent, use_gpu=use_gpu)
-            result = warm.channel.drive(
-                container_request, on_event=on_event, timeout_s=timeout_s, cancel=cancel
-            )
+            try:
+                result = warm.channel.drive(
+                    container_request, on_event=on_event, timeout_s=timeout_s, cancel=cancel
+                )
+            except BaseException:
+                # An exception out of on_event (or Ctrl-C) leaves the runner mid-job in an
+                # unknown state: never hand that container to the next job.
+                self._discard(warm, kill=True)
+                raise
             if result.ended == "terminal" and result.event is not None:
                 return result.event
             # Beyond here the runner is dead or must die: the container goes either way.

@@ -236,15 +236,16 @@ def test_container_is_hardened(
         [
             "python3",
             "-c",
-            "import os; print(sorted(os.listdir('/sys/class/net')), os.getuid());"
+            "import os; print(sorted(os.listdir('/sys/class/net')), os.getuid(), flush=True);"
             "open('/probe', 'w')",
         ],
+        demux=True,
     )
-    out = probe.output.decode()
+    stdout, stderr = (part.decode() if part else "" for part in probe.output)
     # A root node runs the runner as RUNNER_UID; any other node as itself.
     uid = RUNNER_UID if os.geteuid() == 0 else os.getuid()
-    assert f"['lo'] {uid}\n" in out, out  # loopback only: no network interface
-    assert "Read-only file system" in out, out
+    assert stdout == f"['lo'] {uid}\n", stdout  # loopback only: no network interface
+    assert "Read-only file system" in stderr, stderr
     # The outputs on the host belong to that user: nothing ran as root.
     assert (jobs_root / "job-h" / "out" / "video.mp4").stat().st_uid == uid
 
@@ -384,6 +385,23 @@ def test_leftovers_of_a_killed_node_are_removed_at_start(
             docker_client.containers.get(leftover.id)
     finally:
         rt.close()
+
+
+@pytest.mark.docker
+def test_a_failing_event_callback_still_removes_the_container(
+    runtime: DockerRuntime, tiny_weights: Path, jobs_root: Path, docker_client: DockerClient
+) -> None:
+    request, job_dir = _request("job-callback", tiny_weights, jobs_root)
+
+    def on_event(event: RunnerEvent) -> None:
+        if event.status == "processing":
+            raise RuntimeError("the node's event handler broke")
+
+    with pytest.raises(RuntimeError, match="event handler broke"):
+        runtime.run(request, job_dir=job_dir, on_event=on_event, timeout_s=300)
+    assert runtime.container_ids() == []
+    assert _framecast_containers(docker_client) == []
+    assert _run(runtime, tiny_weights, jobs_root, "job-after-callback")[0].status == "succeeded"
 
 
 @pytest.mark.docker
