@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 # Foundry binaries (anvil, forge, cast) come from npm: put them first on PATH.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test check lint typecheck contracts contracts-test slither pytest artifacts bench-gas clean
+.PHONY: setup demo test check lint typecheck contracts contracts-test slither pytest artifacts bench-gas clean \
+	docker-setup docker-image docker-test-image bench-docker
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -24,7 +25,7 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(BIN)/framecast demo
 
-test: setup check pytest
+test: setup docker-test-image check pytest
 
 check: lint typecheck contracts-test artifacts slither
 
@@ -69,6 +70,27 @@ pytest:
 
 bench-gas: setup
 	$(BIN)/python bench/gas.py
+
+# Docker (DESIGN §6). Debian's engine and debootstrap; the runner image is built offline.
+docker-setup:
+	@if command -v dockerd >/dev/null && command -v debootstrap >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap; \
+	else echo "docker.io/debootstrap missing and not root: run \`sudo make docker-setup\`" >&2; exit 1; fi
+
+# The CPU runner image (tagged with a hash of its inputs: unchanged inputs, no rebuild).
+docker-image: setup docker-setup
+	docker/test-image/with-dockerd.sh docker/test-image/build.sh
+
+# `make test` builds the image where it can (root, or a daemon that answers); elsewhere the
+# docker tests skip and say why.
+docker-test-image: setup
+	@if [ "$$(id -u)" = 0 ] || docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory docker-image; \
+	else echo "not root and no Docker daemon: the docker tests will be skipped" >&2; fi
+
+# Cold vs warm tiny-model job wall time in the hardened container.
+bench-docker: docker-image
+	docker/test-image/with-dockerd.sh $(BIN)/python bench/tiny_job_docker.py
 
 clean:
 	rm -rf contracts/out contracts/cache .pytest_cache .mypy_cache .ruff_cache

@@ -284,3 +284,100 @@ class NodeStatus(BaseModel):
     jobs: dict[str, int]
     earned_wei: str
     recent: list[JobLine]
+
+
+# -- weights -------------------------------------------------------------------------------
+# huggingface_hub is imported only by a pull (node.models.hub_download).
+
+
+def _weights_dir(config_path: Path, override: Path | None) -> Path:
+    """--weights-dir, else the node config's weights_dir (one setting for node and CLI)."""
+    if override is not None:
+        return override
+    return (
+        _settings(config_path).weights_dir
+        if config_path.expanduser().exists()
+        else (NodeSettings().weights_dir)
+    )
+
+
+_WEIGHTS_DIR = click.option(
+    "--weights-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FRAMECAST_WEIGHTS_DIR",
+    default=None,
+    help="Where model weights live (default: the node config's weights_dir).",
+)
+
+
+@node_group.group("models")
+def models_group() -> None:
+    """Model weights on this provider: pull and verify."""
+
+
+@models_group.command("pull")
+@click.argument("model_id", metavar="MODEL")
+@config_option
+@_WEIGHTS_DIR
+def models_pull(model_id: str, config_path: Path, weights_dir: Path | None) -> None:
+    """Download MODEL's pinned revision and verify every file against its manifest.
+
+    MODEL is a catalog id, e.g. cogvideox-2b.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from framecast.node.models import check_pullable, pull
+
+    check_pullable(model_id)  # refuse before drawing a progress bar
+    target = _weights_dir(config_path, weights_dir)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"pulling {model_id}", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        path = pull(model_id, target, progress=progress)
+    click.echo(f"{model_id}: verified, {path}")
+
+
+@models_group.command("list")
+@click.option("--all", "include_missing", is_flag=True, help="Also list models not present.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@config_option
+@_WEIGHTS_DIR
+def models_list(
+    include_missing: bool, as_json: bool, config_path: Path, weights_dir: Path | None
+) -> None:
+    """Models present under the weights dir, each verified against its manifest."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from framecast.node.models import list_models
+
+    target = _weights_dir(config_path, weights_dir)
+    models = list_models(target, include_missing=include_missing)
+    if as_json:
+        click.echo(json.dumps([m.as_json() for m in models], indent=2))
+        return
+    if not models:
+        click.echo(f"no models under {target}; pull one with `framecast node models pull`")
+        return
+    table = Table("model", "state", "files", "size", "problem")
+    for m in models:
+        color = {"verified": "green", "invalid": "red"}.get(m.state, "yellow")
+        table.add_row(
+            m.id,
+            f"[{color}]{m.state}[/]",
+            str(m.files),
+            f"{m.size_bytes / 1e6:.1f} MB",
+            m.problem or "",
+        )
+    Console().print(table)

@@ -35,17 +35,18 @@ def runtime_factory(settings: NodeSettings) -> tuple[RuntimeFactory, str | None]
                 "runtime = docker needs docker_image",
                 fix="set docker_image to the runner image (pinned by digest) in the node config",
             )
-        from framecast.node.runtime import docker as docker_runtime  # type: ignore[attr-defined]
+        from framecast.node.runtime.docker import DockerRuntime
 
-        image = settings.docker_image
+        # Resolving the image once pins every job to the same bytes; its ID goes into the
+        # receipts. Later runtimes (one per GPU slot) reuse the resolved ID.
+        first = DockerRuntime(settings.docker_image)
+        image_id = first.image_id
+        spare: list[ContainerRuntime] = [first]
 
         def make_docker() -> ContainerRuntime:
-            runtime: ContainerRuntime = docker_runtime.DockerRuntime(
-                image=image, weights_root=settings.weights_dir, log_dir=log_dir
-            )
-            return runtime
+            return spare.pop() if spare else DockerRuntime(image_id)
 
-        return make_docker, image
+        return make_docker, image_id
     raise ConfigError(f"unknown runtime {settings.runtime!r}", fix='use "process" or "docker"')
 
 

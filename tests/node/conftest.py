@@ -11,6 +11,7 @@ import pytest
 from framecast.node.agent import Agent, AgentDeps
 from framecast.node.config import NodeSettings
 from framecast.node.metrics import NodeMetrics
+from framecast.node.runtime.base import ContainerRuntime
 from framecast.node.runtime.process import ProcessRuntime
 from framecast.node.state import StateStore
 from framecast.shared.ipfs.local import LocalStore
@@ -18,8 +19,9 @@ from framecast.shared.ipfs.store import StoreSettings
 from tests.chain.conftest import FCC, fund_market, register
 from tests.conftest import Chain
 from tests.runtime.conformance import tiny_cogvideox_dir
+from tests.runtime.docker_fixtures import docker_client, runner_image
 
-__all__ = ["tiny_cogvideox_dir"]
+__all__ = ["docker_client", "runner_image", "tiny_cogvideox_dir"]
 
 TINY_JOB = {
     "model": "tiny-cogvideox",
@@ -60,7 +62,14 @@ def make_agent(market_ready: Chain, weights_dir: Path, tmp_path: Path) -> Iterat
     market_ready.deployment.save(deployment_file)
     built: list[Agent] = []
 
-    def make(name: str = "provider-1", **overrides: object) -> Agent:
+    def make(
+        name: str = "provider-1",
+        *,
+        runtime: Callable[[], ContainerRuntime] | None = None,
+        runtime_name: str = "process",
+        image_digest: str | None = None,
+        **overrides: object,
+    ) -> Agent:
         state_dir = tmp_path / name
         fields: dict[str, object] = {
             "deployment": deployment_file,
@@ -84,8 +93,9 @@ def make_agent(market_ready: Chain, weights_dir: Path, tmp_path: Path) -> Iterat
                 account=market_ready.account(name),
                 state=StateStore(settings.database),
                 store=LocalStore(tmp_path / f"{name}-blocks"),
-                runtime_factory=lambda: ProcessRuntime(log_dir=state_dir / "runner"),
-                runtime_name="process",
+                runtime_factory=runtime or (lambda: ProcessRuntime(log_dir=state_dir / "runner")),
+                runtime_name=runtime_name,
+                image_digest=image_digest,
                 metrics=NodeMetrics(settings.gpu_slots),
             )
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from docker.client import DockerClient
 
 from framecast.node.agent import Agent
 from framecast.shared.chain.bindings import JobState
@@ -241,3 +242,36 @@ def test_failed_run_is_released_before_the_deadline(
     # The client got back everything it escrowed (max price) plus the penalty.
     assert chain.market().free_balance_of(chain.account("alice").address) == client_before + penalty
     assert chain.market().get_provider(provider).bond == bond_before - penalty
+
+
+@pytest.mark.docker
+def test_job_runs_in_a_hardened_container(
+    market_ready: Chain,
+    make_agent: AgentFactory,
+    docker_client: DockerClient,
+    runner_image: str,
+) -> None:
+    from framecast.node.runtime.docker import DockerRuntime
+
+    chain = market_ready
+    runtimes: list[DockerRuntime] = []
+
+    def factory() -> DockerRuntime:
+        runtimes.append(DockerRuntime(runner_image, client=docker_client, memory_limit="2g"))
+        return runtimes[-1]
+
+    agent = make_agent(runtime=factory, runtime_name="docker", image_digest=runner_image)
+    agent.startup()
+    job_id = submit_tiny(chain)
+    step_until(agent, job_id, {"delivered"}, timeout=240)
+    record = agent.state.require(job_id)
+    assert record.result_cid is not None
+    entries = dict(directory_entries(agent.d.store.get_block, parse_cid(record.result_cid)))
+    receipt = Receipt.from_json(
+        b"".join(iter_file(agent.d.store.get_block, entries["receipt.json"]))
+    )
+    receipt.verify_signature()
+    assert receipt.body.environment.runtime == "docker"
+    assert receipt.body.environment.image_digest == runner_image
+    chain.warp(chain.deployment.params.challenge_window)
+    step_until(agent, job_id, {"settled"})
