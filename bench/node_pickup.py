@@ -23,24 +23,14 @@ import time
 from pathlib import Path
 
 from framecast.client.devnet import deploy_devnet, start_anvil
+from framecast.shared.catalog import TINY_PROMPT, default_spec
 from framecast.shared.chain.bindings import Credits, Market
 from framecast.shared.chain.connection import connect
 from framecast.shared.chain.devnet import devnet_account
 from framecast.shared.chain.sender import TxSender
 from framecast.shared.request import Domain, JobRequest, sign_request
-from framecast.shared.spec import parse_spec
 
 FCC = 10**18
-SPEC = {
-    "model": "tiny-cogvideox",
-    "prompt": "a red cat walks in the city",
-    "num_frames": 9,
-    "fps": 8,
-    "width": 32,
-    "height": 32,
-    "steps": 2,
-    "guidance_milli": 6000,
-}
 FRAMECAST = str(Path(sys.executable).with_name("framecast"))
 
 
@@ -105,7 +95,7 @@ def main() -> None:
         nonces = iter(range(10**6))
 
         def submit() -> tuple[int, float]:
-            spec = parse_spec({**SPEC, "seed": next(nonces)})
+            spec = default_spec("tiny-cogvideox", TINY_PROMPT, seed=next(nonces))
             now = int(w3.eth.get_block("latest")["timestamp"])
             request = JobRequest.for_spec(
                 spec, client=alice.address, max_price=FCC, claim_deadline=now + 3600,

@@ -17,20 +17,8 @@ import time
 from pathlib import Path
 
 from framecast.node.runtime.process import ProcessRuntime
+from framecast.shared.catalog import TINY_PROMPT, default_spec
 from framecast.shared.runner_protocol import RunRequest
-from framecast.shared.spec import parse_spec
-
-SPEC = {
-    "model": "tiny-cogvideox",
-    "prompt": "a red cat walks in the city",
-    "num_frames": 9,
-    "fps": 8,
-    "width": 32,
-    "height": 32,
-    "steps": 2,
-    "guidance_milli": 6000,
-    "seed": 1,
-}
 
 
 def main() -> int:
@@ -64,7 +52,7 @@ def main() -> int:
                 job = f"bench-{index}"
                 request = RunRequest(
                     job_id=job,
-                    spec=parse_spec(SPEC),
+                    spec=default_spec("tiny-cogvideox", TINY_PROMPT, seed=1),
                     model_dir=str(model),
                     output_dir=str(root / job),
                 )

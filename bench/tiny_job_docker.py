@@ -18,20 +18,10 @@ from pathlib import Path
 
 from framecast.node.runtime.docker import DockerRuntime, connect
 from framecast.runner.tiny import build_tiny
+from framecast.shared.catalog import TINY_PROMPT, default_spec
 from framecast.shared.runner_protocol import RunRequest
-from framecast.shared.spec import parse_spec
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC = {
-    "model": "tiny-cogvideox",
-    "prompt": "a red cat walks in the city",
-    "num_frames": 9,
-    "fps": 8,
-    "width": 32,
-    "height": 32,
-    "steps": 2,
-    "guidance_milli": 6000,
-}
 
 
 def _job(rt: DockerRuntime, weights: Path, jobs: Path, job_id: str) -> tuple[float, float]:
@@ -39,7 +29,7 @@ def _job(rt: DockerRuntime, weights: Path, jobs: Path, job_id: str) -> tuple[flo
     job_dir = jobs / job_id
     request = RunRequest(
         job_id=job_id,
-        spec=parse_spec(SPEC),
+        spec=default_spec("tiny-cogvideox", TINY_PROMPT, seed=1),
         model_dir=str(weights),
         output_dir=str(job_dir / "output"),
     )

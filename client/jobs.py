@@ -30,12 +30,12 @@ from framecast.client.events import (
     uint_topic,
 )
 from framecast.client.quote import ProviderListing, Quote
-from framecast.shared.catalog import CatalogEntry, check_spec, get_entry
+from framecast.shared.catalog import CatalogEntry, default_spec, get_entry
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import Credits, DisputeReason, JobState, Market
 from framecast.shared.errors import ChainError, SpecError
 from framecast.shared.request import JobRequest, sign_request
-from framecast.shared.spec import MAX_SEED, GenerationSpec, decode_spec, parse_spec
+from framecast.shared.spec import MAX_SEED, GenerationSpec, decode_spec
 
 #: States after which the result exists on chain (it may be fetched and verified).
 DELIVERED_STATES = {JobState.DELIVERED, JobState.DISPUTED, JobState.SETTLED, JobState.REJECTED}
@@ -92,7 +92,11 @@ def build_spec(
     fixed default would make every "new" video the same.
     """
     entry = get_entry(model)
-    defaults = entry.defaults
+    fields: dict[str, Any] = {
+        "negative_prompt": negative or "",
+        "seed": seed if seed is not None else secrets.randbelow(2**32),
+        "style": style,
+    }
     if image_cid is not None:
         task = next((t for t in entry.tasks if "image" in entry.task_inputs.get(t, [])), None)
         if task is None:
@@ -101,32 +105,21 @@ def build_spec(
                 field="inputs.image",
                 fix="drop --image or pick an image-to-video model",
             )
-    else:
-        # The first task that needs no inputs; else the first (check_spec names the input).
-        task = next((t for t in entry.tasks if not entry.task_inputs.get(t)), entry.tasks[0])
-    data: dict[str, Any] = {
-        "task": task,
-        "model": entry.id,
-        "prompt": prompt,
-        "negative_prompt": negative or "",
-        "seed": seed if seed is not None else secrets.randbelow(2**32),
-        "num_frames": num_frames if num_frames is not None else defaults.num_frames,
-        "fps": fps if fps is not None else defaults.fps,
-        "width": width if width is not None else defaults.width,
-        "height": height if height is not None else defaults.height,
-        "steps": steps if steps is not None else defaults.steps,
-        "guidance_milli": guidance_milli(guidance)
-        if guidance is not None
-        else defaults.guidance_milli,
-        "style": style,
-        "inputs": {"image": image_cid} if image_cid else {},
+        fields.update(task=task, inputs={"image": image_cid})
+    given = {
+        "num_frames": num_frames,
+        "fps": fps,
+        "width": width,
+        "height": height,
+        "steps": steps,
+        "guidance_milli": guidance_milli(guidance) if guidance is not None else None,
     }
-    if data["seed"] > MAX_SEED:
+    fields.update({k: v for k, v in given.items() if v is not None})
+    if fields["seed"] > MAX_SEED:
         raise SpecError(
-            f"seed {data['seed']} is above {MAX_SEED}", field="seed", fix="use a smaller seed"
+            f"seed {fields['seed']} is above {MAX_SEED}", field="seed", fix="use a smaller seed"
         )
-    spec = parse_spec(data)
-    check_spec(spec)
+    spec = default_spec(entry.id, prompt, **fields)
     return spec, entry
 
 
@@ -376,15 +369,7 @@ def job_details(
         spec: GenerationSpec | None = decode_spec(raw_spec)
     except SpecError:
         spec = None
-    request = JobRequest(
-        client=args["client"],
-        model_id=bytes(args["modelId"]),
-        spec_hash=bytes(args["specHash"]),
-        max_price=int(args["maxPrice"]),
-        claim_deadline=int(args["claimDeadline"]),
-        delivery_window=int(args["deliveryWindow"]),
-        nonce=int(args["nonce"]),
-    )
+    request = JobRequest.from_event(args)
     claimed = found.get("JobClaimed")
     delivered = found.get("JobDelivered")
     disputed = found.get("JobDisputed")

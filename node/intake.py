@@ -116,15 +116,7 @@ class EventIntake:
                 reason = "modelId does not match the spec's model"
         except SpecError as exc:
             reason = f"malformed spec: {exc}"
-        request = JobRequest(
-            client=args["client"],
-            model_id=bytes(args["modelId"]),
-            spec_hash=bytes(args["specHash"]),
-            max_price=int(args["maxPrice"]),
-            claim_deadline=int(args["claimDeadline"]),
-            delivery_window=int(args["deliveryWindow"]),
-            nonce=int(args["nonce"]),
-        )
+        request = JobRequest.from_event(args)
         now = time.time()
         record = JobRecord(
             job_id=job_id,

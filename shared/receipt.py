@@ -24,7 +24,7 @@ from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from framecast.shared.errors import VerificationFailed
-from framecast.shared.request import DOMAIN_NAME, DOMAIN_VERSION, Address, Domain
+from framecast.shared.request import EIP712_DOMAIN_FIELDS, Address, Domain
 from framecast.shared.spec import canonical_json
 
 RECEIPT_VERSION = 1
@@ -87,12 +87,7 @@ class ReceiptBody(BaseModel):
     def typed_data(self) -> dict[str, Any]:
         return {
             "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
+                "EIP712Domain": EIP712_DOMAIN_FIELDS,
                 "Receipt": [
                     {"name": "jobId", "type": "uint256"},
                     {"name": "provider", "type": "address"},
@@ -103,12 +98,7 @@ class ReceiptBody(BaseModel):
                 ],
             },
             "primaryType": "Receipt",
-            "domain": {
-                "name": DOMAIN_NAME,
-                "version": DOMAIN_VERSION,
-                "chainId": self.chain_id,
-                "verifyingContract": self.market,
-            },
+            "domain": self.domain().typed_data_domain(),
             "message": {
                 "jobId": self.job_id,
                 "provider": self.provider,

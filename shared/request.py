@@ -6,6 +6,7 @@ against the deployed contract. Domain: name "framecast", version "1", chain id, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from eth_abi.abi import encode as abi_encode
@@ -28,6 +29,13 @@ JOB_REQUEST_TYPEHASH = keccak(text=JOB_REQUEST_TYPE)
 _DOMAIN_TYPEHASH = keccak(
     text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
+#: The EIP-712 domain's fields, as wallets (eth_signTypedData_v4) take them.
+EIP712_DOMAIN_FIELDS: list[dict[str, str]] = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
 UINT64_MAX = 2**64 - 1
 UINT96_MAX = 2**96 - 1
 
@@ -50,6 +58,15 @@ class Domain(BaseModel):
 
     chain_id: int = Field(gt=0, description="Chain id the market lives on.")
     market: Address = Field(description="JobMarket address (verifyingContract).")
+
+    def typed_data_domain(self) -> dict[str, Any]:
+        """The ``domain`` member of an EIP-712 message under this domain."""
+        return {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": self.chain_id,
+            "verifyingContract": self.market,
+        }
 
     def separator(self) -> bytes:
         return keccak(
@@ -102,6 +119,19 @@ class JobRequest(BaseModel):
             nonce=nonce,
         )
 
+    @classmethod
+    def from_event(cls, args: Mapping[str, Any]) -> JobRequest:
+        """The signed request, rebuilt from a `JobSubmitted` event's arguments."""
+        return cls(
+            client=args["client"],
+            model_id=bytes(args["modelId"]),
+            spec_hash=bytes(args["specHash"]),
+            max_price=int(args["maxPrice"]),
+            claim_deadline=int(args["claimDeadline"]),
+            delivery_window=int(args["deliveryWindow"]),
+            nonce=int(args["nonce"]),
+        )
+
     def struct_hash(self) -> bytes:
         return keccak(
             abi_encode(
@@ -148,12 +178,7 @@ class JobRequest(BaseModel):
         """The full EIP-712 message, as wallets (eth_signTypedData_v4) take it."""
         return {
             "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
+                "EIP712Domain": EIP712_DOMAIN_FIELDS,
                 "JobRequest": [
                     {"name": "client", "type": "address"},
                     {"name": "modelId", "type": "bytes32"},
@@ -165,12 +190,7 @@ class JobRequest(BaseModel):
                 ],
             },
             "primaryType": "JobRequest",
-            "domain": {
-                "name": DOMAIN_NAME,
-                "version": DOMAIN_VERSION,
-                "chainId": domain.chain_id,
-                "verifyingContract": domain.market,
-            },
+            "domain": domain.typed_data_domain(),
             "message": {
                 "client": self.client,
                 "modelId": self.model_id,

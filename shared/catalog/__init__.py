@@ -25,7 +25,7 @@ from framecast.shared.catalog.entry import (
 )
 from framecast.shared.catalog.weights import manifest_hash
 from framecast.shared.errors import ConfigError, SpecError, UnknownModel
-from framecast.shared.spec import GenerationSpec
+from framecast.shared.spec import GenerationSpec, parse_spec
 
 DATA_DIR = Path(__file__).parent
 MANIFESTS_DIR = DATA_DIR / "manifests"
@@ -101,6 +101,30 @@ def get_style(style: str) -> Style:
             field="style",
             fix="pick one of the listed styles or drop --style",
         ) from None
+
+
+#: A prompt inside every tiny model's 16-token vocabulary (tests, benches, the demo).
+TINY_PROMPT = "a red cat walks in the city"
+
+
+def default_spec(model: str, prompt: str, **fields: Any) -> GenerationSpec:
+    """A checked spec for ``model``: the entry's defaults for every field not given.
+
+    The task is the first the entry serves without inputs (else its first), so a plain
+    prompt works for text-to-video entries. Raises `UnknownModel` / `SpecError`.
+    """
+    entry = get_entry(model)
+    task = next((t for t in entry.tasks if not entry.task_inputs.get(t)), entry.tasks[0])
+    data: dict[str, Any] = {
+        "task": task,
+        "model": entry.id,
+        "prompt": prompt,
+        **entry.defaults.model_dump(exclude_none=True),
+        **fields,
+    }
+    spec = parse_spec(data)
+    check_spec(spec)
+    return spec
 
 
 def check_spec(spec: GenerationSpec) -> CatalogEntry:

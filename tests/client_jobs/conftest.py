@@ -17,12 +17,11 @@ from framecast.shared.ipfs.local import LocalStore
 from framecast.shared.provider_metadata import ProviderOffer
 from framecast.shared.receipt import Receipt, ReceiptBody, ReceiptEnvironment
 from framecast.shared.request import JobRequest, sign_request
-from framecast.shared.spec import parse_spec
 from tests.chain.conftest import FCC, domain_of, fund_market, register
 from tests.client.conftest import PASSWORD, Cli, cli, client_env, on_chain
 from tests.conftest import Chain
-from tests.node.conftest import TINY_JOB, make_agent, market_ready, weights_dir
-from tests.runtime.conformance import tiny_cogvideox_dir
+from tests.node.conftest import make_agent, market_ready, weights_dir
+from tests.runtime.conformance import tiny_cogvideox_dir, tiny_spec
 
 __all__ = [
     "PASSWORD",
@@ -81,7 +80,7 @@ def deliver_job(on_chain: Chain, tmp_path: Path, client_env: Path):  # type: ign
     counter = iter(range(100))
 
     def make(tamper=None, sign_as: str = "provider-1") -> Delivered:  # type: ignore[no-untyped-def]
-        spec = parse_spec(TINY_JOB)
+        spec = tiny_spec()
         alice = chain.account("alice")
         request = JobRequest.for_spec(
             spec, client=alice.address, max_price=FCC, claim_deadline=chain.now() + 600,

@@ -23,18 +23,6 @@ from tests.runtime.docker_fixtures import docker_client, runner_image
 
 __all__ = ["docker_client", "runner_image", "tiny_cogvideox_dir"]
 
-TINY_JOB = {
-    "model": "tiny-cogvideox",
-    "prompt": "a red cat walks in the city",
-    "num_frames": 9,
-    "fps": 8,
-    "width": 32,
-    "height": 32,
-    "steps": 2,
-    "guidance_milli": 6000,
-    "seed": 42,
-}
-
 
 @pytest.fixture
 def weights_dir(tmp_path: Path, tiny_cogvideox_dir: Path) -> Path:

@@ -16,7 +16,8 @@ from framecast.shared.receipt import Receipt
 from framecast.shared.request import JobRequest, sign_request
 from tests.chain.conftest import FCC, domain_of
 from tests.conftest import Chain
-from tests.node.conftest import TINY_JOB, AgentFactory
+from tests.node.conftest import AgentFactory
+from tests.runtime.conformance import tiny_spec
 
 pytestmark = pytest.mark.slow
 
@@ -24,9 +25,7 @@ pytestmark = pytest.mark.slow
 def submit_tiny(
     chain: Chain, *, nonce: int = 0, spec_bytes: bytes | None = None, **spec: object
 ) -> int:
-    from framecast.shared.spec import parse_spec
-
-    parsed = parse_spec({**TINY_JOB, **spec})
+    parsed = tiny_spec(**spec)
     raw = spec_bytes if spec_bytes is not None else parsed.canonical_json()
     from eth_utils.crypto import keccak
 

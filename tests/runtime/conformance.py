@@ -29,21 +29,13 @@ import pytest
 
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.runner.tiny import build_tiny
+from framecast.shared.catalog import TINY_PROMPT, default_spec
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest
 from framecast.shared.spec import GenerationSpec, parse_spec
 
 TINY_MODEL = "tiny-cogvideox"
-TINY_SPEC: dict[str, Any] = {
-    "model": TINY_MODEL,
-    "prompt": "a red cat walks in the city",
-    "num_frames": 9,
-    "fps": 8,
-    "width": 32,
-    "height": 32,
-    "steps": 2,
-    "guidance_milli": 6000,
-    "seed": 42,
-}
+#: The suite's job: the tiny entry's catalog defaults (9 frames, 32×32, 2 steps, 8 fps).
+TINY_SEED = 42
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +44,17 @@ def tiny_cogvideox_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny("cogvideox", tmp_path_factory.mktemp("weights") / "tiny-cogvideox")
 
 
+def _tiny_fields() -> dict[str, Any]:
+    return tiny_spec().model_dump(mode="json", exclude_none=True)
+
+
 def tiny_spec(**changes: Any) -> GenerationSpec:
     """The suite's spec with some fields changed."""
-    return parse_spec({**TINY_SPEC, **changes})
+    return default_spec(TINY_MODEL, TINY_PROMPT, **{"seed": TINY_SEED, **changes})
+
+
+#: The same job as plain data, for tests that build requests past the catalog check.
+TINY_SPEC: dict[str, Any] = _tiny_fields()
 
 
 class Recorder:
@@ -128,7 +128,7 @@ class RuntimeConformance:
         assert terminal.status == "succeeded", terminal.error
         statuses = [e.status for e in recorder.events]
         assert statuses[0] == "starting" and statuses[-1] == "succeeded"
-        assert statuses.count("processing") == TINY_SPEC["steps"]
+        assert statuses.count("processing") == tiny_spec().steps
         assert sum(e.terminal for e in recorder.events) == 1
         progress = [e.progress for e in recorder.events]
         assert progress == sorted(progress) and progress[-1] == 1.0
@@ -170,9 +170,9 @@ class RuntimeConformance:
         case: tuple[dict[str, Any], str, str],
     ) -> None:
         changes, kind, needle = case
-        terminal, _, _ = self._run(
-            runtime, tmp_path, tiny_cogvideox_dir, tiny_spec(**changes), "conf-bad"
-        )
+        # Built past the catalog check on purpose: the runner must refuse it on its own.
+        bad = parse_spec({**tiny_spec().model_dump(exclude_none=True), **changes})
+        terminal, _, _ = self._run(runtime, tmp_path, tiny_cogvideox_dir, bad, "conf-bad")
         assert terminal.status == "failed" and terminal.error is not None
         assert terminal.error.kind == kind
         assert needle in terminal.error.message and terminal.error.fix
