@@ -10,7 +10,7 @@ import gc
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,7 @@ class Call:
     num_frames: int
     width: int
     height: int
+    fps: int
     steps: int
     guidance: float
     max_tokens: int
@@ -165,22 +166,31 @@ def _cogvideox(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallbac
     return out.frames[0]
 
 
-def _flow_video(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+def _flow_kwargs(call: Call, gen: torch.Generator, on_step: StepCallback) -> dict[str, Any]:
     # LTX-Video and Wan share the callback_on_step_end / max_sequence_length interface.
-    out = pipe(
-        prompt=call.prompt,
-        negative_prompt=call.negative_prompt or None,
-        num_frames=call.num_frames,
-        height=call.height,
-        width=call.width,
-        num_inference_steps=call.steps,
-        guidance_scale=call.guidance,
-        generator=gen,
-        output_type="np",
-        max_sequence_length=call.max_tokens,
-        callback_on_step_end=lambda *_args: (on_step(), {})[1],
-    )
-    return out.frames[0]
+    return {
+        "prompt": call.prompt,
+        "negative_prompt": call.negative_prompt or None,
+        "num_frames": call.num_frames,
+        "height": call.height,
+        "width": call.width,
+        "num_inference_steps": call.steps,
+        "guidance_scale": call.guidance,
+        "generator": gen,
+        "output_type": "np",
+        "max_sequence_length": call.max_tokens,
+        "callback_on_step_end": lambda *_args: (on_step(), {})[1],
+    }
+
+
+def _ltx(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+    # LTX scales its rotary position embedding in time by the frame rate, so the signed
+    # fps is part of what is generated, not only of the container.
+    return pipe(**_flow_kwargs(call, gen, on_step), frame_rate=call.fps).frames[0]
+
+
+def _wan(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+    return pipe(**_flow_kwargs(call, gen, on_step)).frames[0]
 
 
 def _t2v_zero(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
@@ -209,8 +219,8 @@ def _t2v_zero(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback
 _CALLS: dict[str, Callable[[Any, Call, torch.Generator, StepCallback], Any]] = {
     "CogVideoXPipeline": _cogvideox,
     "CogVideoXImageToVideoPipeline": _cogvideox,
-    "LTXPipeline": _flow_video,
-    "WanPipeline": _flow_video,
+    "LTXPipeline": _ltx,
+    "WanPipeline": _wan,
     "TextToVideoZeroPipeline": _t2v_zero,
 }
 
@@ -253,6 +263,7 @@ def generate(
         num_frames=spec.num_frames,
         width=spec.width,
         height=spec.height,
+        fps=spec.fps,
         steps=spec.steps,
         guidance=spec.guidance_milli / 1000,
         max_tokens=entry.max_prompt_tokens,
@@ -284,29 +295,20 @@ def _long_video(
     """
     assert entry.segment_frames is not None and entry.continuation_pipeline is not None
     seg = entry.segment_frames
-    first = _CALLS[entry.pipeline](model.main, _replace(call, seg), generator, on_step)
+    first = _CALLS[entry.pipeline](
+        model.main, replace(call, num_frames=seg, image=None), generator, on_step
+    )
     video = [to_uint8(np.asarray(first))]
     for _ in range(segment_count(entry, spec) - 1):
         last = Image.fromarray(video[-1][-1])
         nxt = _CALLS[entry.continuation_pipeline](
-            model.pipelines["continuation"], _replace(call, seg, last), generator, on_step
+            model.pipelines["continuation"],
+            replace(call, num_frames=seg, image=last),
+            generator,
+            on_step,
         )
         video.append(to_uint8(np.asarray(nxt))[1:])
     return np.ascontiguousarray(np.concatenate(video, axis=0))
-
-
-def _replace(call: Call, num_frames: int, image: Image.Image | None = None) -> Call:
-    return Call(
-        prompt=call.prompt,
-        negative_prompt=call.negative_prompt,
-        num_frames=num_frames,
-        width=call.width,
-        height=call.height,
-        steps=call.steps,
-        guidance=call.guidance,
-        max_tokens=call.max_tokens,
-        image=image,
-    )
 
 
 def release_memory(device: str) -> None:

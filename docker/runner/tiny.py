@@ -20,13 +20,20 @@ import torch
 from diffusers import (
     AutoencoderKL,
     AutoencoderKLCogVideoX,
+    AutoencoderKLLTXVideo,
+    AutoencoderKLWan,
     CogVideoXDDIMScheduler,
     CogVideoXImageToVideoPipeline,
     CogVideoXPipeline,
     CogVideoXTransformer3DModel,
     DDIMScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    LTXPipeline,
+    LTXVideoTransformer3DModel,
     TextToVideoZeroPipeline,
     UNet2DConditionModel,
+    WanPipeline,
+    WanTransformer3DModel,
 )
 from transformers import (
     CLIPTextConfig,
@@ -35,6 +42,8 @@ from transformers import (
     T5Config,
     T5EncoderModel,
     T5Tokenizer,
+    UMT5Config,
+    UMT5EncoderModel,
 )
 
 from framecast.shared.catalog import load_catalog, manifest_path
@@ -209,6 +218,85 @@ def _cogvideox(image_conditioned: bool) -> Any:
     )
 
 
+def _ltx() -> Any:
+    tokenizer = _t5_tokenizer()
+    # Two of the four VAE stages scale space and time by 2: 4× compression both ways (the
+    # real model compresses 32× / 8×), so 32×32 × 9 frames is a 8×8 × 3 latent.
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        patch_size=1,
+        patch_size_t=1,
+    )
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
+    )
+    return LTXPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=_t5_encoder(len(tokenizer)),
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+
+
+def _wan() -> Any:
+    tokenizer = _t5_tokenizer()
+    # Wan's text encoder is UMT5 (per-layer relative attention bias), not T5.
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tokenizer),
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+        )
+    )
+    # base_dim 3 with no channel growth; the VAE's fixed 8× spatial / 4× temporal
+    # compression stays, so sizes are multiples of 16 (8 × the 2×2 patch) and frames 4k+1.
+    vae = AutoencoderKLWan(
+        base_dim=3,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        rope_max_seq_len=32,
+    )
+    return WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        transformer=transformer,
+    )
+
+
 def _t2v_zero() -> Any:
     tokenizer = _clip_tokenizer()
     text_encoder = CLIPTextModel(
@@ -270,6 +358,8 @@ _BUILDERS: dict[str, list[tuple[str, Callable[[], Any]]]] = {
     "cogvideox-i2v": [("", lambda: _cogvideox(True))],
     "cogvideox-long": [("t2v", lambda: _cogvideox(False)), ("i2v", lambda: _cogvideox(True))],
     "t2v-zero": [("", _t2v_zero)],
+    "ltx": [("", _ltx)],
+    "wan": [("", _wan)],
 }
 FAMILIES: tuple[str, ...] = tuple(_BUILDERS)
 
