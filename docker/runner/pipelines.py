@@ -9,7 +9,8 @@ from __future__ import annotations
 import gc
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,8 @@ from PIL import Image
 
 from framecast.runner.video import to_uint8
 from framecast.shared.catalog import CatalogEntry, Style
-from framecast.shared.catalog.weights import verify_weights
-from framecast.shared.errors import PipelineError, SpecError, UnknownModel
+from framecast.shared.catalog.weights import LORA_DIR, file_sha256, verify_weights
+from framecast.shared.errors import PipelineError, SpecError, UnknownModel, WeightsInvalid
 from framecast.shared.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,52 @@ def load_input_image(inputs_dir: str | None, cid: str, width: int, height: int) 
     if rgb.size != (width, height):
         rgb = rgb.resize((width, height), Image.Resampling.LANCZOS)
     return rgb
+
+
+def lora_path(model_dir: str, style: Style) -> Path:
+    """The style's LoRA file, checked against its pinned sha256 (before any compute)."""
+    assert style.lora is not None
+    path = Path(model_dir) / LORA_DIR / style.lora.file
+    pin = style.lora.cid or f"{style.lora.repo}@{style.lora.revision}"
+    if not path.is_file():
+        raise WeightsInvalid(
+            f"LoRA {style.lora.file} of style {style.id} is missing from {path.parent}",
+            fix=f"fetch {pin} into {path} (sha256 {style.lora.sha256})",
+            file=str(path),
+        )
+    actual = file_sha256(path)
+    if actual != style.lora.sha256:
+        raise WeightsInvalid(
+            f"LoRA {style.lora.file} of style {style.id} is corrupted: expected sha256 "
+            f"{style.lora.sha256}, actual {actual}",
+            fix=f"delete {path} and fetch {pin} again",
+            file=str(path),
+            expected=style.lora.sha256,
+            actual=actual,
+        )
+    return path
+
+
+@contextmanager
+def lora_applied(pipeline: Any, path: Path, style: Style) -> Iterator[None]:
+    """Load the style's LoRA into `pipeline` for one job; always unload it afterwards.
+
+    A warm runner serves the next job with the same pipeline, so the adapter must not
+    outlive the job (unloading restores the original modules; nothing was fused).
+    """
+    assert style.lora is not None
+    if not hasattr(pipeline, "load_lora_weights"):
+        raise SpecError(
+            f"style {style.id} has a LoRA but {type(pipeline).__name__} cannot load one",
+            field="style",
+            fix="choose a style without a LoRA for this model",
+        )
+    try:
+        pipeline.load_lora_weights(str(path), adapter_name="style")
+        pipeline.set_adapters(["style"], adapter_weights=[style.lora.scale_milli / 1000])
+        yield
+    finally:
+        pipeline.unload_lora_weights()
 
 
 @dataclass(frozen=True)
@@ -252,6 +299,7 @@ def generate(
         prompt, negative = style.apply(prompt, negative)
     check_prompt_tokens(model.main, entry, "prompt", prompt)
     check_prompt_tokens(model.main, entry, "negative_prompt", negative)
+    lora = lora_path(model.model_dir, style) if style is not None and style.lora else None
     image = None
     if spec.inputs.image is not None:
         image = load_input_image(inputs_dir, spec.inputs.image, spec.width, spec.height)
@@ -269,6 +317,25 @@ def generate(
         max_tokens=entry.max_prompt_tokens,
         image=image,
     )
+    with ExitStack() as stack:
+        if lora is not None:
+            assert style is not None
+            for pipeline in model.pipelines.values():
+                stack.enter_context(lora_applied(pipeline, lora, style))
+        return _run_call(
+            model, entry=entry, spec=spec, call=call, generator=generator, on_step=on_step
+        )
+
+
+def _run_call(
+    model: LoadedModel,
+    *,
+    entry: CatalogEntry,
+    spec: GenerationSpec,
+    call: Call,
+    generator: torch.Generator,
+    on_step: StepCallback,
+) -> np.ndarray:
     with torch.inference_mode():
         if entry.mode != "long":
             run = _CALLS[entry.pipeline]

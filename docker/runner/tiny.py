@@ -47,7 +47,7 @@ from transformers import (
 )
 
 from framecast.shared.catalog import load_catalog, manifest_path
-from framecast.shared.catalog.weights import compute_manifest
+from framecast.shared.catalog.weights import LORA_DIR, compute_manifest
 
 # A small fixed vocabulary: enough distinct pieces that prompts tokenize into several ids,
 # and single letters so any lowercase word still tokenizes (no silent <unk> runs).
@@ -179,9 +179,8 @@ def _t5_encoder(vocab_size: int, d_model: int = 32) -> Any:
     return T5EncoderModel(config)
 
 
-def _cogvideox(image_conditioned: bool) -> Any:
-    tokenizer = _t5_tokenizer()
-    transformer = CogVideoXTransformer3DModel(
+def _cogvideox_transformer(image_conditioned: bool) -> Any:
+    return CogVideoXTransformer3DModel(
         num_attention_heads=4,
         attention_head_dim=8,
         # I2V concatenates the image latents to the noise latents along channels.
@@ -197,6 +196,11 @@ def _cogvideox(image_conditioned: bool) -> Any:
         temporal_compression_ratio=4,
         max_text_seq_length=16,
     )
+
+
+def _cogvideox(image_conditioned: bool) -> Any:
+    tokenizer = _t5_tokenizer()
+    transformer = _cogvideox_transformer(image_conditioned)
     vae = AutoencoderKLCogVideoX(
         in_channels=3,
         out_channels=3,
@@ -378,6 +382,52 @@ def build_tiny(family: str, out_dir: Path, seed: int = 0) -> Path:
         pipeline = builder()
         pipeline.save_pretrained(out_dir / subdir if subdir else out_dir, safe_serialization=True)
     return out_dir
+
+
+# Tiny LoRA targets: tiny family -> (pipeline class that saves the LoRA, denoiser builder).
+_LORA_TARGETS: dict[str, tuple[Any, Callable[[], Any]]] = {
+    "cogvideox": (CogVideoXPipeline, lambda: _cogvideox_transformer(False)),
+}
+
+
+def build_tiny_lora(style_id: str, model_dir: Path, seed: int = 0) -> Path:
+    """Write the tiny LoRA of catalog style `style_id` to `model_dir/loras/FILE`.
+
+    peft LoRA on the attention projections of the style's base model's denoiser, saved in
+    the diffusers LoRA format. peft's default initialisation zeroes `lora_B` (an adapter
+    that changes nothing); `init_lora_weights=False` draws both matrices at random.
+    """
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    catalog = load_catalog()
+    lora = catalog.styles[style_id].lora
+    if lora is None:
+        raise ValueError(f"style {style_id} has no LoRA")
+    family = catalog.models[lora.base_model].tiny
+    if family not in _LORA_TARGETS:
+        raise ValueError(f"no tiny LoRA builder for the base model {lora.base_model}")
+    pipeline_cls, denoiser = _LORA_TARGETS[family]
+    torch.manual_seed(seed)
+    model = denoiser()
+    # Seeded again so the adapter depends on the seed alone, not on the denoiser's size.
+    torch.manual_seed(seed)
+    model.add_adapter(
+        LoraConfig(
+            r=4,
+            lora_alpha=4,
+            init_lora_weights=False,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        )
+    )
+    out = model_dir / LORA_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    pipeline_cls.save_lora_weights(
+        str(out),
+        transformer_lora_layers=get_peft_model_state_dict(model),
+        weight_name=lora.file,
+    )
+    return out / lora.file
 
 
 def pin_manifests(seed: int = 0) -> dict[str, Path]:
