@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from framecast.runner.video import to_uint8
+from framecast.runner.video import read_video, to_uint8
 from framecast.shared.catalog import CatalogEntry, Style
 from framecast.shared.catalog.weights import LORA_DIR, file_sha256, verify_weights
 from framecast.shared.errors import PipelineError, SpecError, UnknownModel, WeightsInvalid
@@ -178,6 +178,43 @@ def lora_applied(pipeline: Any, path: Path, style: Style) -> Iterator[None]:
         pipeline.unload_lora_weights()
 
 
+def load_input_video(
+    inputs_dir: str | None, cid: str, field_name: str, spec: GenerationSpec
+) -> np.ndarray:
+    """A control / source video fetched under its CID, checked frame for frame vs the spec.
+
+    No resampling in time or space: one input frame per output frame at the output size,
+    so what the signed spec asks for is exactly what conditions the generation.
+    """
+    path = Path(inputs_dir) / cid if inputs_dir is not None else None
+    if path is None or not path.is_file():
+        raise SpecError(
+            f"input {cid} ({field_name}) is not in the job's inputs directory",
+            field=field_name,
+            fix="the node must fetch every input CID before running the job",
+        )
+    try:
+        frames = read_video(path)
+    except ValueError as exc:
+        raise SpecError(
+            f"{field_name} {cid} is not a readable video ({exc})",
+            field=field_name,
+            fix="upload an MP4 (H.264) video",
+        ) from None
+    count, height, width = frames.shape[:3]
+    if count != spec.num_frames or (width, height) != (spec.width, spec.height):
+        raise SpecError(
+            f"{field_name} {cid} has {count} frames of {width}x{height}; the spec asks for "
+            f"{spec.num_frames} frames of {spec.width}x{spec.height}",
+            field=field_name,
+            fix="give one input frame per output frame at the output size, or change the spec",
+            frames=count,
+            width=width,
+            height=height,
+        )
+    return frames
+
+
 @dataclass(frozen=True)
 class Call:
     """One pipeline invocation: prompts, size, steps and (for I2V) the conditioning image."""
@@ -192,6 +229,8 @@ class Call:
     guidance: float
     max_tokens: int
     image: Image.Image | None = None
+    #: Control maps or the source video, one uint8 frame per output frame.
+    video: np.ndarray | None = None
 
 
 def _cogvideox(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
@@ -263,12 +302,81 @@ def _t2v_zero(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback
     return out.images
 
 
+def _cross_frame_attention(pipe: Any, batch_size: int) -> None:
+    # Text2Video-Zero's cross-frame attention: every frame attends to the first frame's keys
+    # and values, which keeps appearance consistent. `batch_size` is how many copies of the
+    # frame batch guidance stacks (1 without guidance), so it is set per call.
+    from diffusers.pipelines.deprecated.text_to_video_synthesis.pipeline_text_to_video_zero import (
+        CrossFrameAttnProcessor,
+    )
+
+    for module in (pipe.unet, getattr(pipe, "controlnet", None)):
+        if module is not None:
+            module.set_attn_processor(CrossFrameAttnProcessor(batch_size=batch_size))
+
+
+def _frame_batch(pipe: Any, call: Call, gen: torch.Generator) -> dict[str, Any]:
+    """Arguments that turn an image pipeline into a per-frame batch sharing one noise."""
+    assert call.video is not None
+    count = len(call.video)
+    # The same initial noise for every frame (as Text2Video-Zero's ControlNet recipe does):
+    # frames then differ only by their conditioning.
+    shape = (
+        1,
+        pipe.vae.config.latent_channels,
+        call.height // pipe.vae_scale_factor,
+        call.width // pipe.vae_scale_factor,
+    )
+    latents = torch.randn(shape, generator=gen, dtype=torch.float32).repeat(count, 1, 1, 1)
+    return {
+        "prompt": [call.prompt] * count,
+        "negative_prompt": [call.negative_prompt] * count if call.negative_prompt else None,
+        "image": [Image.fromarray(frame) for frame in call.video],
+        "num_inference_steps": call.steps,
+        "guidance_scale": call.guidance,
+        "generator": gen,
+        "latents": latents.to(pipe.device, pipe.unet.dtype),
+        "output_type": "np",
+    }
+
+
+def _controlnet_video(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+    _cross_frame_attention(pipe, 2 if call.guidance > 1 else 1)
+    out = pipe(
+        **_frame_batch(pipe, call, gen),
+        height=call.height,
+        width=call.width,
+        callback_on_step_end=lambda *_args: (on_step(), {})[1],
+    )
+    return out.images
+
+
+#: How strongly the edit sticks to the source frame (InstructPix2Pix's default).
+IMAGE_GUIDANCE = 1.5
+
+
+def _instruct_pix2pix_video(
+    pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback
+) -> Any:
+    # Text and image guidance stack three copies of the frames (InstructPix2Pix's rule:
+    # guidance_scale > 1 and image_guidance_scale >= 1).
+    _cross_frame_attention(pipe, 3 if call.guidance > 1 else 1)
+    out = pipe(
+        **_frame_batch(pipe, call, gen),
+        image_guidance_scale=IMAGE_GUIDANCE,
+        callback_on_step_end=lambda *_args: (on_step(), {})[1],
+    )
+    return out.images
+
+
 _CALLS: dict[str, Callable[[Any, Call, torch.Generator, StepCallback], Any]] = {
     "CogVideoXPipeline": _cogvideox,
     "CogVideoXImageToVideoPipeline": _cogvideox,
     "LTXPipeline": _ltx,
     "WanPipeline": _wan,
     "TextToVideoZeroPipeline": _t2v_zero,
+    "StableDiffusionControlNetPipeline": _controlnet_video,
+    "StableDiffusionInstructPix2PixPipeline": _instruct_pix2pix_video,
 }
 
 
@@ -303,6 +411,11 @@ def generate(
     image = None
     if spec.inputs.image is not None:
         image = load_input_image(inputs_dir, spec.inputs.image, spec.width, spec.height)
+    video = None
+    if spec.inputs.control is not None:
+        video = load_input_video(inputs_dir, spec.inputs.control, "inputs.control", spec)
+    elif spec.inputs.video is not None:
+        video = load_input_video(inputs_dir, spec.inputs.video, "inputs.video", spec)
     # The one source of randomness: a CPU generator seeded from the signed spec.
     generator = torch.Generator(device="cpu").manual_seed(spec.seed)
     call = Call(
@@ -316,6 +429,7 @@ def generate(
         guidance=spec.guidance_milli / 1000,
         max_tokens=entry.max_prompt_tokens,
         image=image,
+        video=video,
     )
     with ExitStack() as stack:
         if lora is not None:

@@ -26,10 +26,13 @@ from diffusers import (
     CogVideoXImageToVideoPipeline,
     CogVideoXPipeline,
     CogVideoXTransformer3DModel,
+    ControlNetModel,
     DDIMScheduler,
     FlowMatchEulerDiscreteScheduler,
     LTXPipeline,
     LTXVideoTransformer3DModel,
+    StableDiffusionControlNetPipeline,
+    StableDiffusionInstructPix2PixPipeline,
     TextToVideoZeroPipeline,
     UNet2DConditionModel,
     WanPipeline,
@@ -301,7 +304,8 @@ def _wan() -> Any:
     )
 
 
-def _t2v_zero() -> Any:
+def _stable_diffusion(unet_in_channels: int = 4) -> dict[str, Any]:
+    """The Stable Diffusion components Text2Video-Zero and its variants share."""
     tokenizer = _clip_tokenizer()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -320,7 +324,8 @@ def _t2v_zero() -> Any:
         block_out_channels=(8, 16),
         layers_per_block=1,
         sample_size=8,
-        in_channels=4,
+        # InstructPix2Pix concatenates the source frame's latents: 8 input channels.
+        in_channels=unet_in_channels,
         out_channels=4,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
@@ -344,16 +349,51 @@ def _t2v_zero() -> Any:
         clip_sample=False,
         set_alpha_to_one=False,
     )
-    return TextToVideoZeroPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+    return {
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "unet": unet,
+        "scheduler": scheduler,
+        "safety_checker": None,
+        "feature_extractor": None,
+        "requires_safety_checker": False,
+    }
+
+
+def _t2v_zero() -> Any:
+    return TextToVideoZeroPipeline(**_stable_diffusion())
+
+
+def _t2v_zero_controlnet() -> Any:
+    components = _stable_diffusion()
+    controlnet = ControlNetModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        in_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=4,
+        # One 2× downsampling: the control map must land on the tiny VAE's 2× latent grid.
+        conditioning_embedding_out_channels=(8, 16),
     )
+    # ControlNet's output convolutions start at zero ("zero convolutions") and only training
+    # moves them; left at zero the control video would change nothing, and a test could not
+    # tell whether the runner feeds it at all.
+    with torch.no_grad():
+        zero_convs = (
+            controlnet.controlnet_cond_embedding.conv_out,
+            *controlnet.controlnet_down_blocks,
+            controlnet.controlnet_mid_block,
+        )
+        for conv in zero_convs:
+            torch.nn.init.normal_(conv.weight, std=0.5)
+    return StableDiffusionControlNetPipeline(**components, controlnet=controlnet)
+
+
+def _t2v_zero_pix2pix() -> Any:
+    return StableDiffusionInstructPix2PixPipeline(**_stable_diffusion(unet_in_channels=8))
 
 
 _BUILDERS: dict[str, list[tuple[str, Callable[[], Any]]]] = {
@@ -362,6 +402,8 @@ _BUILDERS: dict[str, list[tuple[str, Callable[[], Any]]]] = {
     "cogvideox-i2v": [("", lambda: _cogvideox(True))],
     "cogvideox-long": [("t2v", lambda: _cogvideox(False)), ("i2v", lambda: _cogvideox(True))],
     "t2v-zero": [("", _t2v_zero)],
+    "t2v-zero-controlnet": [("", _t2v_zero_controlnet)],
+    "t2v-zero-pix2pix": [("", _t2v_zero_pix2pix)],
     "ltx": [("", _ltx)],
     "wan": [("", _wan)],
 }

@@ -191,6 +191,8 @@ def test_gpu_model_on_cpu_is_refused_before_loading(runner: JobRunner, tmp_path:
     [
         ("tiny-cogvideox", "cogvideox"),
         ("tiny-t2v-zero", "t2v-zero"),
+        ("tiny-t2v-zero-pose", "t2v-zero-controlnet"),
+        ("tiny-t2v-zero-edit", "t2v-zero-pix2pix"),
         ("tiny-ltx-video", "ltx"),
         ("tiny-wan", "wan"),
     ],
