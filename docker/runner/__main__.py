@@ -1,4 +1,4 @@
-"""`python -m framecast.runner serve | run --request FILE | tiny build|pin`.
+"""`python -m framecast.runner serve | run --request FILE | tiny build|pin|lora`.
 
 stdout carries protocol lines only: the real stdout is kept for events and file
 descriptor 1 is pointed at stderr, so a library that prints cannot corrupt the stream.
@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--out", type=Path, required=True)
     build.add_argument("--seed", type=int, default=0)
     tiny_sub.add_parser("pin", help="rebuild every tiny model and rewrite its manifest")
+    lora = tiny_sub.add_parser("lora", help="write a style's tiny LoRA into MODEL_DIR/loras/")
+    lora.add_argument("--style", required=True)
+    lora.add_argument("--model-dir", type=Path, required=True)
+    lora.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("FRAMECAST_LOG_LEVEL", "INFO"),
@@ -53,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.tiny_command == "build":
             print(tiny_models.build_tiny(args.family, args.out, seed=args.seed))
+            return 0
+        if args.tiny_command == "lora":
+            print(tiny_models.build_tiny_lora(args.style, args.model_dir, seed=args.seed))
             return 0
         for entry_id, path in tiny_models.pin_manifests().items():
             print(f"{entry_id}: {path}")

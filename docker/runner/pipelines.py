@@ -9,8 +9,9 @@ from __future__ import annotations
 import gc
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from framecast.runner.video import to_uint8
+from framecast.runner.video import read_video, to_uint8
 from framecast.shared.catalog import CatalogEntry, Style
-from framecast.shared.catalog.weights import verify_weights
-from framecast.shared.errors import PipelineError, SpecError, UnknownModel
+from framecast.shared.catalog.weights import LORA_DIR, file_sha256, verify_weights
+from framecast.shared.errors import PipelineError, SpecError, UnknownModel, WeightsInvalid
 from framecast.shared.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,89 @@ def load_input_image(inputs_dir: str | None, cid: str, width: int, height: int) 
     return rgb
 
 
+def lora_path(model_dir: str, style: Style) -> Path:
+    """The style's LoRA file, checked against its pinned sha256 (before any compute)."""
+    assert style.lora is not None
+    path = Path(model_dir) / LORA_DIR / style.lora.file
+    pin = style.lora.cid or f"{style.lora.repo}@{style.lora.revision}"
+    if not path.is_file():
+        raise WeightsInvalid(
+            f"LoRA {style.lora.file} of style {style.id} is missing from {path.parent}",
+            fix=f"fetch {pin} into {path} (sha256 {style.lora.sha256})",
+            file=str(path),
+        )
+    actual = file_sha256(path)
+    if actual != style.lora.sha256:
+        raise WeightsInvalid(
+            f"LoRA {style.lora.file} of style {style.id} is corrupted: expected sha256 "
+            f"{style.lora.sha256}, actual {actual}",
+            fix=f"delete {path} and fetch {pin} again",
+            file=str(path),
+            expected=style.lora.sha256,
+            actual=actual,
+        )
+    return path
+
+
+@contextmanager
+def lora_applied(pipeline: Any, path: Path, style: Style) -> Iterator[None]:
+    """Load the style's LoRA into `pipeline` for one job; always unload it afterwards.
+
+    A warm runner serves the next job with the same pipeline, so the adapter must not
+    outlive the job (unloading restores the original modules; nothing was fused).
+    """
+    assert style.lora is not None
+    if not hasattr(pipeline, "load_lora_weights"):
+        raise SpecError(
+            f"style {style.id} has a LoRA but {type(pipeline).__name__} cannot load one",
+            field="style",
+            fix="choose a style without a LoRA for this model",
+        )
+    try:
+        pipeline.load_lora_weights(str(path), adapter_name="style")
+        pipeline.set_adapters(["style"], adapter_weights=[style.lora.scale_milli / 1000])
+        yield
+    finally:
+        pipeline.unload_lora_weights()
+
+
+def load_input_video(
+    inputs_dir: str | None, cid: str, field_name: str, spec: GenerationSpec
+) -> np.ndarray:
+    """A control / source video fetched under its CID, checked frame for frame vs the spec.
+
+    No resampling in time or space: one input frame per output frame at the output size,
+    so what the signed spec asks for is exactly what conditions the generation.
+    """
+    path = Path(inputs_dir) / cid if inputs_dir is not None else None
+    if path is None or not path.is_file():
+        raise SpecError(
+            f"input {cid} ({field_name}) is not in the job's inputs directory",
+            field=field_name,
+            fix="the node must fetch every input CID before running the job",
+        )
+    try:
+        frames = read_video(path)
+    except ValueError as exc:
+        raise SpecError(
+            f"{field_name} {cid} is not a readable video ({exc})",
+            field=field_name,
+            fix="upload an MP4 (H.264) video",
+        ) from None
+    count, height, width = frames.shape[:3]
+    if count != spec.num_frames or (width, height) != (spec.width, spec.height):
+        raise SpecError(
+            f"{field_name} {cid} has {count} frames of {width}x{height}; the spec asks for "
+            f"{spec.num_frames} frames of {spec.width}x{spec.height}",
+            field=field_name,
+            fix="give one input frame per output frame at the output size, or change the spec",
+            frames=count,
+            width=width,
+            height=height,
+        )
+    return frames
+
+
 @dataclass(frozen=True)
 class Call:
     """One pipeline invocation: prompts, size, steps and (for I2V) the conditioning image."""
@@ -140,10 +224,13 @@ class Call:
     num_frames: int
     width: int
     height: int
+    fps: int
     steps: int
     guidance: float
     max_tokens: int
     image: Image.Image | None = None
+    #: Control maps or the source video, one uint8 frame per output frame.
+    video: np.ndarray | None = None
 
 
 def _cogvideox(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
@@ -165,22 +252,31 @@ def _cogvideox(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallbac
     return out.frames[0]
 
 
-def _flow_video(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+def _flow_kwargs(call: Call, gen: torch.Generator, on_step: StepCallback) -> dict[str, Any]:
     # LTX-Video and Wan share the callback_on_step_end / max_sequence_length interface.
-    out = pipe(
-        prompt=call.prompt,
-        negative_prompt=call.negative_prompt or None,
-        num_frames=call.num_frames,
-        height=call.height,
-        width=call.width,
-        num_inference_steps=call.steps,
-        guidance_scale=call.guidance,
-        generator=gen,
-        output_type="np",
-        max_sequence_length=call.max_tokens,
-        callback_on_step_end=lambda *_args: (on_step(), {})[1],
-    )
-    return out.frames[0]
+    return {
+        "prompt": call.prompt,
+        "negative_prompt": call.negative_prompt or None,
+        "num_frames": call.num_frames,
+        "height": call.height,
+        "width": call.width,
+        "num_inference_steps": call.steps,
+        "guidance_scale": call.guidance,
+        "generator": gen,
+        "output_type": "np",
+        "max_sequence_length": call.max_tokens,
+        "callback_on_step_end": lambda *_args: (on_step(), {})[1],
+    }
+
+
+def _ltx(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+    # LTX scales its rotary position embedding in time by the frame rate, so the signed
+    # fps is part of what is generated, not only of the container.
+    return pipe(**_flow_kwargs(call, gen, on_step), frame_rate=call.fps).frames[0]
+
+
+def _wan(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+    return pipe(**_flow_kwargs(call, gen, on_step)).frames[0]
 
 
 def _t2v_zero(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
@@ -206,12 +302,81 @@ def _t2v_zero(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback
     return out.images
 
 
+def _cross_frame_attention(pipe: Any, batch_size: int) -> None:
+    # Text2Video-Zero's cross-frame attention: every frame attends to the first frame's keys
+    # and values, which keeps appearance consistent. `batch_size` is how many copies of the
+    # frame batch guidance stacks (1 without guidance), so it is set per call.
+    from diffusers.pipelines.deprecated.text_to_video_synthesis.pipeline_text_to_video_zero import (
+        CrossFrameAttnProcessor,
+    )
+
+    for module in (pipe.unet, getattr(pipe, "controlnet", None)):
+        if module is not None:
+            module.set_attn_processor(CrossFrameAttnProcessor(batch_size=batch_size))
+
+
+def _frame_batch(pipe: Any, call: Call, gen: torch.Generator) -> dict[str, Any]:
+    """Arguments that turn an image pipeline into a per-frame batch sharing one noise."""
+    assert call.video is not None
+    count = len(call.video)
+    # The same initial noise for every frame (as Text2Video-Zero's ControlNet recipe does):
+    # frames then differ only by their conditioning.
+    shape = (
+        1,
+        pipe.vae.config.latent_channels,
+        call.height // pipe.vae_scale_factor,
+        call.width // pipe.vae_scale_factor,
+    )
+    latents = torch.randn(shape, generator=gen, dtype=torch.float32).repeat(count, 1, 1, 1)
+    return {
+        "prompt": [call.prompt] * count,
+        "negative_prompt": [call.negative_prompt] * count if call.negative_prompt else None,
+        "image": [Image.fromarray(frame) for frame in call.video],
+        "num_inference_steps": call.steps,
+        "guidance_scale": call.guidance,
+        "generator": gen,
+        "latents": latents.to(pipe.device, pipe.unet.dtype),
+        "output_type": "np",
+    }
+
+
+def _controlnet_video(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
+    _cross_frame_attention(pipe, 2 if call.guidance > 1 else 1)
+    out = pipe(
+        **_frame_batch(pipe, call, gen),
+        height=call.height,
+        width=call.width,
+        callback_on_step_end=lambda *_args: (on_step(), {})[1],
+    )
+    return out.images
+
+
+#: How strongly the edit sticks to the source frame (InstructPix2Pix's default).
+IMAGE_GUIDANCE = 1.5
+
+
+def _instruct_pix2pix_video(
+    pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback
+) -> Any:
+    # Text and image guidance stack three copies of the frames (InstructPix2Pix's rule:
+    # guidance_scale > 1 and image_guidance_scale >= 1).
+    _cross_frame_attention(pipe, 3 if call.guidance > 1 else 1)
+    out = pipe(
+        **_frame_batch(pipe, call, gen),
+        image_guidance_scale=IMAGE_GUIDANCE,
+        callback_on_step_end=lambda *_args: (on_step(), {})[1],
+    )
+    return out.images
+
+
 _CALLS: dict[str, Callable[[Any, Call, torch.Generator, StepCallback], Any]] = {
     "CogVideoXPipeline": _cogvideox,
     "CogVideoXImageToVideoPipeline": _cogvideox,
-    "LTXPipeline": _flow_video,
-    "WanPipeline": _flow_video,
+    "LTXPipeline": _ltx,
+    "WanPipeline": _wan,
     "TextToVideoZeroPipeline": _t2v_zero,
+    "StableDiffusionControlNetPipeline": _controlnet_video,
+    "StableDiffusionInstructPix2PixPipeline": _instruct_pix2pix_video,
 }
 
 
@@ -242,9 +407,15 @@ def generate(
         prompt, negative = style.apply(prompt, negative)
     check_prompt_tokens(model.main, entry, "prompt", prompt)
     check_prompt_tokens(model.main, entry, "negative_prompt", negative)
+    lora = lora_path(model.model_dir, style) if style is not None and style.lora else None
     image = None
     if spec.inputs.image is not None:
         image = load_input_image(inputs_dir, spec.inputs.image, spec.width, spec.height)
+    video = None
+    if spec.inputs.control is not None:
+        video = load_input_video(inputs_dir, spec.inputs.control, "inputs.control", spec)
+    elif spec.inputs.video is not None:
+        video = load_input_video(inputs_dir, spec.inputs.video, "inputs.video", spec)
     # The one source of randomness: a CPU generator seeded from the signed spec.
     generator = torch.Generator(device="cpu").manual_seed(spec.seed)
     call = Call(
@@ -253,11 +424,32 @@ def generate(
         num_frames=spec.num_frames,
         width=spec.width,
         height=spec.height,
+        fps=spec.fps,
         steps=spec.steps,
         guidance=spec.guidance_milli / 1000,
         max_tokens=entry.max_prompt_tokens,
         image=image,
+        video=video,
     )
+    with ExitStack() as stack:
+        if lora is not None:
+            assert style is not None
+            for pipeline in model.pipelines.values():
+                stack.enter_context(lora_applied(pipeline, lora, style))
+        return _run_call(
+            model, entry=entry, spec=spec, call=call, generator=generator, on_step=on_step
+        )
+
+
+def _run_call(
+    model: LoadedModel,
+    *,
+    entry: CatalogEntry,
+    spec: GenerationSpec,
+    call: Call,
+    generator: torch.Generator,
+    on_step: StepCallback,
+) -> np.ndarray:
     with torch.inference_mode():
         if entry.mode != "long":
             run = _CALLS[entry.pipeline]
@@ -284,29 +476,20 @@ def _long_video(
     """
     assert entry.segment_frames is not None and entry.continuation_pipeline is not None
     seg = entry.segment_frames
-    first = _CALLS[entry.pipeline](model.main, _replace(call, seg), generator, on_step)
+    first = _CALLS[entry.pipeline](
+        model.main, replace(call, num_frames=seg, image=None), generator, on_step
+    )
     video = [to_uint8(np.asarray(first))]
     for _ in range(segment_count(entry, spec) - 1):
         last = Image.fromarray(video[-1][-1])
         nxt = _CALLS[entry.continuation_pipeline](
-            model.pipelines["continuation"], _replace(call, seg, last), generator, on_step
+            model.pipelines["continuation"],
+            replace(call, num_frames=seg, image=last),
+            generator,
+            on_step,
         )
         video.append(to_uint8(np.asarray(nxt))[1:])
     return np.ascontiguousarray(np.concatenate(video, axis=0))
-
-
-def _replace(call: Call, num_frames: int, image: Image.Image | None = None) -> Call:
-    return Call(
-        prompt=call.prompt,
-        negative_prompt=call.negative_prompt,
-        num_frames=num_frames,
-        width=call.width,
-        height=call.height,
-        steps=call.steps,
-        guidance=call.guidance,
-        max_tokens=call.max_tokens,
-        image=image,
-    )
 
 
 def release_memory(device: str) -> None:

@@ -20,13 +20,23 @@ import torch
 from diffusers import (
     AutoencoderKL,
     AutoencoderKLCogVideoX,
+    AutoencoderKLLTXVideo,
+    AutoencoderKLWan,
     CogVideoXDDIMScheduler,
     CogVideoXImageToVideoPipeline,
     CogVideoXPipeline,
     CogVideoXTransformer3DModel,
+    ControlNetModel,
     DDIMScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    LTXPipeline,
+    LTXVideoTransformer3DModel,
+    StableDiffusionControlNetPipeline,
+    StableDiffusionInstructPix2PixPipeline,
     TextToVideoZeroPipeline,
     UNet2DConditionModel,
+    WanPipeline,
+    WanTransformer3DModel,
 )
 from transformers import (
     CLIPTextConfig,
@@ -35,10 +45,12 @@ from transformers import (
     T5Config,
     T5EncoderModel,
     T5Tokenizer,
+    UMT5Config,
+    UMT5EncoderModel,
 )
 
 from framecast.shared.catalog import load_catalog, manifest_path
-from framecast.shared.catalog.weights import compute_manifest
+from framecast.shared.catalog.weights import LORA_DIR, compute_manifest
 
 # A small fixed vocabulary: enough distinct pieces that prompts tokenize into several ids,
 # and single letters so any lowercase word still tokenizes (no silent <unk> runs).
@@ -170,9 +182,8 @@ def _t5_encoder(vocab_size: int, d_model: int = 32) -> Any:
     return T5EncoderModel(config)
 
 
-def _cogvideox(image_conditioned: bool) -> Any:
-    tokenizer = _t5_tokenizer()
-    transformer = CogVideoXTransformer3DModel(
+def _cogvideox_transformer(image_conditioned: bool) -> Any:
+    return CogVideoXTransformer3DModel(
         num_attention_heads=4,
         attention_head_dim=8,
         # I2V concatenates the image latents to the noise latents along channels.
@@ -188,6 +199,11 @@ def _cogvideox(image_conditioned: bool) -> Any:
         temporal_compression_ratio=4,
         max_text_seq_length=16,
     )
+
+
+def _cogvideox(image_conditioned: bool) -> Any:
+    tokenizer = _t5_tokenizer()
+    transformer = _cogvideox_transformer(image_conditioned)
     vae = AutoencoderKLCogVideoX(
         in_channels=3,
         out_channels=3,
@@ -209,7 +225,87 @@ def _cogvideox(image_conditioned: bool) -> Any:
     )
 
 
-def _t2v_zero() -> Any:
+def _ltx() -> Any:
+    tokenizer = _t5_tokenizer()
+    # Two of the four VAE stages scale space and time by 2: 4× compression both ways (the
+    # real model compresses 32× / 8×), so 32×32 × 9 frames is a 8×8 × 3 latent.
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        patch_size=1,
+        patch_size_t=1,
+    )
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
+    )
+    return LTXPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=_t5_encoder(len(tokenizer)),
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+
+
+def _wan() -> Any:
+    tokenizer = _t5_tokenizer()
+    # Wan's text encoder is UMT5 (per-layer relative attention bias), not T5.
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=len(tokenizer),
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+        )
+    )
+    # base_dim 3 with no channel growth; the VAE's fixed 8× spatial / 4× temporal
+    # compression stays, so sizes are multiples of 16 (8 × the 2×2 patch) and frames 4k+1.
+    vae = AutoencoderKLWan(
+        base_dim=3,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        rope_max_seq_len=32,
+    )
+    return WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        transformer=transformer,
+    )
+
+
+def _stable_diffusion(unet_in_channels: int = 4) -> dict[str, Any]:
+    """The Stable Diffusion components Text2Video-Zero and its variants share."""
     tokenizer = _clip_tokenizer()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -228,7 +324,8 @@ def _t2v_zero() -> Any:
         block_out_channels=(8, 16),
         layers_per_block=1,
         sample_size=8,
-        in_channels=4,
+        # InstructPix2Pix concatenates the source frame's latents: 8 input channels.
+        in_channels=unet_in_channels,
         out_channels=4,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
@@ -252,16 +349,51 @@ def _t2v_zero() -> Any:
         clip_sample=False,
         set_alpha_to_one=False,
     )
-    return TextToVideoZeroPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+    return {
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "unet": unet,
+        "scheduler": scheduler,
+        "safety_checker": None,
+        "feature_extractor": None,
+        "requires_safety_checker": False,
+    }
+
+
+def _t2v_zero() -> Any:
+    return TextToVideoZeroPipeline(**_stable_diffusion())
+
+
+def _t2v_zero_controlnet() -> Any:
+    components = _stable_diffusion()
+    controlnet = ControlNetModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        in_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=4,
+        # One 2× downsampling: the control map must land on the tiny VAE's 2× latent grid.
+        conditioning_embedding_out_channels=(8, 16),
     )
+    # ControlNet's output convolutions start at zero ("zero convolutions") and only training
+    # moves them; left at zero the control video would change nothing, and a test could not
+    # tell whether the runner feeds it at all.
+    with torch.no_grad():
+        zero_convs = (
+            controlnet.controlnet_cond_embedding.conv_out,
+            *controlnet.controlnet_down_blocks,
+            controlnet.controlnet_mid_block,
+        )
+        for conv in zero_convs:
+            torch.nn.init.normal_(conv.weight, std=0.5)
+    return StableDiffusionControlNetPipeline(**components, controlnet=controlnet)
+
+
+def _t2v_zero_pix2pix() -> Any:
+    return StableDiffusionInstructPix2PixPipeline(**_stable_diffusion(unet_in_channels=8))
 
 
 _BUILDERS: dict[str, list[tuple[str, Callable[[], Any]]]] = {
@@ -270,6 +402,10 @@ _BUILDERS: dict[str, list[tuple[str, Callable[[], Any]]]] = {
     "cogvideox-i2v": [("", lambda: _cogvideox(True))],
     "cogvideox-long": [("t2v", lambda: _cogvideox(False)), ("i2v", lambda: _cogvideox(True))],
     "t2v-zero": [("", _t2v_zero)],
+    "t2v-zero-controlnet": [("", _t2v_zero_controlnet)],
+    "t2v-zero-pix2pix": [("", _t2v_zero_pix2pix)],
+    "ltx": [("", _ltx)],
+    "wan": [("", _wan)],
 }
 FAMILIES: tuple[str, ...] = tuple(_BUILDERS)
 
@@ -288,6 +424,52 @@ def build_tiny(family: str, out_dir: Path, seed: int = 0) -> Path:
         pipeline = builder()
         pipeline.save_pretrained(out_dir / subdir if subdir else out_dir, safe_serialization=True)
     return out_dir
+
+
+# Tiny LoRA targets: tiny family -> (pipeline class that saves the LoRA, denoiser builder).
+_LORA_TARGETS: dict[str, tuple[Any, Callable[[], Any]]] = {
+    "cogvideox": (CogVideoXPipeline, lambda: _cogvideox_transformer(False)),
+}
+
+
+def build_tiny_lora(style_id: str, model_dir: Path, seed: int = 0) -> Path:
+    """Write the tiny LoRA of catalog style `style_id` to `model_dir/loras/FILE`.
+
+    peft LoRA on the attention projections of the style's base model's denoiser, saved in
+    the diffusers LoRA format. peft's default initialisation zeroes `lora_B` (an adapter
+    that changes nothing); `init_lora_weights=False` draws both matrices at random.
+    """
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    catalog = load_catalog()
+    lora = catalog.styles[style_id].lora
+    if lora is None:
+        raise ValueError(f"style {style_id} has no LoRA")
+    family = catalog.models[lora.base_model].tiny
+    if family not in _LORA_TARGETS:
+        raise ValueError(f"no tiny LoRA builder for the base model {lora.base_model}")
+    pipeline_cls, denoiser = _LORA_TARGETS[family]
+    torch.manual_seed(seed)
+    model = denoiser()
+    # Seeded again so the adapter depends on the seed alone, not on the denoiser's size.
+    torch.manual_seed(seed)
+    model.add_adapter(
+        LoraConfig(
+            r=4,
+            lora_alpha=4,
+            init_lora_weights=False,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        )
+    )
+    out = model_dir / LORA_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    pipeline_cls.save_lora_weights(
+        str(out),
+        transformer_lora_layers=get_peft_model_state_dict(model),
+        weight_name=lora.file,
+    )
+    return out / lora.file
 
 
 def pin_manifests(seed: int = 0) -> dict[str, Path]:

@@ -81,6 +81,23 @@ def write_video(frames: np.ndarray, path: Path, fps: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def read_video(path: Path) -> np.ndarray:
+    """Decode a video to uint8 RGB frames F×H×W×3 (control maps, source videos).
+
+    Raises `ValueError` when ffmpeg cannot decode it.
+    """
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        meta = next(reader)
+        width, height = meta["size"]
+        frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader]
+    except (OSError, RuntimeError, StopIteration, KeyError) as exc:
+        raise ValueError(f"not a decodable video: {exc}") from exc
+    if not frames:
+        raise ValueError("the video has no frames")
+    return np.stack(frames)
+
+
 def write_poster(frames: np.ndarray, path: Path) -> None:
     """The first frame as a JPEG without metadata."""
     Image.fromarray(frames[0]).save(path, format="JPEG", quality=POSTER_QUALITY)

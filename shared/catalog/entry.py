@@ -60,7 +60,13 @@ class LoraAdapter(_Data):
     repo: str | None = Field(None, description="Hugging Face repo of the adapter.")
     revision: Revision | None = Field(None, description="Pinned commit of `repo`.")
     cid: str | None = Field(None, description="CID of the adapter file (alternative to repo).")
-    file: str = Field(description="Adapter file name (safetensors).")
+    file: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.safetensors$",
+        description="Adapter file name; the runner reads it from `MODEL_DIR/loras/`.",
+    )
+    base_model: str = Field(
+        description="Catalog id of the model the adapter was trained on (its layer shapes)."
+    )
     sha256: Sha256Hex = Field(description="sha256 of the adapter file.")
     scale_milli: int = Field(1000, ge=0, le=10_000, description="LoRA scale × 1000.")
 
@@ -229,6 +235,13 @@ def validate_spec(spec: GenerationSpec, entry: CatalogEntry, style: Style | None
                 f"style {style.id} does not apply to the {entry.family} family of {entry.id}",
                 field="style",
                 fix="choose another style or drop it",
+            )
+        # A LoRA's matrices fit one architecture only, not a whole family.
+        if style.lora is not None and style.lora.base_model != entry.id:
+            raise SpecError(
+                f"style {style.id} carries a LoRA for {style.lora.base_model}, not {entry.id}",
+                field="style",
+                fix=f"use model {style.lora.base_model} with this style, or another style",
             )
 
 

@@ -16,6 +16,10 @@ from pathlib import Path, PurePosixPath
 from framecast.shared.errors import WeightsInvalid
 
 _BLOCK = 1 << 20
+#: Style LoRA adapters live in this subdirectory of a model directory. They are pinned by
+#: the styles that name them (each file checked against its own sha256 before use), not by
+#: the model's manifest, so they are not "extra" files of the model.
+LORA_DIR = "loras"
 
 
 def file_sha256(path: Path) -> str:
@@ -86,7 +90,8 @@ def verify_weights(
                 actual=actual,
             )
     if not allow_extra:
-        extra = sorted(set(compute_manifest_names(root)) - set(manifest))
+        names = (n for n in compute_manifest_names(root) if not n.startswith(f"{LORA_DIR}/"))
+        extra = sorted(set(names) - set(manifest))
         if extra:
             raise WeightsInvalid(
                 f"weights directory {root} holds files the manifest does not pin: "

@@ -16,4 +16,13 @@ __all__ = ["tiny_cogvideox_dir", "tiny_dirs"]
 def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every tiny family except plain CogVideoX (see `tiny_cogvideox_dir`)."""
     root = tmp_path_factory.mktemp("tiny")
-    return {f: build_tiny(f, root / f) for f in ("cogvideox-i2v", "cogvideox-long", "t2v-zero")}
+    families = (
+        "cogvideox-i2v",
+        "cogvideox-long",
+        "t2v-zero",
+        "t2v-zero-controlnet",
+        "t2v-zero-pix2pix",
+        "ltx",
+        "wan",
+    )
+    return {f: build_tiny(f, root / f) for f in families}

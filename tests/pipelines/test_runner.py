@@ -21,7 +21,7 @@ from framecast.runner.tiny import build_tiny
 from framecast.shared.catalog import get_entry
 from framecast.shared.catalog.weights import compute_manifest
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest, decode_event
-from framecast.shared.spec import parse_spec
+from framecast.shared.spec import GenerationSpec, parse_spec
 from tests.pipelines.test_catalog import IMAGE_CID
 from tests.runtime.conformance import TINY_SPEC, tiny_spec
 
@@ -96,6 +96,33 @@ def test_text2video_zero(runner: JobRunner, tiny_dirs: dict[str, Path], tmp_path
     assert decoded_frames(tmp_path / "t2vz" / "video.mp4") == 4
 
 
+@pytest.mark.parametrize(("family", "model"), [("ltx", "tiny-ltx-video"), ("wan", "tiny-wan")])
+def test_flow_match_family_runs_from_pretrained(
+    runner: JobRunner, tiny_dirs: dict[str, Path], tmp_path: Path, family: str, model: str
+) -> None:
+    terminal, events = run_job(runner, tiny_dirs[family], tmp_path / family, model=model)
+    assert terminal.status == "succeeded", terminal.error
+    steps = [e.metrics["step"] for e in events if e.status == "processing"]
+    assert steps == [1.0, 2.0]
+    assert terminal.output is not None
+    assert (terminal.output.num_frames, terminal.output.width) == (9, 32)
+    assert decoded_frames(tmp_path / family / "video.mp4") == 9
+
+
+def test_ltx_frame_rate_conditions_the_frames(
+    runner: JobRunner, tiny_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    # LTX feeds the frame rate into its positional embedding: fps is part of the content.
+    digests = set()
+    for fps in (8, 24):
+        terminal, _ = run_job(
+            runner, tiny_dirs["ltx"], tmp_path / f"fps{fps}", model="tiny-ltx-video", fps=fps
+        )
+        assert terminal.output is not None, terminal.error
+        digests.add(terminal.output.frames_digest)
+    assert len(digests) == 2
+
+
 def test_long_video_chains_segments_on_the_last_frame(
     runner: JobRunner, tiny_dirs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -159,27 +186,34 @@ def test_gpu_model_on_cpu_is_refused_before_loading(runner: JobRunner, tmp_path:
     assert terminal.error is not None and "needs a GPU" in terminal.error.message
 
 
-def test_tiny_builds_are_deterministic_and_match_the_pinned_manifests(tmp_path: Path) -> None:
-    for entry_id, family in (("tiny-cogvideox", "cogvideox"), ("tiny-t2v-zero", "t2v-zero")):
-        built = compute_manifest(build_tiny(family, tmp_path / family))
-        assert built == get_entry(entry_id).manifest, (
-            f"{entry_id} no longer builds to its pinned manifest; if that is intended run "
-            "`.venv/bin/python -m framecast.runner tiny pin` and commit the manifests"
-        )
-
-
-def test_two_processes_give_identical_frames_and_video(
-    tiny_cogvideox_dir: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("entry_id", "family"),
+    [
+        ("tiny-cogvideox", "cogvideox"),
+        ("tiny-t2v-zero", "t2v-zero"),
+        ("tiny-t2v-zero-pose", "t2v-zero-controlnet"),
+        ("tiny-t2v-zero-edit", "t2v-zero-pix2pix"),
+        ("tiny-ltx-video", "ltx"),
+        ("tiny-wan", "wan"),
+    ],
+)
+def test_tiny_builds_are_deterministic_and_match_the_pinned_manifests(
+    tmp_path: Path, entry_id: str, family: str
 ) -> None:
+    built = compute_manifest(build_tiny(family, tmp_path / family))
+    assert built == get_entry(entry_id).manifest, (
+        f"{entry_id} no longer builds to its pinned manifest; if that is intended run "
+        "`.venv/bin/python -m framecast.runner tiny pin` and commit the manifests"
+    )
+
+
+def run_in_two_processes(model_dir: Path, spec: GenerationSpec, tmp_path: Path) -> None:
     """Same spec + weights + runner, two separate interpreters → byte-identical outputs."""
     results = []
     procs = []
     for name in ("first", "second"):
         request = RunRequest(
-            job_id=name,
-            spec=tiny_spec(),
-            model_dir=str(tiny_cogvideox_dir),
-            output_dir=str(tmp_path / name),
+            job_id=name, spec=spec, model_dir=str(model_dir), output_dir=str(tmp_path / name)
         )
         path = tmp_path / f"{name}.json"
         path.write_text(request.model_dump_json())
@@ -202,3 +236,17 @@ def test_two_processes_give_identical_frames_and_video(
     assert videos[0] == videos[1]
     assert hashlib.sha256(videos[0]).hexdigest() == first.video_sha256
     assert json.loads(first.environment.model_dump_json())["deterministic_algorithms"]
+
+
+def test_two_processes_give_identical_frames_and_video(
+    tiny_cogvideox_dir: Path, tmp_path: Path
+) -> None:
+    run_in_two_processes(tiny_cogvideox_dir, tiny_spec(), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("family", "model"), [("ltx", "tiny-ltx-video"), ("wan", "tiny-wan")])
+def test_flow_match_family_is_identical_across_processes(
+    tiny_dirs: dict[str, Path], tmp_path: Path, family: str, model: str
+) -> None:
+    run_in_two_processes(tiny_dirs[family], tiny_spec(model=model), tmp_path)
