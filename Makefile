@@ -42,7 +42,7 @@ typecheck:
 	ln -s ../../shared .mypy-src/framecast/shared
 	ln -s ../../docker/runner .mypy-src/framecast/runner
 	cd .mypy-src && $(CURDIR)/$(BIN)/mypy --config-file ../pyproject.toml \
-		-p framecast.shared -p framecast.client -p framecast.node
+		-p framecast.shared -p framecast.client -p framecast.node -p framecast.runner
 
 contracts:
 	cd contracts && forge build

@@ -31,6 +31,16 @@ log = logging.getLogger(__name__)
 StepCallback = Callable[[], None]
 
 
+def _on_step_end(on_step: StepCallback) -> Callable[..., dict[str, Any]]:
+    """diffusers' `callback_on_step_end`: report the step, change no tensors (empty dict)."""
+
+    def callback(*_args: Any) -> dict[str, Any]:
+        on_step()
+        return {}
+
+    return callback
+
+
 class JobCanceled(Exception):
     """Raised from a step callback when the node asked to cancel the job."""
 
@@ -246,7 +256,7 @@ def _cogvideox(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallbac
         generator=gen,
         output_type="np",
         max_sequence_length=call.max_tokens,
-        callback_on_step_end=lambda *_args: (on_step(), {})[1],
+        callback_on_step_end=_on_step_end(on_step),
         **extra,
     )
     return out.frames[0]
@@ -265,7 +275,7 @@ def _flow_kwargs(call: Call, gen: torch.Generator, on_step: StepCallback) -> dic
         "generator": gen,
         "output_type": "np",
         "max_sequence_length": call.max_tokens,
-        "callback_on_step_end": lambda *_args: (on_step(), {})[1],
+        "callback_on_step_end": _on_step_end(on_step),
     }
 
 
@@ -346,7 +356,7 @@ def _controlnet_video(pipe: Any, call: Call, gen: torch.Generator, on_step: Step
         **_frame_batch(pipe, call, gen),
         height=call.height,
         width=call.width,
-        callback_on_step_end=lambda *_args: (on_step(), {})[1],
+        callback_on_step_end=_on_step_end(on_step),
     )
     return out.images
 
@@ -364,7 +374,7 @@ def _instruct_pix2pix_video(
     out = pipe(
         **_frame_batch(pipe, call, gen),
         image_guidance_scale=IMAGE_GUIDANCE,
-        callback_on_step_end=lambda *_args: (on_step(), {})[1],
+        callback_on_step_end=_on_step_end(on_step),
     )
     return out.images
 

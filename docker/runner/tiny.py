@@ -166,7 +166,10 @@ def _clip_tokenizer() -> Any:
             symbols.append(current)
     specials = ["<|startoftext|>", "<|endoftext|>"]
     vocab = {s: i for i, s in enumerate(dict.fromkeys([*symbols, *specials]))}
-    return CLIPTokenizer(vocab=vocab, merges=list(dict.fromkeys(merges)), model_max_length=16)
+    pairs = list(dict.fromkeys(merges))
+    # transformers 5 annotates `merges` as str | list[str], but its Rust backend takes only
+    # (left, right) pairs (a list of "left right" strings raises TypeError).
+    return CLIPTokenizer(vocab=vocab, merges=pairs, model_max_length=16)  # type: ignore[arg-type]
 
 
 def _t5_encoder(vocab_size: int, d_model: int = 32) -> Any:
@@ -382,10 +385,11 @@ def _t2v_zero_controlnet() -> Any:
     # moves them; left at zero the control video would change nothing, and a test could not
     # tell whether the runner feeds it at all.
     with torch.no_grad():
+        net: Any = controlnet  # its submodules are attributes diffusers declares untyped
         zero_convs = (
-            controlnet.controlnet_cond_embedding.conv_out,
-            *controlnet.controlnet_down_blocks,
-            controlnet.controlnet_mid_block,
+            net.controlnet_cond_embedding.conv_out,
+            *net.controlnet_down_blocks,
+            net.controlnet_mid_block,
         )
         for conv in zero_convs:
             torch.nn.init.normal_(conv.weight, std=0.5)

@@ -50,7 +50,9 @@ def _tiny_fields() -> dict[str, Any]:
 
 def tiny_spec(**changes: Any) -> GenerationSpec:
     """The suite's spec with some fields changed."""
-    return default_spec(TINY_MODEL, TINY_PROMPT, **{"seed": TINY_SEED, **changes})
+    model = changes.pop("model", TINY_MODEL)
+    prompt = changes.pop("prompt", TINY_PROMPT)
+    return default_spec(model, prompt, **{"seed": TINY_SEED, **changes})
 
 
 #: The same job as plain data, for tests that build requests past the catalog check.
