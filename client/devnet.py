@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ def start_anvil(
     transactions still mine at once), so chain time moves on an idle devnet and deadlines
     pass as they would on a real chain.
     """
+    _require_free_port(port)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         command = [find_tool("anvil"), "--host", "127.0.0.1", "--port", str(port)]
@@ -116,11 +118,27 @@ def start_anvil(
             )
         try:
             requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1)
-            return process
         except requests.RequestException:
             time.sleep(0.05)
+            continue
+        # The answer must come from our anvil, not from one that took the port meanwhile.
+        if process.poll() is None:
+            return process
     process.kill()
     raise RpcUnavailable(url, "anvil did not start within 15 s")
+
+
+def _require_free_port(port: int) -> None:
+    """Refuse a busy port: a second anvil would fail to bind while the first one answered."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise ConfigError(
+                f"port {port} on 127.0.0.1 is already in use (another devnet or node?)",
+                fix="stop it (`framecast devnet down` with the FRAMECAST_HOME that started it) "
+                "or choose another port with --port",
+            ) from None
 
 
 def deploy_devnet(rpc_url: str) -> Deployment:
