@@ -131,6 +131,9 @@ def start_anvil(
 def _require_free_port(port: int) -> None:
     """Refuse a busy port: a second anvil would fail to bind while the first one answered."""
     with socket.socket() as sock:
+        # SO_REUSEADDR: connections of a stopped anvil in TIME_WAIT do not count (anvil
+        # itself binds that way); only a socket still listening on the port makes it busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
