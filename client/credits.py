@@ -27,6 +27,7 @@ from framecast.client.events import logs as _logs
 from framecast.client.events import uint_topic as _uint_topic
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import Credits, JobState, Market
+from framecast.shared.chain.sender import TxReceipt
 from framecast.shared.errors import ContractRevert
 
 DECIMALS = 18
@@ -148,6 +149,30 @@ class HistoryRow(BaseModel):
 
 
 # --------------------------------------------------------------------------- use cases
+def _tx_result(
+    action: Literal["faucet", "deposit", "withdraw"],
+    address: str,
+    credits: Credits,
+    market: Market,
+    receipt: TxReceipt,
+    amount: int,
+    *,
+    next_faucet_at: int | None = None,
+) -> TxResult:
+    """What a credits transaction did, with the sender's balances read afterwards."""
+    return TxResult(
+        action=action,
+        address=address,
+        amount=amount,
+        tx_hash=receipt.tx_hash,
+        block=receipt.block_number,
+        gas_used=receipt.gas_used,
+        wallet=credits.balance_of(address),
+        free=market.free_balance_of(address),
+        next_faucet_at=next_faucet_at,
+    )
+
+
 def faucet(credits: Credits, market: Market) -> TxResult:
     """Draw the faucet's drip; a cooldown says when the next drip is, in local time."""
     address = credits.sender.address
@@ -167,17 +192,7 @@ def faucet(credits: Credits, market: Market) -> TxResult:
     drips = credits.events(receipt, "FaucetDrip")
     amount = int(drips[0]["args"]["amount"]) if drips else credits.drip_amount()
     next_at = int(drips[0]["args"]["nextAvailableAt"]) if drips else None
-    return TxResult(
-        action="faucet",
-        address=address,
-        amount=amount,
-        tx_hash=receipt.tx_hash,
-        block=receipt.block_number,
-        gas_used=receipt.gas_used,
-        wallet=credits.balance_of(address),
-        free=market.free_balance_of(address),
-        next_faucet_at=next_at,
-    )
+    return _tx_result("faucet", address, credits, market, receipt, amount, next_faucet_at=next_at)
 
 
 def deposit(credits: Credits, market: Market, amount: int) -> TxResult:
@@ -185,32 +200,14 @@ def deposit(credits: Credits, market: Market, amount: int) -> TxResult:
     off-chain plus `depositWithPermit` (no separate approve)."""
     address = market.sender.address
     receipt = market.deposit_with_permit(credits, amount)
-    return TxResult(
-        action="deposit",
-        address=address,
-        amount=amount,
-        tx_hash=receipt.tx_hash,
-        block=receipt.block_number,
-        gas_used=receipt.gas_used,
-        wallet=credits.balance_of(address),
-        free=market.free_balance_of(address),
-    )
+    return _tx_result("deposit", address, credits, market, receipt, amount)
 
 
 def withdraw(credits: Credits, market: Market, amount: int, to: str | None = None) -> TxResult:
     """Withdraw free market credits to the wallet (or to ``to``)."""
     address = market.sender.address
     receipt = market.withdraw(amount, to)
-    return TxResult(
-        action="withdraw",
-        address=address,
-        amount=amount,
-        tx_hash=receipt.tx_hash,
-        block=receipt.block_number,
-        gas_used=receipt.gas_used,
-        wallet=credits.balance_of(address),
-        free=market.free_balance_of(address),
-    )
+    return _tx_result("withdraw", address, credits, market, receipt, amount)
 
 
 def balances(
