@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 RuntimeFactory = Callable[[], ContainerRuntime]
 _LOST_RACE = (reverts.InvalidJobState, reverts.ClaimWindowClosed)
+#: The chain (or the way to it) is down for a while: retry later, never fail a job for it.
+_CHAIN_DOWN = (ChainError, Web3Exception, requests.RequestException, OSError)
 
 
 @dataclass
@@ -119,6 +121,9 @@ class Agent:
             if not self._stopping.is_set():
                 for job in self.state.in_states("seen"):
                     self.consider(job)
+            for job in self.state.in_states("claimed"):
+                # Claimed but idle: its run waited out a chain outage (or was parked).
+                self._start_run(job.job_id)
             for job in self.state.in_states("pinned"):
                 self.deliver(job)
             for job in self.state.in_states("failed"):
@@ -126,7 +131,7 @@ class Agent:
             for job in self.state.in_states("delivered", "disputed"):
                 self.settle(job)
             self._backoff_s = 0.0
-        except (ChainError, Web3Exception, requests.RequestException, OSError) as exc:
+        except _CHAIN_DOWN as exc:
             self._backoff_s = min(10.0, max(0.5, self._backoff_s * 2))
             log.warning("chain step failed (%s); retrying in %.1f s", exc, self._backoff_s)
             if self.d.metrics:
@@ -298,11 +303,17 @@ class Agent:
 
     def _run_job_inner(self, job_id: int, holder: list[ContainerRuntime]) -> None:
         job = self.state.require(job_id)
-        view = self.market.get_job(job_id)
+        try:
+            view = self.market.get_job(job_id)
+            now = self.chain_now()
+        except _CHAIN_DOWN as exc:
+            # The job stays `claimed`; the loop starts it again once the chain answers.
+            log.warning("job %s: chain unreachable before the run (%s); will retry", job_id, exc)
+            return
         if view.state is not JobState.CLAIMED or view.provider != self.address:
             self.reconcile(job_id)
             return
-        budget = view.deadline - self.chain_now() - self.settings.delivery_margin_s
+        budget = view.deadline - now - self.settings.delivery_margin_s
         if budget <= 0:
             self._to(job, "failed", reason="no time left before the delivery deadline")
             return
