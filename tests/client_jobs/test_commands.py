@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import Result
 
-from framecast.client.mp4 import read_video_info
+from framecast.shared.mp4 import read_video_info
 from framecast.shared.provider_metadata import ProviderOffer, parse_offer
 from tests.chain.conftest import FCC, fund_market, register
 from tests.client_jobs.conftest import PRICE_PER_UNIT, TINY_UNITS, Cli, offer_provider
@@ -114,6 +114,8 @@ def test_good_result_verifies_and_fetches(deliver_job, cli: Cli, tmp_path: Path)
     report = cli.json("verify", str(job.job_id))
     assert report["ok"] and report["level_passed"] == 2
     assert "not recomputed" in report["frames_digest"]
+    names = {check["name"] for check in report["checks"]}
+    assert {"receipt_gpu", "receipt_image_digest", "receipt_num_frames", "spec_bytes"} <= names
     out = tmp_path / "out"
     fetched = cli.json("fetch", str(job.job_id), "-o", str(out))
     assert fetched["ok"] and sorted(p.name for p in out.iterdir()) == [
@@ -155,6 +157,9 @@ def test_forged_receipt_fails_level_2(deliver_job, cli: Cli) -> None:  # type: i
     job = deliver_job(forge)
     failed = cli("verify", str(job.job_id), ok=False)
     assert "level 2 (provenance): receipt_signer" in said(failed)
+    assert "forged or altered" in said(failed)
+    # A genuine receipt of provider-2 in a result that provider-1 claimed and delivered.
     other = deliver_job(sign_as="provider-2")
     failed = cli("verify", str(other.job_id), ok=False)
     assert "level 2 (provenance): receipt_signer" in said(failed)
+    assert "the result was made by another provider" in said(failed)

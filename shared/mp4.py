@@ -1,9 +1,10 @@
 """Frame count, size and frame rate of an MP4's video track, read from its boxes.
 
-The client checks delivered videos against the spec without ffmpeg or numpy (its base
-install has neither): ISO/IEC 14496-12 puts everything needed in the `moov` box — `tkhd`
-(track size), `mdhd` (timescale), `stsd` (coded size of the sample entry), `stsz` (sample
-count = frame count) and `stts` (sample durations → frame rate).
+Verifiers (the client's `framecast verify`, the arbiter) check delivered videos against
+the spec without ffmpeg or numpy (the client's base install has neither): ISO/IEC 14496-12
+puts everything needed in the `moov` box — `tkhd` (track size), `mdhd` (timescale), `stsd`
+(coded size of the sample entry), `stsz` (sample count = frame count) and `stts` (sample
+durations → frame rate).
 """
 
 from __future__ import annotations
