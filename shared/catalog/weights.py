@@ -16,10 +16,46 @@ from pathlib import Path, PurePosixPath
 from framecast.shared.errors import WeightsInvalid
 
 _BLOCK = 1 << 20
+
+# Where things live inside a model directory (``WEIGHTS_ROOT/<entry id>``). The puller
+# (`framecast node models pull`) writes these paths and the runner reads them: both import
+# the constants from here, so the layout has exactly one definition.
+
 #: Style LoRA adapters live in this subdirectory of a model directory. They are pinned by
 #: the styles that name them (each file checked against its own sha256 before use), not by
 #: the model's manifest, so they are not "extra" files of the model.
 LORA_DIR = "loras"
+#: A ControlNet component (pose / edge control) lives here, next to the base model's
+#: folders; its files are pinned by the entry's component manifest.
+CONTROLNET_DIR = "controlnet"
+#: Component role (the diffusers pipeline argument it is passed as) -> its subdirectory.
+COMPONENT_DIRS: dict[str, str] = {"controlnet": CONTROLNET_DIR}
+
+
+def lora_relpath(file: str) -> str:
+    """A style LoRA file's path relative to the model directory, e.g. `loras/x.safetensors`."""
+    return f"{LORA_DIR}/{file}"
+
+
+def verify_file(path: Path, expected: str, *, label: str, fix: str) -> None:
+    """Raise `WeightsInvalid` naming `label`, expected and actual sha256 unless they match."""
+    if not path.is_file():
+        raise WeightsInvalid(
+            f"{label} is missing: {path} (expected sha256 {expected})",
+            fix=fix,
+            file=str(path),
+            expected=expected,
+            actual=None,
+        )
+    actual = file_sha256(path)
+    if actual != expected:
+        raise WeightsInvalid(
+            f"{label} is corrupted: {path} has sha256 {actual}, expected {expected}",
+            fix=fix,
+            file=str(path),
+            expected=expected,
+            actual=actual,
+        )
 
 
 def file_sha256(path: Path) -> str:
