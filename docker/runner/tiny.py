@@ -371,6 +371,11 @@ def _t2v_zero() -> Any:
 
 def _t2v_zero_controlnet() -> Any:
     components = _stable_diffusion()
+    # Saved as a plain StableDiffusionPipeline (see `_save`), whose constructor rewrites an
+    # old-style steps_offset=0 to 1 with a warning; set it as the real SD 1.5 config has it.
+    components["scheduler"] = DDIMScheduler.from_config(
+        components["scheduler"].config, steps_offset=1
+    )
     controlnet = ControlNetModel(
         block_out_channels=(8, 16),
         layers_per_block=1,

@@ -1,7 +1,8 @@
 """`framecast node models`: pull verifies every file, list shows what is present and valid.
 
-Downloads cannot run here, so the hub is replaced by a `Downloader` that copies a local
-directory laid out like the repo; the verification, staging and CLI paths are the real ones.
+Downloads cannot run here, so the hub is replaced by a `Downloader` that copies local
+directories laid out like the repos; the verification, staging and CLI paths are the real
+ones, and the last test runs the real runner on what a pull placed.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from click.testing import CliRunner
 
 from framecast.node import models
 from framecast.node.cli import node_group
+from framecast.node.runtime.process import ProcessRuntime
+from framecast.runner.tiny import build_tiny
 from framecast.shared.catalog import (
+    TINY_PROMPT,
     Catalog,
     CatalogEntry,
     LoraAdapter,
     Style,
+    default_spec,
     get_entry,
     load_catalog,
 )
@@ -33,6 +38,8 @@ from framecast.shared.catalog.weights import (
 )
 from framecast.shared.errors import PipelineError, WeightsInvalid
 from framecast.shared.ipfs.local import LocalStore
+from framecast.shared.runner_protocol import RunnerEvent, RunRequest
+from tests.pipelines.test_control import moving_square, put_video
 
 MODEL = "cogvideox-2b"
 REVISION = "1" * 40
@@ -97,7 +104,7 @@ class LocalDownloader:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.repo_dir(repo) / name, target)
             target.chmod(0o600)
-            if f"{repo}:{name}" == self.corrupt or name == self.corrupt:
+            if self.corrupt in (f"{repo}:{name}", name):
                 data = bytearray(target.read_bytes())
                 data[len(data) // 2] ^= 0x01  # one flipped bit
                 target.write_bytes(bytes(data))
@@ -491,3 +498,63 @@ def test_models_list_reports_missing_lora_and_corrupted_controlnet(
 
     table = runner.invoke(node_group, ["models", "list", "--weights-dir", str(root)])
     assert table.exit_code == 0 and "invalid" in table.output
+
+
+def test_runner_runs_a_pose_job_with_the_controlnet_the_pull_placed(tmp_path: Path) -> None:
+    """Pull the tiny pose model from stand-in repos (base pipeline and ControlNet apart, as
+    on the hub), then run a pose job on it through the real runner in a subprocess."""
+    built = build_tiny("t2v-zero-controlnet", tmp_path / "built")
+    # The base pipeline names no ControlNet: the runner can only get it from its folder.
+    assert "controlnet" not in json.loads((built / "model_index.json").read_text())
+    hub = tmp_path / "hub"
+    shutil.copytree(built / CONTROLNET_DIR, hub / "test" / "tiny-controlnet")
+    shutil.copytree(built, hub / "test" / "tiny-sd", ignore=shutil.ignore_patterns("controlnet"))
+    tiny = get_entry("tiny-t2v-zero-pose")
+    pullable = tiny.model_copy(
+        update={
+            "tiny": None,
+            "repo": "test/tiny-sd",
+            "revision": REVISION,
+            "components": {
+                "controlnet": tiny.components["controlnet"].model_copy(
+                    update={"repo": "test/tiny-controlnet", "revision": CN_REVISION}
+                )
+            },
+        }
+    )
+    root = tmp_path / "weights"
+    model_dir = models.pull(tiny.id, root, download=LocalHub(hub), catalog=with_entry(pullable))
+
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    cid = put_video(job_dir / "inputs", moving_square())
+    spec = default_spec(
+        tiny.id, TINY_PROMPT, inputs={"control": cid}, num_frames=4, seed=7, steps=2
+    )
+    runtime = ProcessRuntime(log_dir=tmp_path / "logs")
+    try:
+
+        def run(name: str, weights: Path) -> RunnerEvent:
+            request = RunRequest(
+                job_id=name,
+                spec=spec,
+                model_dir=str(weights),
+                output_dir=str(job_dir / name),
+                inputs_dir=str(job_dir / "inputs"),
+            )
+            return runtime.run(request, job_dir=job_dir, on_event=lambda _e: None, timeout_s=120)
+
+        done = run("pose", model_dir)
+        assert done.status == "succeeded", done.error
+        assert done.output is not None and done.output.num_frames == 4
+        assert (job_dir / "pose" / "video.mp4").stat().st_size > 0
+
+        # Without the ControlNet in its folder the same job fails on that file, by name.
+        broken = tmp_path / "broken"
+        shutil.copytree(model_dir, broken)
+        (broken / CONTROLNET_DIR / "config.json").unlink()
+        failed = run("broken", broken)
+        assert failed.error is not None and failed.error.kind == "weights"
+        assert "controlnet/config.json is missing" in failed.error.message
+    finally:
+        runtime.close()
