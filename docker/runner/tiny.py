@@ -445,7 +445,7 @@ def _save(pipeline: Any, out: Path) -> None:
     # model_index names no ControlNet) plus the ControlNet in its component folder, from
     # where the runner loads it and passes it in.
     parts = {k: v for k, v in pipeline.components.items() if k != "controlnet"}
-    base = StableDiffusionPipeline(**parts, requires_safety_checker=False)
+    base: Any = StableDiffusionPipeline(**parts, requires_safety_checker=False)
     base.save_pretrained(out, safe_serialization=True)
     controlnet.save_pretrained(out / CONTROLNET_DIR, safe_serialization=True)
 

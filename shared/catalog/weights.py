@@ -86,6 +86,10 @@ def verify_weights(
 
     Extra files are refused by default: `from_pretrained` may read a file the manifest does
     not pin (a config, a second shard), and then the manifest would not describe what ran.
+    The folders of separately pinned parts (`LORA_DIR`, `COMPONENT_DIRS`) are exempt unless
+    the manifest names a file in them: a base manifest then accepts a directory that also
+    holds its ControlNet, while the full manifest (`CatalogEntry.full_manifest`) checks
+    that folder file for file too.
     """
     root = Path(model_dir)
     if not manifest:
@@ -126,7 +130,9 @@ def verify_weights(
                 actual=actual,
             )
     if not allow_extra:
-        names = (n for n in compute_manifest_names(root) if not n.startswith(f"{LORA_DIR}/"))
+        pinned_folders = {name.split("/", 1)[0] for name in manifest}
+        exempt = {LORA_DIR, *COMPONENT_DIRS.values()} - pinned_folders
+        names = (n for n in compute_manifest_names(root) if n.split("/", 1)[0] not in exempt)
         extra = sorted(set(names) - set(manifest))
         if extra:
             raise WeightsInvalid(
