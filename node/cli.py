@@ -294,11 +294,12 @@ def _weights_dir(config_path: Path, override: Path | None) -> Path:
     """--weights-dir, else the node config's weights_dir (one setting for node and CLI)."""
     if override is not None:
         return override
-    return (
-        _settings(config_path).weights_dir
-        if config_path.expanduser().exists()
-        else (NodeSettings().weights_dir)
-    )
+    return _node_settings(config_path).weights_dir
+
+
+def _node_settings(config_path: Path) -> NodeSettings:
+    """The node config if there is one, else the defaults."""
+    return _settings(config_path) if config_path.expanduser().exists() else NodeSettings()
 
 
 _WEIGHTS_DIR = click.option(
@@ -322,14 +323,22 @@ def models_group() -> None:
 def models_pull(model_id: str, config_path: Path, weights_dir: Path | None) -> None:
     """Download MODEL's pinned revision and verify every file against its manifest.
 
-    MODEL is a catalog id, e.g. cogvideox-2b.
+    MODEL is a catalog id, e.g. text2video-zero-pose. The pull also fetches the entry's
+    components from their own repos (a ControlNet into MODEL_DIR/controlnet/) and the LoRA
+    of every style trained on MODEL into MODEL_DIR/loras/FILE (each checked against the
+    style's sha256; LoRAs pinned by CID come from the node's content store), so the node
+    can serve any style a client names. Nothing is put in place unless all of it verifies.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from framecast.node.models import check_pullable, pull
+    from framecast.node.models import check_pullable, lora_styles, pull, store_fetcher
+    from framecast.shared.ipfs.store import open_store
 
-    check_pullable(model_id)  # refuse before drawing a progress bar
-    target = _weights_dir(config_path, weights_dir)
+    entry = check_pullable(model_id)  # refuse before drawing a progress bar
+    settings = _node_settings(config_path)
+    target = weights_dir if weights_dir is not None else settings.weights_dir
+    by_cid = any(s.lora is not None and s.lora.cid for s in lora_styles(entry))
+    fetch_cid = store_fetcher(open_store(settings.store)) if by_cid else None
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -342,8 +351,10 @@ def models_pull(model_id: str, config_path: Path, weights_dir: Path | None) -> N
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total or None)
 
-        path = pull(model_id, target, progress=progress)
-    click.echo(f"{model_id}: verified, {path}")
+        path = pull(model_id, target, progress=progress, fetch_cid=fetch_cid)
+    styles = [s.id for s in lora_styles(entry)]
+    with_styles = f" (with the LoRAs of styles {', '.join(styles)})" if styles else ""
+    click.echo(f"{model_id}: verified{with_styles}, {path}")
 
 
 @models_group.command("list")
@@ -354,7 +365,12 @@ def models_pull(model_id: str, config_path: Path, weights_dir: Path | None) -> N
 def models_list(
     include_missing: bool, as_json: bool, config_path: Path, weights_dir: Path | None
 ) -> None:
-    """Models present under the weights dir, each verified against its manifest."""
+    """Models present under the weights dir, each verified against its manifest.
+
+    The check covers the entry's components (controlnet/) and the LoRAs of the styles
+    trained on it (loras/): `incomplete` means a style's LoRA is missing, `invalid` that
+    a file is missing or corrupted (the problem names it with expected and actual sha256).
+    """
     import json
 
     from rich.console import Console
@@ -370,7 +386,7 @@ def models_list(
     if not models:
         click.echo(f"no models under {target}; pull one with `framecast node models pull`")
         return
-    table = Table("model", "state", "files", "size", "problem")
+    table = Table("model", "state", "files", "size", "styles", "problem")
     for m in models:
         color = {"verified": "green", "invalid": "red"}.get(m.state, "yellow")
         table.add_row(
@@ -378,6 +394,7 @@ def models_list(
             f"[{color}]{m.state}[/]",
             str(m.files),
             f"{m.size_bytes / 1e6:.1f} MB",
+            ", ".join(m.styles),
             m.problem or "",
         )
     Console().print(table)

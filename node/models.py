@@ -1,10 +1,13 @@
 """Model weights on a provider: pull a catalog entry's pinned revision, verify it, list.
 
-Layout: ``WEIGHTS_ROOT/<entry id>/`` holds exactly the files of the entry's manifest; that
-directory is what the Docker runtime mounts read-only at ``/weights/<entry id>``. A pull
-downloads into ``WEIGHTS_ROOT/.partial/<entry id>`` (the hub's resume metadata lives
-there), verifies every file against the manifest, and only then renames it into place, so
-a directory under its final name has been verified at least once.
+Layout (the paths are `framecast.shared.catalog.weights` constants, which the runner
+reads too): ``WEIGHTS_ROOT/<entry id>/`` holds exactly the files of the entry's manifest,
+each component (a ControlNet) in its folder (``controlnet/``), and the LoRA of every style
+made for the entry in ``loras/<file>``. That directory is what the Docker runtime mounts
+read-only at ``/weights/<entry id>``. A pull downloads into ``WEIGHTS_ROOT/.partial/<entry
+id>`` (the hub's resume metadata lives there), verifies every file against the manifests
+and every LoRA against its style's sha256, and only then renames it into place, so a
+directory under its final name has been verified at least once.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from framecast.shared.catalog import CatalogEntry, get_entry, load_catalog
-from framecast.shared.catalog.weights import verify_weights
-from framecast.shared.errors import PipelineError, StoreUnavailable, WeightsInvalid
+from framecast.shared.catalog import Catalog, CatalogEntry, Style, load_catalog
+from framecast.shared.catalog.weights import LORA_DIR, verify_file, verify_weights
+from framecast.shared.errors import PipelineError, StoreUnavailable, UnknownModel, WeightsInvalid
+from framecast.shared.ipfs.store import ContentStore
 
 #: Called with (files done, files total) while a pull downloads.
 ProgressCallback = Callable[[int, int], None]
 PARTIAL_DIR = ".partial"
+#: The hub's resume metadata inside a download's local_dir; not part of the weights.
+HUB_CACHE_DIR = ".cache"
 
 
 class Downloader(Protocol):
@@ -35,6 +41,22 @@ class Downloader(Protocol):
         dest: Path,
         progress: ProgressCallback,
     ) -> None: ...
+
+
+#: Writes the file with CID `cid` to `dest` (a LoRA pinned by CID).
+CidFetcher = Callable[[str, Path], None]
+
+
+def store_fetcher(store: ContentStore) -> CidFetcher:
+    """A `CidFetcher` reading from the node's content store."""
+
+    def fetch(cid: str, dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with dest.open("wb") as out:
+            for chunk in store.cat(cid):
+                out.write(chunk)
+
+    return fetch
 
 
 def hub_download(
@@ -81,14 +103,20 @@ def _forwarding_tqdm(progress: ProgressCallback) -> Any:
 
 @dataclass(frozen=True)
 class ModelWeights:
-    """What `models list` shows for one catalog entry."""
+    """What `models list` shows for one catalog entry.
+
+    `incomplete`: the model's own files verify but a style LoRA made for it is missing
+    (jobs with that style would fail); `invalid`: a file or LoRA is corrupted or missing.
+    """
 
     id: str
     path: Path
-    state: Literal["verified", "invalid", "missing", "unpinned"]
+    state: Literal["verified", "incomplete", "invalid", "missing", "unpinned"]
     files: int
     size_bytes: int
     problem: str | None = None
+    #: Styles whose LoRA is present and verified in `loras/`.
+    styles: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +126,7 @@ class ModelWeights:
             "files": self.files,
             "size_bytes": self.size_bytes,
             "problem": self.problem,
+            "styles": list(self.styles),
         }
 
 
@@ -106,34 +135,135 @@ def weights_path(weights_root: Path, model_id: str) -> Path:
     return weights_root / model_id
 
 
+def lora_styles(entry: CatalogEntry, catalog: Catalog | None = None) -> list[Style]:
+    """The styles whose LoRA was trained on `entry` (its layer shapes), by id.
+
+    A LoRA fits only its base model, so these are exactly the LoRAs a pull of the entry
+    fetches: a node serving the model can then run any style a client may name for it.
+    """
+    styles = (catalog or load_catalog()).styles.values()
+    found = [s for s in styles if s.lora is not None and s.lora.base_model == entry.id]
+    return sorted(found, key=lambda s: s.id)
+
+
+def _entry(model_id: str, catalog: Catalog | None) -> CatalogEntry:
+    models = (catalog or load_catalog()).models
+    if model_id not in models:
+        raise UnknownModel(
+            f"unknown model {model_id!r}; known models: {', '.join(sorted(models))}",
+            fix="pick one of the listed ids (`framecast node models list --all`)",
+            model=model_id,
+        )
+    return models[model_id]
+
+
 def pull(
     model_id: str,
     weights_root: Path,
     *,
     download: Downloader | None = None,
+    fetch_cid: CidFetcher | None = None,
     progress: ProgressCallback | None = None,
+    catalog: Catalog | None = None,
 ) -> Path:
-    """Download the entry's pinned revision, verify every file, move it into place.
+    """Download the entry's pinned revision, its components and its styles' LoRAs, verify
+    every file, move the whole model directory into place.
 
-    `download` defaults to the Hugging Face hub (`hub_download`, looked up at call time).
+    `download` defaults to the Hugging Face hub (`hub_download`, looked up at call time);
+    `fetch_cid` fetches LoRAs pinned by CID (needed only when a style pins one). `catalog`
+    defaults to the packaged one. On any failure nothing changes under the final name.
     """
-    entry = get_entry(model_id)
-    final = weights_path(weights_root, entry.id)
+    entry = _entry(model_id, catalog)
     _require_downloadable(entry)
     assert entry.repo is not None and entry.revision is not None  # _require_downloadable
+    styles = lora_styles(entry, catalog)
+    if fetch_cid is None:
+        needs_cid = [s.id for s in styles if s.lora is not None and s.lora.repo is None]
+        if needs_cid:
+            raise PipelineError(
+                f"the LoRAs of styles {', '.join(needs_cid)} are pinned by CID and no content "
+                "store was given to fetch them from",
+                fix="configure the node's store (the `store` table of node.toml)",
+            )
+    fetch = download or hub_download
+    final = weights_path(weights_root, entry.id)
     partial = weights_root / PARTIAL_DIR / entry.id
     partial.mkdir(parents=True, exist_ok=True)
-    fetch = download or hub_download
-    fetch(entry.repo, entry.revision, sorted(entry.manifest), partial, progress or _quiet)
-    # The hub keeps resume metadata in local_dir/.cache; it is not part of the weights.
-    shutil.rmtree(partial / ".cache", ignore_errors=True)
-    verify_weights(partial, entry.manifest)
+    report = _Overall(progress or _quiet, _file_count(entry, styles))
+
+    fetch(entry.repo, entry.revision, sorted(entry.manifest), partial, report.part())
+    for role, component in entry.components.items():
+        assert component.repo is not None and component.revision is not None  # pinned
+        folder = partial / entry.component_dir(role)
+        folder.mkdir(parents=True, exist_ok=True)
+        fetch(component.repo, component.revision, component.repo_files(), folder, report.part())
+        if component.subdir:
+            # The repo keeps the component in a subfolder; the runner reads the folder itself.
+            for name in component.manifest:
+                target = folder / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                (folder / component.subdir / name).replace(target)
+            shutil.rmtree(folder / component.subdir.split("/", 1)[0], ignore_errors=True)
+        shutil.rmtree(folder / HUB_CACHE_DIR, ignore_errors=True)
+    loras = partial / LORA_DIR
+    for style in styles:
+        lora = style.lora
+        assert lora is not None  # lora_styles
+        on_file = report.part()
+        if lora.repo is not None and lora.revision is not None:
+            fetch(lora.repo, lora.revision, [lora.file], loras, on_file)
+        else:
+            assert lora.cid is not None and fetch_cid is not None  # LoraAdapter, check above
+            fetch_cid(lora.cid, loras / lora.file)
+            on_file(1, 1)
+    shutil.rmtree(loras / HUB_CACHE_DIR, ignore_errors=True)
+    shutil.rmtree(partial / HUB_CACHE_DIR, ignore_errors=True)
+
+    verify_weights(partial, entry.full_manifest())
+    for style in styles:
+        _verify_lora(partial, style)
     make_readable(partial)
     if final.exists():
         shutil.rmtree(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     partial.rename(final)
     return final
+
+
+def _verify_lora(model_dir: Path, style: Style) -> None:
+    lora = style.lora
+    assert lora is not None
+    verify_file(
+        model_dir / LORA_DIR / lora.file,
+        lora.sha256,
+        label=f"LoRA {LORA_DIR}/{lora.file} of style {style.id}",
+        fix=f"pull the model again: `framecast node models pull {lora.base_model}`",
+    )
+
+
+def _file_count(entry: CatalogEntry, styles: Sequence[Style]) -> int:
+    components = sum(len(c.manifest) for c in entry.components.values())
+    return len(entry.manifest) + components + len(styles)
+
+
+class _Overall:
+    """Turns each download's own (done, total) into progress over all files of the pull."""
+
+    def __init__(self, progress: ProgressCallback, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._finished = 0  # files of the downloads before the current one
+
+    def part(self) -> ProgressCallback:
+        base = self._finished
+        seen = [0]
+
+        def report(done: int, _total: int) -> None:
+            self._finished += done - seen[0]
+            seen[0] = done
+            self._progress(base + done, self._total)
+
+        return report
 
 
 def make_readable(path: Path) -> None:
@@ -144,9 +274,9 @@ def make_readable(path: Path) -> None:
         item.chmod((mode | extra) & 0o7777)
 
 
-def check_pullable(model_id: str) -> CatalogEntry:
+def check_pullable(model_id: str, catalog: Catalog | None = None) -> CatalogEntry:
     """The entry of `model_id` if it can be pulled; `PipelineError` saying why not."""
-    entry = get_entry(model_id)
+    entry = _entry(model_id, catalog)
     _require_downloadable(entry)
     return entry
 
@@ -159,9 +289,17 @@ def _require_downloadable(entry: CatalogEntry) -> None:
             f"--out WEIGHTS_ROOT/{entry.id}`",
         )
     if not entry.pinned or entry.repo is None or entry.revision is None:
+        unpinned = [
+            f"component {role} ({c.repo})"
+            for role, c in entry.components.items()
+            if not c.manifest or c.revision is None
+        ]
+        what = f" (nor its {', '.join(unpinned)})" if unpinned else ""
         raise PipelineError(
-            f"{entry.id} has no pinned revision and weights manifest yet",
-            fix=f"pin it in shared/catalog (revision + manifests/{entry.id}.json) first",
+            f"{entry.id} has no pinned revision and weights manifest yet{what}",
+            fix=f"pin it in shared/catalog (revision + manifests/{entry.id}.json"
+            + "".join(f", manifests/{entry.id}/{role}.json" for role in entry.components)
+            + ") first",
         )
 
 
@@ -169,9 +307,9 @@ def _quiet(_done: int, _total: int) -> None:
     return None
 
 
-def check(model_id: str, weights_root: Path) -> ModelWeights:
-    """Verify the weights of one entry on disk against its manifest."""
-    entry = get_entry(model_id)
+def check(model_id: str, weights_root: Path, *, catalog: Catalog | None = None) -> ModelWeights:
+    """Verify the weights of one entry on disk: its manifest, components and style LoRAs."""
+    entry = _entry(model_id, catalog)
     path = weights_path(weights_root, entry.id)
     if not path.is_dir():
         return ModelWeights(entry.id, path, "missing", 0, 0)
@@ -180,13 +318,31 @@ def check(model_id: str, weights_root: Path) -> ModelWeights:
     if not entry.manifest:
         return ModelWeights(entry.id, path, "unpinned", len(files), size, "no manifest pinned")
     try:
-        verify_weights(path, entry.manifest)
+        verify_weights(path, entry.full_manifest())
     except WeightsInvalid as exc:
         return ModelWeights(entry.id, path, "invalid", len(files), size, exc.message)
-    return ModelWeights(entry.id, path, "verified", len(files), size)
+    verified: list[str] = []
+    missing: list[str] = []
+    for style in lora_styles(entry, catalog):
+        try:
+            _verify_lora(path, style)
+        except WeightsInvalid as exc:
+            if exc.context.get("actual") is not None:  # present but corrupted
+                return ModelWeights(entry.id, path, "invalid", len(files), size, exc.message)
+            missing.append(exc.message)
+        else:
+            verified.append(style.id)
+    if missing:
+        return ModelWeights(
+            entry.id, path, "incomplete", len(files), size, "; ".join(missing), tuple(verified)
+        )
+    return ModelWeights(entry.id, path, "verified", len(files), size, styles=tuple(verified))
 
 
-def list_models(weights_root: Path, *, include_missing: bool = False) -> list[ModelWeights]:
+def list_models(
+    weights_root: Path, *, include_missing: bool = False, catalog: Catalog | None = None
+) -> list[ModelWeights]:
     """Every catalog entry with weights under `weights_root` (all entries if asked), verified."""
-    statuses = [check(model_id, weights_root) for model_id in sorted(load_catalog().models)]
+    ids = sorted((catalog or load_catalog()).models)
+    statuses = [check(model_id, weights_root, catalog=catalog) for model_id in ids]
     return [s for s in statuses if include_missing or s.state != "missing"]

@@ -22,8 +22,8 @@ from PIL import Image
 
 from framecast.runner.video import read_video, to_uint8
 from framecast.shared.catalog import CatalogEntry, Style
-from framecast.shared.catalog.weights import LORA_DIR, file_sha256, verify_weights
-from framecast.shared.errors import PipelineError, SpecError, UnknownModel, WeightsInvalid
+from framecast.shared.catalog.weights import LORA_DIR, verify_file, verify_weights
+from framecast.shared.errors import PipelineError, SpecError, UnknownModel
 from framecast.shared.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,24 @@ def _null_components(model_dir: Path) -> dict[str, None]:
     return {k: None for k, v in index.items() if isinstance(v, list) and v == [None, None]}
 
 
+#: The diffusers class of each component role (`CatalogEntry.components`).
+_COMPONENT_CLASSES = {"controlnet": "ControlNetModel"}
+
+
+def _load_components(entry: CatalogEntry, root: Path, dtype: torch.dtype) -> dict[str, Any]:
+    """The entry's components, each from its folder in the model directory (where a pull
+    put it), as keyword arguments for the pipeline's `from_pretrained`."""
+    loaded: dict[str, Any] = {}
+    for role in entry.components:
+        cls = getattr(diffusers, _COMPONENT_CLASSES[role])
+        path = root / entry.component_dir(role)
+        loaded[role] = cls.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+    return loaded
+
+
 def load_model(entry: CatalogEntry, model_dir: str, device: str) -> LoadedModel:
-    """Verify the weights against the entry's manifest, then `from_pretrained` (offline)."""
+    """Verify the weights against the entry's manifest (components included), then
+    `from_pretrained` (offline)."""
     if entry.requires_gpu and device != "cuda":
         raise PipelineError(
             f"model {entry.id} needs a GPU ({entry.vram_gb} GiB VRAM) and this runner has "
@@ -89,9 +105,10 @@ def load_model(entry: CatalogEntry, model_dir: str, device: str) -> LoadedModel:
             f"model {entry.id} has no pinned weights manifest",
             fix="pin the entry before serving it",
         )
-    verify_weights(model_dir, entry.manifest)
+    verify_weights(model_dir, entry.full_manifest())
     dtype = torch.float32 if device == "cpu" else getattr(torch, entry.dtype)
     root = Path(model_dir)
+    components = _load_components(entry, root, dtype)
     parts = {"main": (entry.pipeline, root)}
     if entry.mode == "long":
         assert entry.continuation_pipeline is not None
@@ -103,7 +120,7 @@ def load_model(entry: CatalogEntry, model_dir: str, device: str) -> LoadedModel:
     for role, (class_name, path) in parts.items():
         cls = _pipeline_class(class_name)
         pipeline = cls.from_pretrained(
-            str(path), dtype=dtype, local_files_only=True, **_null_components(path)
+            str(path), dtype=dtype, local_files_only=True, **_null_components(path), **components
         )
         pipeline.to(device)
         pipeline.set_progress_bar_config(disable=True)
@@ -147,22 +164,13 @@ def lora_path(model_dir: str, style: Style) -> Path:
     assert style.lora is not None
     path = Path(model_dir) / LORA_DIR / style.lora.file
     pin = style.lora.cid or f"{style.lora.repo}@{style.lora.revision}"
-    if not path.is_file():
-        raise WeightsInvalid(
-            f"LoRA {style.lora.file} of style {style.id} is missing from {path.parent}",
-            fix=f"fetch {pin} into {path} (sha256 {style.lora.sha256})",
-            file=str(path),
-        )
-    actual = file_sha256(path)
-    if actual != style.lora.sha256:
-        raise WeightsInvalid(
-            f"LoRA {style.lora.file} of style {style.id} is corrupted: expected sha256 "
-            f"{style.lora.sha256}, actual {actual}",
-            fix=f"delete {path} and fetch {pin} again",
-            file=str(path),
-            expected=style.lora.sha256,
-            actual=actual,
-        )
+    verify_file(
+        path,
+        style.lora.sha256,
+        label=f"LoRA {style.lora.file} of style {style.id}",
+        fix=f"fetch {pin} to {path}: `framecast node models pull {style.lora.base_model}` "
+        "pulls the LoRAs of every style made for the model",
+    )
     return path
 
 

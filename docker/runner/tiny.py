@@ -33,6 +33,7 @@ from diffusers import (
     LTXVideoTransformer3DModel,
     StableDiffusionControlNetPipeline,
     StableDiffusionInstructPix2PixPipeline,
+    StableDiffusionPipeline,
     TextToVideoZeroPipeline,
     UNet2DConditionModel,
     WanPipeline,
@@ -49,8 +50,8 @@ from transformers import (
     UMT5EncoderModel,
 )
 
-from framecast.shared.catalog import load_catalog, manifest_path
-from framecast.shared.catalog.weights import LORA_DIR, compute_manifest
+from framecast.shared.catalog import component_manifest_path, load_catalog, manifest_path
+from framecast.shared.catalog.weights import CONTROLNET_DIR, LORA_DIR, compute_manifest
 
 # A small fixed vocabulary: enough distinct pieces that prompts tokenize into several ids,
 # and single letters so any lowercase word still tokenizes (no silent <unk> runs).
@@ -370,6 +371,11 @@ def _t2v_zero() -> Any:
 
 def _t2v_zero_controlnet() -> Any:
     components = _stable_diffusion()
+    # Saved as a plain StableDiffusionPipeline (see `_save`), whose constructor rewrites an
+    # old-style steps_offset=0 to 1 with a warning; set it as the real SD 1.5 config has it.
+    components["scheduler"] = DDIMScheduler.from_config(
+        components["scheduler"].config, steps_offset=1
+    )
     controlnet = ControlNetModel(
         block_out_channels=(8, 16),
         layers_per_block=1,
@@ -426,8 +432,22 @@ def build_tiny(family: str, out_dir: Path, seed: int = 0) -> Path:
         # the bytes depend on nothing but (family, seed).
         torch.manual_seed(seed + index)
         pipeline = builder()
-        pipeline.save_pretrained(out_dir / subdir if subdir else out_dir, safe_serialization=True)
+        _save(pipeline, out_dir / subdir if subdir else out_dir)
     return out_dir
+
+
+def _save(pipeline: Any, out: Path) -> None:
+    controlnet = getattr(pipeline, "controlnet", None)
+    if controlnet is None:
+        pipeline.save_pretrained(out, safe_serialization=True)
+        return
+    # Laid out as a pull lays out the real entry: the base Stable Diffusion pipeline (its
+    # model_index names no ControlNet) plus the ControlNet in its component folder, from
+    # where the runner loads it and passes it in.
+    parts = {k: v for k, v in pipeline.components.items() if k != "controlnet"}
+    base: Any = StableDiffusionPipeline(**parts, requires_safety_checker=False)
+    base.save_pretrained(out, safe_serialization=True)
+    controlnet.save_pretrained(out / CONTROLNET_DIR, safe_serialization=True)
 
 
 # Tiny LoRA targets: tiny family -> (pipeline class that saves the LoRA, denoiser builder).
@@ -477,15 +497,27 @@ def build_tiny_lora(style_id: str, model_dir: Path, seed: int = 0) -> Path:
 
 
 def pin_manifests(seed: int = 0) -> dict[str, Path]:
-    """Rebuild every tiny catalog entry and commit its manifest (`tiny pin`)."""
+    """Rebuild every tiny catalog entry and commit its manifest (`tiny pin`).
+
+    Files in a component's folder go to that component's manifest (relative to the folder),
+    the rest to the entry's.
+    """
     written: dict[str, Path] = {}
     for entry in load_catalog().models.values():
         if entry.tiny is None:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             manifest = compute_manifest(build_tiny(entry.tiny, Path(tmp) / "m", seed=seed))
-        path = manifest_path(entry.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        written[entry.id] = path
+        for role in entry.components:
+            prefix = entry.component_dir(role) + "/"
+            part = {k.removeprefix(prefix): v for k, v in manifest.items() if k.startswith(prefix)}
+            manifest = {k: v for k, v in manifest.items() if not k.startswith(prefix)}
+            _write_manifest(component_manifest_path(entry.id, role), part)
+        written[entry.id] = _write_manifest(manifest_path(entry.id), manifest)
     return written
+
+
+def _write_manifest(path: Path, manifest: dict[str, str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path

@@ -1,6 +1,7 @@
 """The model catalog (DESIGN §5): entries and styles as package data, validated on load.
 
-The data is `models.toml` plus one `manifests/ID.json` per pinned entry. The client imports
+The data is `models.toml` plus one `manifests/ID.json` per pinned entry (and one
+`manifests/ID/ROLE.json` per pinned component, e.g. a ControlNet). The client imports
 this package to validate a spec before signing, so it must never import torch.
 """
 
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from framecast.shared.catalog.entry import (
     Bound,
     CatalogEntry,
+    Component,
+    ComponentRole,
     Defaults,
     LoraAdapter,
     Style,
@@ -45,10 +48,26 @@ def manifest_path(model: str) -> Path:
     return MANIFESTS_DIR / f"{model}.json"
 
 
-def _load(data: Mapping[str, Any], manifests: Mapping[str, dict[str, str]]) -> Catalog:
+def component_manifest_path(model: str, role: str) -> Path:
+    """Where the manifest of component `role` (e.g. controlnet) of `model` is committed."""
+    return MANIFESTS_DIR / model / f"{role}.json"
+
+
+def _load(
+    data: Mapping[str, Any],
+    manifests: Mapping[str, dict[str, str]],
+    component_manifests: Mapping[tuple[str, str], dict[str, str]] | None = None,
+) -> Catalog:
     models: dict[str, CatalogEntry] = {}
+    parts = component_manifests or {}
     for raw in data.get("model", []):
-        entry = CatalogEntry.model_validate({**raw, "manifest": manifests.get(raw["id"], {})})
+        components = {
+            role: {**fields, "manifest": parts.get((raw["id"], role), {})}
+            for role, fields in raw.get("components", {}).items()
+        }
+        entry = CatalogEntry.model_validate(
+            {**raw, "components": components, "manifest": manifests.get(raw["id"], {})}
+        )
         if entry.id in models:
             raise ConfigError(f"catalog lists model {entry.id} twice")
         models[entry.id] = entry
@@ -67,8 +86,12 @@ def load_catalog() -> Catalog:
         path.stem: json.loads(path.read_text(encoding="utf-8"))
         for path in sorted(MANIFESTS_DIR.glob("*.json"))
     }
+    component_manifests = {
+        (path.parent.name, path.stem): json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(MANIFESTS_DIR.glob("*/*.json"))
+    }
     try:
-        return _load(data, manifests)
+        return _load(data, manifests, component_manifests)
     except ValidationError as exc:
         raise ConfigError(
             f"the packaged model catalog is invalid: {exc}", fix="fix shared/catalog/models.toml"
@@ -136,13 +159,17 @@ def check_spec(spec: GenerationSpec) -> CatalogEntry:
 
 
 def weights_manifest_hash(entry: CatalogEntry) -> str:
-    """sha256 of the entry's canonical manifest, recorded in receipts."""
+    """sha256 of the entry's canonical manifest, recorded in receipts.
+
+    Components count: the manifest hashed is `full_manifest()`, every file the runner loads
+    (a different ControlNet is a different model), under the folder it is loaded from.
+    """
     if not entry.manifest:
         raise UnknownModel(
             f"model {entry.id} has no pinned weights manifest",
             fix=f"pin it: commit shared/catalog/manifests/{entry.id}.json",
         )
-    digest: str = manifest_hash(entry.manifest)
+    digest: str = manifest_hash(entry.full_manifest())
     return digest
 
 
@@ -150,10 +177,13 @@ __all__ = [
     "Bound",
     "Catalog",
     "CatalogEntry",
+    "Component",
+    "ComponentRole",
     "Defaults",
     "LoraAdapter",
     "Style",
     "check_spec",
+    "component_manifest_path",
     "get_entry",
     "get_style",
     "load_catalog",

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from framecast.shared.catalog.weights import COMPONENT_DIRS, LORA_DIR
 from framecast.shared.errors import SpecError
 from framecast.shared.spec import TASKS, GenerationSpec, Task
 
@@ -13,6 +14,9 @@ Revision = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 InputName = Literal["image", "video", "control"]
 Family = Literal["cogvideox", "text2video-zero", "ltx", "wan", "opensora"]
+#: A component's role is the pipeline argument it is passed as; its folder inside the model
+#: directory is `weights.COMPONENT_DIRS[role]` (shared by the puller and the runner).
+ComponentRole = Literal["controlnet"]
 
 
 class _Data(BaseModel):
@@ -77,6 +81,34 @@ class LoraAdapter(_Data):
         return self
 
 
+class Component(_Data):
+    """A model the entry's pipeline takes from another repo (a ControlNet), pinned on its own.
+
+    Declared in models.toml as ``[model.components.ROLE]``; its manifest (file names
+    relative to the component's folder) is committed as ``manifests/ENTRY/ROLE.json``. A
+    pull places it under ``MODEL_DIR/COMPONENT_DIRS[ROLE]``, where the runner loads it from.
+    """
+
+    repo: str | None = Field(
+        None, description="Hugging Face repo; None for tiny entries (built locally)."
+    )
+    revision: Revision | None = Field(None, description="Pinned commit of `repo`.")
+    subdir: str = Field(
+        "",
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*)?$",
+        description="Folder inside `repo` that holds the component (empty: the repo root).",
+    )
+    manifest: dict[str, Sha256Hex] = Field(
+        default_factory=dict,
+        description="file (relative to the component folder) -> sha256 (manifests/ENTRY/ROLE.json)",
+    )
+
+    def repo_files(self) -> list[str]:
+        """The pinned files as paths inside `repo` (what a download asks for), sorted."""
+        prefix = f"{self.subdir}/" if self.subdir else ""
+        return [prefix + name for name in sorted(self.manifest)]
+
+
 class Style(_Data):
     """A named preset: prompt template, negative prompt, default guidance, optional LoRA."""
 
@@ -129,7 +161,10 @@ class CatalogEntry(_Data):
         None, description="Pinned commit of `repo`; None until the entry is pinned."
     )
     continuation_repo: str | None = Field(None, description="Repo of the continuation model.")
-    controlnet_repo: str | None = Field(None, description="ControlNet repo (pose/edge).")
+    components: dict[ComponentRole, Component] = Field(
+        default_factory=dict,
+        description="Models from other repos the pipeline takes (ControlNet), by role.",
+    )
     tiny: str | None = Field(None, description="Tiny builder family (random weights).")
     image: str = Field(description="Runner image (the node pins it by digest).")
     vram_gb: int = Field(ge=0, le=1024, description="GPU memory the model needs, GiB.")
@@ -159,12 +194,38 @@ class CatalogEntry(_Data):
         for task in self.task_inputs:
             if task not in self.tasks:
                 raise ValueError(f"{self.id}: task_inputs names {task}, not in tasks")
+        reserved = [LORA_DIR, *(COMPONENT_DIRS[role] for role in self.components)]
+        for name in self.manifest:
+            if name.split("/", 1)[0] in reserved:
+                raise ValueError(
+                    f"{self.id}: manifest file {name} lies in a folder reserved for a "
+                    "component or the style LoRAs; pin it in that component's manifest"
+                )
+        for role, component in self.components.items():
+            if self.tiny is None and component.repo is None:
+                raise ValueError(f"{self.id}: component {role} needs a repo")
         return self
 
     @property
     def pinned(self) -> bool:
-        """Whether the weights are pinned (manifest present; revision for hub models)."""
-        return bool(self.manifest) and (self.tiny is not None or self.revision is not None)
+        """Whether the weights are pinned: manifests present (and revisions for hub models),
+        for the entry and each of its components."""
+        parts: list[tuple[dict[str, str], str | None]] = [(self.manifest, self.revision)]
+        parts += [(c.manifest, c.revision) for c in self.components.values()]
+        return all(bool(m) and (self.tiny is not None or r is not None) for m, r in parts)
+
+    def component_dir(self, role: ComponentRole) -> str:
+        """The folder of component `role` inside the model directory."""
+        return COMPONENT_DIRS[role]
+
+    def full_manifest(self) -> dict[str, str]:
+        """Every file of the model directory the runner loads (components under their folders)
+        with its sha256: what is verified before loading and hashed into the receipt."""
+        files = dict(self.manifest)
+        for role, component in self.components.items():
+            folder = self.component_dir(role)
+            files.update({f"{folder}/{name}": sha for name, sha in component.manifest.items()})
+        return dict(sorted(files.items()))
 
 
 def validate_spec(spec: GenerationSpec, entry: CatalogEntry, style: Style | None = None) -> None:

@@ -16,10 +16,46 @@ from pathlib import Path, PurePosixPath
 from framecast.shared.errors import WeightsInvalid
 
 _BLOCK = 1 << 20
+
+# Where things live inside a model directory (``WEIGHTS_ROOT/<entry id>``). The puller
+# (`framecast node models pull`) writes these paths and the runner reads them: both import
+# the constants from here, so the layout has exactly one definition.
+
 #: Style LoRA adapters live in this subdirectory of a model directory. They are pinned by
 #: the styles that name them (each file checked against its own sha256 before use), not by
 #: the model's manifest, so they are not "extra" files of the model.
 LORA_DIR = "loras"
+#: A ControlNet component (pose / edge control) lives here, next to the base model's
+#: folders; its files are pinned by the entry's component manifest.
+CONTROLNET_DIR = "controlnet"
+#: Component role (the diffusers pipeline argument it is passed as) -> its subdirectory.
+COMPONENT_DIRS: dict[str, str] = {"controlnet": CONTROLNET_DIR}
+
+
+def lora_relpath(file: str) -> str:
+    """A style LoRA file's path relative to the model directory, e.g. `loras/x.safetensors`."""
+    return f"{LORA_DIR}/{file}"
+
+
+def verify_file(path: Path, expected: str, *, label: str, fix: str) -> None:
+    """Raise `WeightsInvalid` naming `label`, expected and actual sha256 unless they match."""
+    if not path.is_file():
+        raise WeightsInvalid(
+            f"{label} is missing: {path} (expected sha256 {expected})",
+            fix=fix,
+            file=str(path),
+            expected=expected,
+            actual=None,
+        )
+    actual = file_sha256(path)
+    if actual != expected:
+        raise WeightsInvalid(
+            f"{label} is corrupted: {path} has sha256 {actual}, expected {expected}",
+            fix=fix,
+            file=str(path),
+            expected=expected,
+            actual=actual,
+        )
 
 
 def file_sha256(path: Path) -> str:
@@ -50,6 +86,10 @@ def verify_weights(
 
     Extra files are refused by default: `from_pretrained` may read a file the manifest does
     not pin (a config, a second shard), and then the manifest would not describe what ran.
+    The folders of separately pinned parts (`LORA_DIR`, `COMPONENT_DIRS`) are exempt unless
+    the manifest names a file in them: a base manifest then accepts a directory that also
+    holds its ControlNet, while the full manifest (`CatalogEntry.full_manifest`) checks
+    that folder file for file too.
     """
     root = Path(model_dir)
     if not manifest:
@@ -90,7 +130,9 @@ def verify_weights(
                 actual=actual,
             )
     if not allow_extra:
-        names = (n for n in compute_manifest_names(root) if not n.startswith(f"{LORA_DIR}/"))
+        pinned_folders = {name.split("/", 1)[0] for name in manifest}
+        exempt = {LORA_DIR, *COMPONENT_DIRS.values()} - pinned_folders
+        names = (n for n in compute_manifest_names(root) if n.split("/", 1)[0] not in exempt)
         extra = sorted(set(names) - set(manifest))
         if extra:
             raise WeightsInvalid(

@@ -18,6 +18,7 @@ from framecast.shared.catalog import (
     load_catalog,
     weights_manifest_hash,
 )
+from framecast.shared.catalog.weights import manifest_hash
 from framecast.shared.errors import SpecError, UnknownModel
 from framecast.shared.spec import GenerationSpec, parse_spec
 
@@ -64,6 +65,32 @@ def test_tiny_entries_are_pinned() -> None:
     for entry in load_catalog().models.values():
         if entry.tiny is not None:
             assert entry.pinned and len(weights_manifest_hash(entry)) == 64
+
+
+def test_controlnet_entries_declare_their_controlnet_as_a_component() -> None:
+    for model, repo in (
+        ("text2video-zero-pose", "lllyasviel/sd-controlnet-openpose"),
+        ("text2video-zero-edge", "lllyasviel/sd-controlnet-canny"),
+    ):
+        component = get_entry(model).components["controlnet"]
+        assert component.repo == repo
+        # Not pinned yet: a pull must refuse it rather than fetch an unpinned ControlNet.
+        assert not get_entry(model).pinned
+    tiny = get_entry("tiny-t2v-zero-pose")
+    controlnet = tiny.components["controlnet"].manifest
+    assert controlnet and not any(name.startswith("controlnet/") for name in tiny.manifest)
+    full = tiny.full_manifest()
+    assert {f"controlnet/{name}" for name in controlnet} <= set(full)
+    # The receipt's manifest hash covers the ControlNet: another one is another model.
+    assert weights_manifest_hash(tiny) == manifest_hash(full) != manifest_hash(tiny.manifest)
+
+
+def test_a_manifest_file_in_a_component_folder_is_refused() -> None:
+    entry = get_entry("tiny-t2v-zero-pose")
+    data = entry.model_dump()
+    data["manifest"] = {**entry.manifest, "controlnet/extra.bin": "0" * 64}
+    with pytest.raises(ValueError, match="reserved for a component"):
+        type(entry).model_validate(data)
 
 
 def test_unknown_model_lists_known_ids() -> None:

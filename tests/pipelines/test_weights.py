@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from framecast.shared.catalog.weights import compute_manifest, manifest_hash, verify_weights
+from framecast.shared.catalog.weights import (
+    CONTROLNET_DIR,
+    LORA_DIR,
+    compute_manifest,
+    manifest_hash,
+    verify_weights,
+)
 from framecast.shared.errors import WeightsInvalid
 
 
@@ -48,3 +54,21 @@ def test_missing_and_extra_files_are_refused(model_dir: Path) -> None:
         verify_weights(model_dir, manifest, allow_extra=True)
     with pytest.raises(WeightsInvalid, match="does not exist"):
         verify_weights(model_dir / "nope", manifest)
+
+
+def test_separately_pinned_folders_are_checked_only_by_a_manifest_naming_them(
+    model_dir: Path,
+) -> None:
+    base = compute_manifest(model_dir)
+    (model_dir / CONTROLNET_DIR).mkdir()
+    (model_dir / CONTROLNET_DIR / "config.json").write_text("{}")
+    (model_dir / LORA_DIR).mkdir()
+    (model_dir / LORA_DIR / "style.safetensors").write_bytes(b"lora")
+    verify_weights(model_dir, base)  # the base manifest leaves the ControlNet to its own
+    full = compute_manifest(model_dir)
+    del full[f"{LORA_DIR}/style.safetensors"]
+    verify_weights(model_dir, full)
+    (model_dir / CONTROLNET_DIR / "stray.bin").write_bytes(b"x")
+    verify_weights(model_dir, base)
+    with pytest.raises(WeightsInvalid, match=r"controlnet/stray\.bin"):
+        verify_weights(model_dir, full)
