@@ -38,7 +38,7 @@ from framecast.shared.errors import ChainError, FramecastError, SpecError
 from framecast.shared.ipfs import parse_cid
 from framecast.shared.ipfs.store import ContentStore
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest
-from framecast.shared.spec import decode_spec
+from framecast.shared.spec import GenerationSpec, decode_spec
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ class Agent:
         """Check served models' weights, then reconcile every unfinished job with the chain."""
         for model in self.settings.models:
             entry = get_entry(model)
-            verify_weights(self.settings.weights_dir / model, entry.manifest)
+            # The full manifest: the base pipeline and its components (a ControlNet) together.
+            verify_weights(self.settings.weights_dir / model, entry.full_manifest())
         for job in self.state.in_states(
             "seen", "claimed", "running", "pinned", "delivered", "disputed", "failed"
         ):
@@ -383,8 +384,8 @@ class Agent:
             progress=1.0,
         )
 
-    def _fetch_inputs(self, spec: object, job_dir: Path) -> Path | None:
-        inputs = getattr(spec, "inputs", None)
+    def _fetch_inputs(self, spec: GenerationSpec, job_dir: Path) -> Path | None:
+        inputs = spec.inputs
         cids = [c for c in (inputs.image, inputs.video, inputs.control) if c] if inputs else []
         if not cids:
             return None
