@@ -3,10 +3,16 @@
 ::
 
     seen ──▶ claimed ──▶ running ──▶ pinned ──▶ delivered ──▶ settled
-      │         │           │                       │
-      ▼         ▼           ▼                       ▼
-   skipped     lost       failed ──▶ released    disputed ──▶ settled | rejected
-                            (releaseJob on chain; past the deadline ──▶ slashed)
+      │         │           │           │ (replicas)  ▲     │
+      ▼         ▼           ▼           ▼            │     ▼
+   skipped     lost       failed     committed ──────┘  disputed ──▶ settled | rejected
+                            │          (revealResult)
+                            ▼
+                        released (releaseJob on chain; past the deadline ──▶ slashed)
+
+A replicated job (the request asks for k ≥ 2 providers) commits to its result first
+(`commitResult`, the salt is stored here before the transaction is sent, so a crash cannot
+lose it) and reveals once every replica has committed; ``delivered`` then means revealed.
 
 Every row is written in one transaction per step, so a `kill -9` leaves the last
 completed step. The agent re-checks the chain before acting on any row, which makes each
@@ -23,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from framecast.shared.errors import NodeError
 
@@ -33,6 +39,7 @@ LocalState = Literal[
     "claimed",
     "running",
     "pinned",
+    "committed",
     "delivered",
     "disputed",
     "settled",
@@ -53,7 +60,8 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "seen": frozenset({"skipped", "claimed", "lost"}),
     "claimed": frozenset({"running", "pinned", "delivered", "lost", "failed", "slashed"}),
     "running": frozenset({"claimed", "pinned", "failed", "lost", "slashed", "delivered"}),
-    "pinned": frozenset({"delivered", "slashed", "lost"}),
+    "pinned": frozenset({"committed", "delivered", "slashed", "lost"}),
+    "committed": frozenset({"delivered", "slashed", "lost"}),
     "delivered": frozenset({"disputed", "settled"}),
     "disputed": frozenset({"settled", "rejected"}),
     "failed": frozenset({"released", "slashed", "claimed"}),
@@ -78,6 +86,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     result_cid    TEXT,
     video_sha256  TEXT,
     frames_digest TEXT,
+    replicas      INTEGER NOT NULL DEFAULT 1,
+    perceptual    INTEGER NOT NULL DEFAULT 0,
+    salt          TEXT,
     seen_at       REAL    NOT NULL,
     run_started_at REAL,
     run_seconds   REAL,
@@ -119,12 +130,22 @@ class JobRecord(BaseModel):
     result_cid: str | None = None
     video_sha256: str | None = None
     frames_digest: str | None = None
+    replicas: int = 1
+    perceptual: bool = False
+    salt: str | None = Field(None, description="Commit-reveal salt of a replicated job (hex).")
     seen_at: float
     run_started_at: float | None = None
     run_seconds: float | None = None
     earned: int | None = None
     updated_at: float
 
+
+#: Columns added after the first release, with their DDL (see `StateStore._migrate`).
+_ADDED_COLUMNS = {
+    "replicas": "INTEGER NOT NULL DEFAULT 1",
+    "perceptual": "INTEGER NOT NULL DEFAULT 0",
+    "salt": "TEXT",
+}
 
 _INT_AS_TEXT = ("max_price", "price", "earned")  # uint256 values overflow SQLite integers
 
@@ -143,11 +164,19 @@ class StateStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.Error as exc:
             raise NodeError(
                 f"cannot open node state {path}: {exc}",
                 fix="check the state_dir permissions and free disk space",
             ) from None
+
+    def _migrate(self) -> None:
+        """Add the columns newer releases introduced to a database made by an older one."""
+        have = {str(r["name"]) for r in self._db.execute("PRAGMA table_info(jobs)").fetchall()}
+        for column, ddl in _ADDED_COLUMNS.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {ddl}")
 
     def close(self) -> None:
         with self._lock:
