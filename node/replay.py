@@ -76,7 +76,7 @@ def read_chain_job(market: Market, job_id: int, *, from_block: int) -> ChainDeli
     from framecast.shared.ipfs.cid import CID
 
     events = market.contract.events
-    by_topic = {e.topic: e for e in (events.JobSubmitted, events.JobDelivered)}
+    by_topic: dict[str, Any] = {e.topic: e for e in (events.JobSubmitted, events.JobDelivered)}
     w3 = market.w3
     latest = w3.eth.block_number
     found: dict[str, Any] = {}
@@ -344,7 +344,7 @@ def replay_job(
             verdict, reason = _judge(similarity, exact_expected, differences)
     return ReplayReport(
         job_id=job_id,
-        verdict=verdict,  # type: ignore[arg-type]
+        verdict=verdict,
         reason=reason,
         model=spec.model,
         seed=spec.seed,

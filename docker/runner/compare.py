@@ -43,18 +43,18 @@ def gaussian_window(size: int = WINDOW, sigma: float = SIGMA) -> np.ndarray:
     """The normalized 1-D Gaussian taps; SSIM's 2-D window is their outer product."""
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2
     taps = np.exp(-(x**2) / (2 * sigma**2))
-    return taps / taps.sum()
+    return np.asarray(taps / taps.sum(), dtype=np.float64)
 
 
 def _filter_valid(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
     """Separable Gaussian filter, keeping only positions where the window fits ("valid")."""
     rows = sliding_window_view(image, taps.size, axis=1) @ taps
-    return sliding_window_view(rows, taps.size, axis=0) @ taps
+    return np.asarray(sliding_window_view(rows, taps.size, axis=0) @ taps, dtype=np.float64)
 
 
 def luma(frame: np.ndarray) -> np.ndarray:
     """H×W×3 uint8 RGB → H×W float64 luma in [0, 255]."""
-    return np.asarray(frame, dtype=np.float64) @ BT601
+    return np.asarray(np.asarray(frame, dtype=np.float64) @ BT601, dtype=np.float64)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
