@@ -421,7 +421,13 @@ def replay(
 
     Exit 0 on an exact or perceptual match, 1 on a mismatch.
     """
-    from framecast.node.replay import fetch_result, new_work_dir, read_chain_job, replay_job
+    from framecast.node.replay import (
+        fetch_result,
+        new_work_dir,
+        read_chain_job,
+        replay_job,
+        store_fetcher,
+    )
     from framecast.node.wiring import runtime_factory
     from framecast.shared.chain.bindings import Market
     from framecast.shared.chain.connection import connect
@@ -443,12 +449,14 @@ def replay(
             f"job {job_id} has no delivery on chain to replay",
             fix=f"wait for delivery (`framecast status {job_id} --wait`)",
         )
+    from framecast.shared.ipfs.store import open_store
+
     work_dir = new_work_dir(settings.state_dir, job_id)
+    store = settings.store.model_copy(
+        update={"store_path": Path(settings.store.store_path).expanduser()}
+    )
     if result_dir is None:
         result_dir = work_dir / "delivered"
-        store = settings.store.model_copy(
-            update={"store_path": Path(settings.store.store_path).expanduser()}
-        )
         fetch_result(chain_job.result_cid, result_dir, store=store, gateway_url=gateway)
     make_runtime, image_digest = runtime_factory(settings)
     click.echo(f"replaying job {job_id} on the {settings.runtime} runtime…", err=True)
@@ -465,6 +473,8 @@ def replay(
             work_dir=work_dir,
             chain_frames_digest=chain_job.frames_digest,
             timeout_s=timeout,
+            # Inputs (image-to-video, control) come from the node's store, as in the agent.
+            fetch_input=store_fetcher(open_store(store)),
         )
     finally:
         runtime.close()
