@@ -1,8 +1,12 @@
-"""`framecast verify PATH_OR_JOB`: levels 1–2 of DESIGN §8."""
+"""`framecast verify PATH_OR_JOB [--replay]`: levels 1–2 of DESIGN §8, and 3 on request."""
 
 from __future__ import annotations
 
+import json
+import tempfile
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +20,9 @@ from framecast.client.context import (
 )
 from framecast.client.verify import LEVEL_NAMES, VerifyReport
 from framecast.shared.errors import VerificationFailed
+
+if TYPE_CHECKING:
+    from framecast.shared.replay_report import ReplayReport
 
 
 def render_report(client: ClientContext, report: VerifyReport) -> None:
@@ -46,24 +53,43 @@ def render_report(client: ClientContext, report: VerifyReport) -> None:
     type=click.IntRange(min=1),
     help="With a PATH: the job it claims to be (default: the receipt's job id).",
 )
+@click.option(
+    "--replay",
+    is_flag=True,
+    help="Level 3: after levels 1–2 pass, re-run the job here (`framecast node replay`) "
+    "and compare frames; needs framecast[node,pipelines] and `framecast node init`.",
+)
 @network_options
 @json_option
 @pass_client
 @maps_rpc_errors
-def command(client: ClientContext, target: str, job_id: int | None) -> None:
+def command(client: ClientContext, target: str, job_id: int | None, replay: bool) -> None:
     """Check a result folder, or a job's result (fetched, then discarded), against the chain."""
+    with ExitStack() as stack:
+        _verify(client, target, job_id, replay, stack)
+
+
+def _verify(
+    client: ClientContext, target: str, job_id: int | None, replay: bool, stack: ExitStack
+) -> None:
     from framecast.client.verify import fetch_verified, verify_dir
     from framecast.shared.receipt import Receipt
 
+    if replay:
+        from framecast.client.replay import check_replay_available
+
+        check_replay_available()  # before any download
     deployment = client.deployment()
     market = client.market()
     path = Path(target)
     if target.isdigit() and not path.exists():
         settings = client.settings
         job = service.job_details(market, int(target), from_block=deployment.deployed_block)
+        # A replay needs the files: keep the verified download until it is done.
+        keep = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="framecast-")))
         report = fetch_verified(
             job,
-            None,
+            keep / "result" if replay else None,
             chain_id=deployment.chain_id,
             market=deployment.market,
             gateway_url=settings.gateway_url,
@@ -85,10 +111,50 @@ def command(client: ClientContext, target: str, job_id: int | None) -> None:
                 ) from None
         job = service.job_details(market, job_id, from_block=deployment.deployed_block)
         report = verify_dir(path, job, chain_id=deployment.chain_id, market=deployment.market)
-    render_report(client, report)
+    if not report.ok or not replay:
+        render_report(client, report)
     if not report.ok:
         where = f"; quarantined in {report.path}" if report.quarantined else ""
         raise VerificationFailed(
             report.failure_message() + where,
             fix=f"dispute it with `framecast dispute {report.job_id}` in the challenge window",
+        )
+    if replay:
+        from framecast.client.replay import run_replay
+
+        if not client.as_json:
+            render_report(client, report)
+            click.echo(f"  ..   L3 replaying job {report.job_id} with `framecast node replay`…")
+        outcome = run_replay(
+            report.job_id,
+            Path(report.path),
+            deployment=client.settings.deployment_path,
+            rpc_url=client.settings.rpc_url,
+        )
+        render_replay(client, report, outcome)
+        if not outcome.passed:
+            raise VerificationFailed(
+                f"job {report.job_id} fails verification at level 3 (replay): {outcome.reason}",
+                fix=f"dispute it with `framecast dispute {report.job_id}` in the challenge "
+                f"window; the replay is kept in {outcome.replay_dir}",
+            )
+
+
+def render_replay(client: ClientContext, report: VerifyReport, outcome: ReplayReport) -> None:
+    """Level 3 after levels 1–2: one line per fact, or the combined JSON."""
+    if client.as_json:
+        data = report.model_dump(mode="json")
+        data["replay"] = json.loads(outcome.model_dump_json())
+        client.echo_json(data)
+        return
+    color = {"exact": "green", "perceptual": "yellow"}.get(outcome.verdict, "red")
+    mark = click.style("ok  ", fg="green") if outcome.passed else click.style("FAIL", fg="red")
+    click.echo(f"  {mark} L3 replay: {click.style(outcome.verdict, fg=color)} — {outcome.reason}")
+    click.echo(f"         chain frames_digest  {outcome.chain_frames_digest}")
+    click.echo(f"         replay frames_digest {outcome.replay_frames_digest}")
+    if outcome.passed:
+        click.secho(
+            f"job {report.job_id} verified: levels 1 (integrity) + 2 (provenance) + "
+            f"3 (replay: {outcome.verdict})",
+            fg="green",
         )

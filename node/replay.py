@@ -1,0 +1,410 @@
+"""Replay (DESIGN §8 level 3): re-run a delivered job here and compare its frames.
+
+The replay runs the job's signed spec (the bytes of `JobSubmitted`) with the catalog
+entry's verified weights through this node's configured runtime (process or Docker),
+exactly as the agent runs a job, in a fresh runner. Its frames digest is compared with
+the delivered one: equal is an ``exact`` match. When they differ, both videos are decoded
+and compared frame by frame (`python -m framecast.runner.compare` in a subprocess: the node
+never imports the runner) and the verdict depends on whether the environments differ:
+
+- same runtime, image digest, device, GPU, driver and library versions → only an exact
+  match passes (DESIGN §8: "same image and GPU class → identical framesDigest");
+- otherwise → ``perceptual`` if every frame is within `PERCEPTUAL_THRESHOLD`, else
+  ``mismatch``.
+
+The receipt's signature is not checked here: that is level 2, which `framecast verify`
+runs before it asks for a replay. The receipt is read for the frames digest and the
+environment it attests to.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+from web3.types import FilterParams
+
+from framecast.node.runtime.base import ContainerRuntime
+from framecast.shared.catalog import check_spec, weights_manifest_hash
+from framecast.shared.catalog.weights import verify_weights
+from framecast.shared.chain.bindings import Market
+from framecast.shared.errors import (
+    ContentNotFound,
+    RunnerFailed,
+    VerificationFailed,
+    WeightsInvalid,
+)
+from framecast.shared.ipfs.store import ContentStore, StoreSettings
+from framecast.shared.receipt import Receipt, ReceiptEnvironment
+from framecast.shared.replay_report import EXACT_FIELDS, ReplayCheck, ReplayReport
+from framecast.shared.runner_protocol import RunEnvironment, RunnerEvent, RunRequest
+from framecast.shared.similarity import PERCEPTUAL_THRESHOLD, SimilarityReport
+from framecast.shared.spec import decode_spec
+
+log = logging.getLogger(__name__)
+
+#: Blocks per eth_getLogs call (public RPCs cap ranges).
+LOG_CHUNK_BLOCKS = 5_000
+COMPARE_TIMEOUT_S = 600.0
+
+#: Writes the content of a CID to a path (inputs of image-to-video and control jobs).
+FetchInput = Callable[[str, Path], None]
+
+
+@dataclass(frozen=True)
+class ChainDelivery:
+    """What the chain says about a job: the signed spec and what was delivered."""
+
+    job_id: int
+    spec: bytes
+    result_cid: str | None
+    video_sha256: str | None
+    frames_digest: str | None
+
+
+def read_chain_job(market: Market, job_id: int, *, from_block: int) -> ChainDelivery:
+    """The job's `JobSubmitted` spec and its `JobDelivered` digests, from the market's logs."""
+    from framecast.shared.ipfs.cid import CID
+
+    events = market.contract.events
+    by_topic: dict[str, Any] = {e.topic: e for e in (events.JobSubmitted, events.JobDelivered)}
+    w3 = market.w3
+    latest = w3.eth.block_number
+    found: dict[str, Any] = {}
+    for start in range(from_block, latest + 1, LOG_CHUNK_BLOCKS):
+        params: FilterParams = {
+            "address": Web3.to_checksum_address(market.address),
+            "fromBlock": start,
+            "toBlock": min(start + LOG_CHUNK_BLOCKS - 1, latest),
+            "topics": [list(by_topic), "0x" + job_id.to_bytes(32, "big").hex()],
+        }
+        for entry in w3.eth.get_logs(params):
+            topic = "0x" + bytes(entry["topics"][0]).hex()
+            event = by_topic[topic]().process_log(entry)
+            found[str(event["event"])] = event
+    submitted = found.get("JobSubmitted")
+    if submitted is None:
+        raise VerificationFailed(
+            f"job {job_id} was never submitted to the market at {market.address}",
+            fix="check the job id and the deployment (--deployment / --rpc-url)",
+        )
+    delivered = found.get("JobDelivered")
+    args = delivered["args"] if delivered else None
+    return ChainDelivery(
+        job_id=job_id,
+        spec=bytes(submitted["args"]["spec"]),
+        result_cid=str(CID.from_bytes(bytes(args["resultCid"]))) if args else None,
+        video_sha256="0x" + bytes(args["videoSha256"]).hex() if args else None,
+        frames_digest="0x" + bytes(args["framesDigest"]).hex() if args else None,
+    )
+
+
+def fetch_result(
+    cid: str, dest: Path, *, store: StoreSettings, gateway_url: str | None = None
+) -> str:
+    """Download a result directory into `dest`, every block verified; returns the source.
+
+    From `gateway_url` when given; else from the node's own embedded store (where it pins
+    its deliveries) through a loopback gateway; else from the store's configured gateway.
+    """
+    from framecast.shared.ipfs.gateway import serve_gateway
+    from framecast.shared.ipfs.local import LocalStore
+    from framecast.shared.ipfs.retrieval import fetch
+
+    if gateway_url:
+        fetch(cid, dest, gateway_url, timeout=store.timeout_s)
+        return gateway_url
+    root = Path(store.store_path).expanduser()
+    if store.store == "local" and root.is_dir():
+        local = LocalStore(root)
+        if local.has(cid):
+            with serve_gateway(local) as gateway:
+                fetch(cid, dest, gateway.url, timeout=store.timeout_s)
+            return str(root)
+    try:
+        fetch(cid, dest, store.gateway_url, timeout=store.timeout_s)
+    except ContentNotFound as exc:
+        raise ContentNotFound(
+            f"result {cid} is neither in the node's store {root} nor on {store.gateway_url}",
+            fix="pass --result DIR (a verified download) or --gateway URL",
+        ) from exc
+    return store.gateway_url
+
+
+def store_fetcher(store: ContentStore) -> FetchInput:
+    """Input files from a content store (the way the agent fetches them)."""
+
+    def fetch_input(cid: str, path: Path) -> None:
+        with path.open("wb") as handle:
+            for chunk in store.cat(cid):
+                handle.write(chunk)
+
+    return fetch_input
+
+
+def receipt_environment(
+    env: RunEnvironment, runtime: str, image_digest: str | None
+) -> ReceiptEnvironment:
+    """The environment record a receipt would carry for a run (same as the agent's)."""
+    return ReceiptEnvironment(
+        device=env.device,
+        gpu=env.gpu,
+        driver=env.driver,
+        python=env.python,
+        torch=env.torch,
+        diffusers=env.diffusers,
+        transformers=env.transformers,
+        runtime="docker" if runtime == "docker" else "process",
+        image_digest=image_digest,
+        encoder=env.encoder,
+    )
+
+
+def compare_videos(reference: Path, candidate: Path, *, python: str) -> SimilarityReport:
+    """Per-frame similarity by the runner's compare tool, in a subprocess.
+
+    Raises `VerificationFailed` when the reference does not decode, `RunnerFailed` when
+    the tool itself is missing or fails.
+    """
+    command = [python, "-m", "framecast.runner.compare", str(reference), str(candidate), "--json"]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=COMPARE_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RunnerFailed(
+            f"the frame comparison could not run ({exc})",
+            fix="install the pipelines extra: pip install 'framecast[node,pipelines]'",
+        ) from None
+    if done.returncode in (0, 1):
+        return SimilarityReport.model_validate_json(done.stdout)
+    message = done.stderr.strip()[-1000:]
+    if done.returncode == 2 and str(reference) in message:
+        raise VerificationFailed(
+            f"the delivered video does not decode: {message}",
+            fix="the delivery is broken: dispute the job",
+        )
+    raise RunnerFailed(
+        f"the frame comparison failed (exit {done.returncode}): {message}",
+        fix="install the pipelines extra: pip install 'framecast[node,pipelines]'",
+    )
+
+
+def _check(name: str, delivered: object, replay: object, detail: str = "") -> ReplayCheck:
+    return ReplayCheck(
+        name=name,
+        ok=delivered == replay,
+        delivered=None if delivered is None else str(delivered)[:256],
+        replay=None if replay is None else str(replay)[:256],
+        detail=detail,
+    )
+
+
+def replay_job(
+    *,
+    job_id: int,
+    spec_bytes: bytes,
+    result_dir: Path,
+    runtime: ContainerRuntime,
+    runtime_name: str,
+    image_digest: str | None,
+    weights_root: Path,
+    work_dir: Path,
+    chain_frames_digest: str | None = None,
+    compare_python: str = sys.executable,
+    timeout_s: float = 3600.0,
+    fetch_input: FetchInput | None = None,
+) -> ReplayReport:
+    """Re-run job `job_id` through `runtime` and judge the delivery in `result_dir`.
+
+    `spec_bytes` are the signed spec bytes (from `JobSubmitted`). The replay's files stay
+    in `work_dir` (evidence for a dispute). Raises when the replay cannot run (weights
+    missing, runner failure); a mismatch is a verdict, not an exception.
+    """
+    try:
+        receipt = Receipt.from_json((result_dir / "receipt.json").read_bytes())
+    except OSError as exc:
+        raise VerificationFailed(
+            f"{result_dir} has no readable receipt.json ({type(exc).__name__})",
+            fix="pass the job's verified result directory (`framecast fetch JOB -o DIR`)",
+        ) from None
+    video = result_dir / "video.mp4"
+    if not video.is_file():
+        raise VerificationFailed(
+            f"{result_dir} has no video.mp4", fix="pass the job's verified result directory"
+        )
+    spec = decode_spec(spec_bytes)
+    entry = check_spec(spec)
+    body = receipt.body
+    manifest_hash = "0x" + weights_manifest_hash(entry).removeprefix("0x")
+    checks = [
+        _check("job_id", body.job_id, job_id),
+        _check("spec_hash", body.spec_hash, "0x" + spec.spec_hash().hex(), "keccak256(spec)"),
+        _check("model", body.model, spec.model),
+        _check("seed", body.seed, spec.seed),
+        _check("weights_manifest_hash", body.weights_manifest_hash, manifest_hash, "catalog"),
+    ]
+    if chain_frames_digest is not None:
+        checks.append(
+            _check("frames_digest", body.frames_digest, chain_frames_digest, "receipt vs chain")
+        )
+    model_dir = weights_root / entry.id
+    try:
+        verify_weights(model_dir, entry.manifest)
+    except WeightsInvalid as exc:
+        fix = (
+            f"build it: `python -m framecast.runner tiny build --family {entry.tiny} "
+            f"--out {model_dir}` (or `framecast node init`)"
+            if entry.tiny
+            else f"run `framecast node models pull {entry.id}`"
+        )
+        raise WeightsInvalid(f"cannot replay {entry.id}: {exc.message}", fix=fix) from None
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    inputs_dir = _fetch_inputs(spec, work_dir, fetch_input)
+    out_dir = work_dir / "out"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    request = RunRequest(
+        job_id=f"replay-{job_id}",
+        spec=spec,
+        model_dir=str(model_dir),
+        output_dir=str(out_dir),
+        inputs_dir=str(inputs_dir) if inputs_dir else None,
+    )
+    started = time.perf_counter()
+    final = runtime.run(request, job_dir=work_dir, on_event=_log_event, timeout_s=timeout_s)
+    seconds = time.perf_counter() - started
+    if final.status != "succeeded" or final.output is None:
+        error = final.error
+        raise RunnerFailed(
+            f"the replay of job {job_id} did not finish: "
+            + (f"{error.kind}: {error.message}" if error else final.status),
+            fix=(error.fix if error and error.fix else "read the runner log in the node state dir"),
+        )
+    output = final.output
+    replay_env = receipt_environment(output.environment, runtime_name, image_digest)
+    delivered_env = body.environment
+    differences = [
+        name for name in EXACT_FIELDS if getattr(delivered_env, name) != getattr(replay_env, name)
+    ]
+    if body.weights_manifest_hash != manifest_hash:
+        differences.append("weights_manifest_hash")
+    checks.extend(
+        _check(f"environment.{name}", getattr(delivered_env, name), getattr(replay_env, name))
+        for name in EXACT_FIELDS
+    )
+    replay_digest = "0x" + output.frames_digest
+    reference = chain_frames_digest or body.frames_digest
+    exact_expected = not differences
+    similarity: SimilarityReport | None = None
+    replay_video_sha = "0x" + output.video_sha256
+    checks.append(_check("video_sha256", body.video_sha256, replay_video_sha, "same encoder"))
+    if replay_digest == reference and replay_video_sha == body.video_sha256:
+        verdict, reason = "exact", "the replay's frames digest and video bytes equal the delivery"
+    elif replay_digest == reference:
+        # Equal digests say the provider computed the right frames; the video must still be
+        # an encoding of them (another ffmpeg build encodes the same frames to other bytes).
+        try:
+            similarity = compare_videos(video, out_dir / "video.mp4", python=compare_python)
+        except VerificationFailed as exc:
+            verdict, reason = "mismatch", exc.message
+        else:
+            if similarity.passes:
+                verdict, reason = (
+                    "exact",
+                    (
+                        "the replay's frames digest equals the delivered one; the videos differ "
+                        f"only by encoding: {similarity.summary()}"
+                    ),
+                )
+            else:
+                verdict, reason = (
+                    "mismatch",
+                    (
+                        "the frames digest matches but the delivered video is not an encoding of "
+                        f"those frames: {similarity.summary()}"
+                    ),
+                )
+    else:
+        try:
+            similarity = compare_videos(video, out_dir / "video.mp4", python=compare_python)
+        except VerificationFailed as exc:
+            verdict, reason = "mismatch", exc.message
+        else:
+            verdict, reason = _judge(similarity, exact_expected, differences)
+    return ReplayReport(
+        job_id=job_id,
+        verdict=verdict,
+        reason=reason,
+        model=spec.model,
+        seed=spec.seed,
+        chain_frames_digest=chain_frames_digest,
+        receipt_frames_digest=body.frames_digest,
+        replay_frames_digest=replay_digest,
+        exact_expected=exact_expected,
+        environment_differences=differences,
+        delivered_environment=delivered_env,
+        replay_environment=replay_env,
+        checks=checks,
+        similarity=similarity,
+        threshold=similarity.threshold if similarity else PERCEPTUAL_THRESHOLD,
+        replay_seconds=seconds,
+        result_dir=str(result_dir),
+        replay_dir=str(work_dir),
+    )
+
+
+def _judge(
+    similarity: SimilarityReport, exact_expected: bool, differences: list[str]
+) -> tuple[str, str]:
+    summary = similarity.summary()
+    if exact_expected:
+        # Same image, hardware class and libraries: determinism makes any drift a lie.
+        return "mismatch", (
+            "the frames digest differs although the replay ran in the delivery's environment, "
+            f"where an exact match is required; {summary}"
+        )
+    if similarity.passes:
+        return "perceptual", (
+            f"environments differ ({', '.join(differences)}), so an exact match is not "
+            f"expected; every frame is within the threshold: {summary}"
+        )
+    return "mismatch", f"the frames are not the same generation: {summary}"
+
+
+def _log_event(event: RunnerEvent) -> None:
+    log.debug("replay %s: %s %.0f%%", event.job_id, event.status, event.progress * 100)
+
+
+def _fetch_inputs(spec: object, work_dir: Path, fetch_input: FetchInput | None) -> Path | None:
+    inputs = getattr(spec, "inputs", None)
+    cids = [c for c in (inputs.image, inputs.video, inputs.control) if c] if inputs else []
+    if not cids:
+        return None
+    if fetch_input is None:
+        raise ContentNotFound(
+            "the job has input files but no store to fetch them from",
+            fix="configure the node's store (the replay fetches inputs like the agent)",
+        )
+    target = work_dir / "inputs"
+    target.mkdir(parents=True, exist_ok=True)
+    for cid in cids:
+        fetch_input(cid, target / cid)
+    return target
+
+
+def new_work_dir(state_dir: Path, job_id: int) -> Path:
+    """A fresh folder for one replay under the node's state dir (kept as evidence)."""
+    root = state_dir / "replays"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{job_id}-", dir=root))
