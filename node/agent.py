@@ -385,8 +385,7 @@ class Agent:
         )
 
     def _fetch_inputs(self, spec: GenerationSpec, job_dir: Path) -> Path | None:
-        inputs = spec.inputs
-        cids = [c for c in (inputs.image, inputs.video, inputs.control) if c]
+        cids = spec.inputs.cids()
         if not cids:
             return None
         target = job_dir / "inputs"

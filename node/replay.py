@@ -48,7 +48,7 @@ from framecast.shared.receipt import Receipt, ReceiptEnvironment
 from framecast.shared.replay_report import EXACT_FIELDS, ReplayCheck, ReplayReport
 from framecast.shared.runner_protocol import RunEnvironment, RunnerEvent, RunRequest
 from framecast.shared.similarity import PERCEPTUAL_THRESHOLD, SimilarityReport
-from framecast.shared.spec import decode_spec
+from framecast.shared.spec import GenerationSpec, decode_spec
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,15 @@ class ChainDelivery:
     frames_digest: str | None
 
 
-def read_chain_job(market: Market, job_id: int, *, from_block: int) -> ChainDelivery:
-    """The job's `JobSubmitted` spec and its `JobDelivered` digests, from the market's logs."""
-    from framecast.shared.ipfs.cid import CID
-
+def job_events(
+    market: Market, job_id: int, names: tuple[str, ...], *, from_block: int
+) -> dict[str, list[Any]]:
+    """The market's events `names` about job `job_id` (its indexed first topic), in order."""
     events = market.contract.events
-    by_topic: dict[str, Any] = {e.topic: e for e in (events.JobSubmitted, events.JobDelivered)}
+    by_topic: dict[str, Any] = {getattr(events, n).topic: getattr(events, n) for n in names}
     w3 = market.w3
     latest = w3.eth.block_number
-    found: dict[str, Any] = {}
+    found: dict[str, list[Any]] = {name: [] for name in names}
     for start in range(from_block, latest + 1, LOG_CHUNK_BLOCKS):
         params: FilterParams = {
             "address": Web3.to_checksum_address(market.address),
@@ -90,15 +90,22 @@ def read_chain_job(market: Market, job_id: int, *, from_block: int) -> ChainDeli
         for entry in w3.eth.get_logs(params):
             topic = "0x" + bytes(entry["topics"][0]).hex()
             event = by_topic[topic]().process_log(entry)
-            found[str(event["event"])] = event
-    submitted = found.get("JobSubmitted")
-    if submitted is None:
+            found[str(event["event"])].append(event)
+    return found
+
+
+def read_chain_job(market: Market, job_id: int, *, from_block: int) -> ChainDelivery:
+    """The job's `JobSubmitted` spec and its `JobDelivered` digests, from the market's logs."""
+    from framecast.shared.ipfs.cid import CID
+
+    found = job_events(market, job_id, ("JobSubmitted", "JobDelivered"), from_block=from_block)
+    if not found["JobSubmitted"]:
         raise VerificationFailed(
             f"job {job_id} was never submitted to the market at {market.address}",
             fix="check the job id and the deployment (--deployment / --rpc-url)",
         )
-    delivered = found.get("JobDelivered")
-    args = delivered["args"] if delivered else None
+    submitted = found["JobSubmitted"][-1]
+    args = found["JobDelivered"][-1]["args"] if found["JobDelivered"] else None
     return ChainDelivery(
         job_id=job_id,
         spec=bytes(submitted["args"]["spec"]),
@@ -386,9 +393,10 @@ def _log_event(event: RunnerEvent) -> None:
     log.debug("replay %s: %s %.0f%%", event.job_id, event.status, event.progress * 100)
 
 
-def _fetch_inputs(spec: object, work_dir: Path, fetch_input: FetchInput | None) -> Path | None:
-    inputs = getattr(spec, "inputs", None)
-    cids = [c for c in (inputs.image, inputs.video, inputs.control) if c] if inputs else []
+def _fetch_inputs(
+    spec: GenerationSpec, work_dir: Path, fetch_input: FetchInput | None
+) -> Path | None:
+    cids = spec.inputs.cids()
     if not cids:
         return None
     if fetch_input is None:

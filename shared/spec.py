@@ -45,6 +45,10 @@ class SpecInputs(BaseModel):
         None, description="CID of the control frames (pose or edge maps) for controlled models."
     )
 
+    def cids(self) -> list[str]:
+        """The CIDs a runner needs fetched before it starts, in a fixed order."""
+        return [c for c in (self.image, self.video, self.control) if c]
+
 
 class GenerationSpec(BaseModel):
     """What the client asks for; signed as canonical JSON."""

@@ -1,0 +1,127 @@
+"""`framecast arbiter` — the dispute arbiter's commands (contributed by entry point).
+
+The arbiter is an operator role: its key holds the market's ARBITER_ROLE, and it uses a
+node config (`framecast node init --devnet-account arbiter` on the devnet) for the RPC,
+keystore, weights, runtime and content store it replays with.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from framecast.node.arbiter import Arbiter, ArbiterDeps, Decision
+from framecast.node.cli import _settings, _unlock, config_option
+from framecast.node.config import NodeSettings
+from framecast.shared.errors import ConfigError
+
+
+@click.group("arbiter")
+def arbiter_group() -> None:
+    """Dispute arbiter: replay disputed jobs and resolve them on chain."""
+
+
+@contextmanager
+def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
+    """Wire an arbiter from a node config: chain, key, runtime, store (closed on exit)."""
+    from framecast.node.replay import store_fetcher
+    from framecast.node.wiring import runtime_factory
+    from framecast.shared.chain.bindings import bind
+    from framecast.shared.chain.connection import connect
+    from framecast.shared.chain.sender import TxSender
+    from framecast.shared.deployment import load_deployment
+    from framecast.shared.ipfs.store import open_store
+
+    account = _unlock(settings)
+    deployment = load_deployment(settings.deployment)
+    w3 = connect(settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id)
+    _, market = bind(w3, deployment, TxSender(w3, account))
+    if not market.has_role(market.arbiter_role(), account.address):
+        raise ConfigError(
+            f"{account.address} does not hold ARBITER_ROLE in the market {deployment.market}",
+            fix="use the arbiter's keystore in this config (on the devnet: "
+            "`framecast node init --devnet-account arbiter --config arbiter.toml`)",
+        )
+    store = settings.store.model_copy(
+        update={"store_path": Path(settings.store.store_path).expanduser()}
+    )
+    make_runtime, image_digest = runtime_factory(settings)
+    runtime = make_runtime()
+    try:
+        yield Arbiter(
+            ArbiterDeps(
+                deployment=deployment,
+                market=market,
+                runtime=runtime,
+                runtime_name=settings.runtime,
+                image_digest=image_digest,
+                weights_root=settings.weights_dir,
+                state_dir=settings.state_dir,
+                blocks=Path(store.store_path),
+                gateway_url=store.gateway_url,
+                fetch_input=store_fetcher(open_store(store)),
+            )
+        )
+    finally:
+        runtime.close()
+
+
+@arbiter_group.command("run")
+@config_option
+@click.option("--log-format", type=click.Choice(["json", "text"]), default="text")
+@click.option("--poll", default=2.0, show_default=True, help="Seconds between chain scans.")
+def run(config_path: Path, log_format: str, poll: float) -> None:
+    """Watch for disputes; replay and resolve each until SIGTERM/SIGINT."""
+    from framecast.node import logs
+
+    logs.configure(json_logs=log_format == "json")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with open_arbiter(_settings(config_path)) as arbiter:
+        click.echo("arbiter watching for disputes…", err=True)
+        arbiter.run_forever(stop, poll_interval_s=poll)
+
+
+@arbiter_group.command("decide")
+@click.argument("job_id", metavar="JOB", type=click.IntRange(min=1))
+@config_option
+@click.option("--dry-run", is_flag=True, help="Judge and print, but do not resolve on chain.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def decide(job_id: int, config_path: Path, dry_run: bool, as_json: bool) -> None:
+    """Judge one disputed JOB now (and resolve it unless --dry-run)."""
+    with open_arbiter(_settings(config_path)) as arbiter:
+        decision = arbiter.decide(job_id)
+        if not dry_run:
+            decision = arbiter.resolve(decision)
+    if as_json:
+        click.echo(decision.model_dump_json(indent=2))
+    else:
+        render(decision)
+
+
+def render(decision: Decision) -> None:
+    kind = "replicated" if decision.replicated else "single-provider"
+    click.echo(
+        f"job {decision.job_id} ({kind}, dispute: {decision.claimed_defect}, perceptual "
+        f"agreement {'allowed' if decision.perceptual else 'not allowed'})"
+    )
+    for v in decision.verdicts:
+        who = f"replica {v.index}" if v.index is not None else "provider"
+        mark = click.style("AT FAULT", fg="red") if v.at_fault else click.style("ok", fg="green")
+        click.echo(f"  {who} {v.provider}: {mark} [{v.defect}] {v.detail}")
+    click.echo(
+        f"  decided in {decision.decide_seconds:.1f} s; fault mask {bin(decision.fault_mask)}"
+    )
+    if decision.outcome:
+        click.echo(
+            f"  outcome: {decision.outcome}"
+            + (f" (tx {decision.tx_hash})" if decision.tx_hash else "")
+        )
+    sys.stdout.flush()
