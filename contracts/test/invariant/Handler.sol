@@ -185,6 +185,8 @@ contract Handler is Test {
             maxPrice: 0,
             claimDeadline: uint64(block.timestamp + 1 hours),
             deliveryWindow: 60,
+            replicas: 1,
+            perceptual: false,
             nonce: nonce
         });
         (uint8 v, bytes32 rr, bytes32 s) = vm.sign(_clientKeys[c], market.hashRequest(r));

@@ -35,7 +35,8 @@ contract JobMarketInvariantTest is Test {
                 challengeWindow: 1 days,
                 resolveWindow: 2 days,
                 exitCooldown: 3 days,
-                protocolFeeBps: 250
+                protocolFeeBps: 250,
+                revealWindow: 1 hours
             })
         );
         handler = new Handler(market, credits, admin, arbiter, treasury);
