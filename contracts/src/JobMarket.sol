@@ -232,7 +232,9 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         if (spec.length > MAX_SPEC_BYTES) revert SpecTooLarge(spec.length, MAX_SPEC_BYTES);
         bytes32 actual = keccak256(spec);
         if (actual != request.specHash) revert SpecHashMismatch(request.specHash, actual);
-        if (request.claimDeadline <= block.timestamp) revert RequestExpired(request.claimDeadline, block.timestamp);
+        if (request.claimDeadline <= block.timestamp) {
+            revert RequestExpired(request.claimDeadline, block.timestamp);
+        }
         if (request.claimDeadline > block.timestamp + MAX_CLAIM_HORIZON) {
             revert ClaimDeadlineTooFar(request.claimDeadline, block.timestamp + MAX_CLAIM_HORIZON);
         }
@@ -371,7 +373,9 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc IJobMarket
-    function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest) external {
+    function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest)
+        external
+    {
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Claimed) revert InvalidJobState(jobId, job.state);
         _checkProvider(jobId, job);
@@ -680,10 +684,9 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     /// @dev Reverts unless the caller is the job's provider (or for a replicated job).
     function _checkProvider(uint256 jobId, Job storage job) private view {
         address provider = job.provider;
-        if (msg.sender != provider) {
-            if (provider == _REPLICATED) revert ReplicatedJob(jobId);
-            revert NotJobProvider(jobId, msg.sender);
-        }
+        // The marker is checked too, though no transaction can come from address(1).
+        if (provider == _REPLICATED) revert ReplicatedJob(jobId);
+        if (msg.sender != provider) revert NotJobProvider(jobId, msg.sender);
     }
 
     function _checkResult(bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest) private pure {
@@ -756,9 +759,8 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         uint8 revealed = set.revealedMask;
         if (revealed & bit != 0) revert AlreadyRevealed(jobId, msg.sender);
         Replica storage r = _replicas[jobId][index];
-        bytes32 expected = keccak256(
-            abi.encode(jobId, msg.sender, keccak256(resultCid), videoSha256, framesDigest, salt)
-        );
+        bytes32 expected =
+            keccak256(abi.encode(jobId, msg.sender, keccak256(resultCid), videoSha256, framesDigest, salt));
         if (r.commitment != expected) revert CommitmentMismatch(jobId, msg.sender);
         r.framesDigest = framesDigest;
         reveals = set.reveals + 1;
@@ -850,7 +852,11 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     }
 
     /// @dev The revealed replicas whose digest more than half of the revealed ones share (or 0).
-    function _majority(uint256 jobId, ReplicaSet storage set, uint256 revealed) private view returns (uint256) {
+    function _majority(uint256 jobId, ReplicaSet storage set, uint256 revealed)
+        private
+        view
+        returns (uint256)
+    {
         uint256 claims = set.claims;
         uint256 reveals = set.reveals;
         for (uint256 i; i < claims; ++i) {
@@ -883,7 +889,8 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     ) private {
         JobState end = payMask != 0 ? JobState.Settled : JobState.Rejected;
         job.state = end;
-        (uint96 refund, uint96 slashed) = _closeReplicas(jobId, job, payMask, refundMask, slash, bondToReplicas);
+        (uint96 refund, uint96 slashed) =
+            _closeReplicas(jobId, job, payMask, refundMask, slash, bondToReplicas);
         address client = job.client;
         if (refundMask != 0) emit JobRefunded(jobId, client, end, refund, slashed);
         if (bondToClient != 0) {

@@ -286,19 +286,30 @@ interface IJobMarket {
     /// @notice The client disputed the delivery, locking `disputeBond`. `client` is zero when the
     ///         market raised it (reason ReplicaMismatch, no bond).
     event JobDisputed(
-        uint256 indexed jobId, address indexed client, DisputeReason reason, bytes32 evidence, uint64 resolveBy
+        uint256 indexed jobId,
+        address indexed client,
+        DisputeReason reason,
+        bytes32 evidence,
+        uint64 resolveBy
     );
     /// @notice The arbiter decided a dispute.
     event JobResolved(uint256 indexed jobId, address indexed arbiter, bool providerAtFault);
     /// @notice The provider was paid `payout`; `fee` went to the protocol; `collateral` unlocked;
     ///         `bondPaid` is the client's dispute bond paid to the provider (0 if none).
     event JobSettled(
-        uint256 indexed jobId, address indexed provider, uint256 payout, uint256 fee, uint256 collateral, uint256 bondPaid
+        uint256 indexed jobId,
+        address indexed provider,
+        uint256 payout,
+        uint256 fee,
+        uint256 collateral,
+        uint256 bondPaid
     );
     /// @notice Funds went back to the client: `refund` of escrow plus `slashed` provider collateral.
     ///         `state` is Expired, Defaulted or Rejected; for a replicated job it is the job's state
     ///         after the call, which may still be running (Revealing, Delivered, Disputed).
-    event JobRefunded(uint256 indexed jobId, address indexed client, JobState state, uint256 refund, uint256 slashed);
+    event JobRefunded(
+        uint256 indexed jobId, address indexed client, JobState state, uint256 refund, uint256 slashed
+    );
     /// @notice The provider gave a claimed job back: `refund` (the price) plus `penalty` (a share
     ///         of its collateral) went to the client; the rest of the collateral unlocked.
     event JobReleased(uint256 indexed jobId, address indexed provider, uint256 refund, uint256 penalty);
@@ -394,7 +405,8 @@ interface IJobMarket {
     function releaseJob(uint256 jobId) external;
 
     /// @notice The job's provider records the result; the challenge window starts.
-    function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest) external;
+    function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest)
+        external;
 
     /// @notice The client disputes a delivery inside the challenge window, locking the dispute bond.
     function dispute(uint256 jobId, DisputeReason reason, bytes32 evidence) external;

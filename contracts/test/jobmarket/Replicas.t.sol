@@ -3,6 +3,8 @@ pragma solidity ^0.8.24;
 
 import {MarketFixture} from "../utils/MarketFixture.sol";
 import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
+import {JobMarket} from "../../src/JobMarket.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 /// @notice k-of-n replicated jobs: fill, commit, reveal, agreement, mismatch, arbiter and deadlines.
 contract ReplicasTest is MarketFixture {
@@ -110,6 +112,19 @@ contract ReplicasTest is MarketFixture {
         assertLe(address(market).code.length, EIP170_LIMIT - 1, "JobMarket runtime code under EIP-170");
     }
 
+    function test_constructor_revertsIfRevealWindowZeroOrAboveAYear() public {
+        uint64[2] memory bad = [uint64(0), 365 days + 1];
+        for (uint256 i; i < 2; ++i) {
+            JobMarket.MarketConfig memory c = _config();
+            c.revealWindow = bad[i];
+            vm.expectRevert(
+                abi.encodeWithSelector(IJobMarket.InvalidParameter.selector, "revealWindow", bad[i])
+            );
+            new JobMarket(IERC20(address(credits)), c);
+        }
+        assertEq(market.REVEAL_WINDOW(), REVEAL_WINDOW, "reveal window");
+    }
+
     // ------------------------------------------------------------ submit
 
     function test_submitJob_escrowsMaxPriceTimesReplicas() public {
@@ -145,7 +160,9 @@ contract ReplicasTest is MarketFixture {
         r.replicas = 3;
         bytes memory sig = _sign(clientKey, r);
         vm.expectRevert(
-            abi.encodeWithSelector(IJobMarket.InsufficientBalance.selector, client, 2 * MAX_PRICE, 3 * MAX_PRICE)
+            abi.encodeWithSelector(
+                IJobMarket.InsufficientBalance.selector, client, 2 * MAX_PRICE, 3 * MAX_PRICE
+            )
         );
         market.submitJob(r, SPEC, sig);
     }
@@ -166,7 +183,9 @@ contract ReplicasTest is MarketFixture {
     function test_claimJob_fillsSetThenClaimed() public {
         uint256 jobId = _openReplicated(3);
         vm.expectEmit(true, true, false, true, address(market));
-        emit IJobMarket.JobClaimed(jobId, reps[0], prices[0], MAX_PRICE - prices[0], _collateral(prices[0]), 0);
+        emit IJobMarket.JobClaimed(
+            jobId, reps[0], prices[0], MAX_PRICE - prices[0], _collateral(prices[0]), 0
+        );
         vm.prank(reps[0]);
         market.claimJob(jobId, prices[0]);
         vm.prank(reps[1]);
@@ -226,7 +245,9 @@ contract ReplicasTest is MarketFixture {
         vm.prank(reps[1]);
         market.claimJob(jobId, prices[1]);
         uint256 freeBefore = _free(client);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.TooEarly.selector, jobId, uint64(T0 + CLAIM_WINDOW)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.TooEarly.selector, jobId, uint64(T0 + CLAIM_WINDOW))
+        );
         market.reclaim(jobId);
         vm.warp(T0 + CLAIM_WINDOW + 1);
         vm.prank(stranger);
@@ -272,7 +293,9 @@ contract ReplicasTest is MarketFixture {
     function test_commitResult_revertsWhileOpenOrForSingleJobs() public {
         uint256 jobId = _openReplicated(2);
         vm.prank(reps[0]);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Open));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidJobState.selector, jobId, IJobMarket.JobState.Open)
+        );
         market.commitResult(jobId, bytes32(uint256(1)));
         uint256 single = _openJob(1);
         vm.prank(provider);
@@ -384,7 +407,9 @@ contract ReplicasTest is MarketFixture {
         vm.prank(client);
         market.dispute(jobId, IJobMarket.DisputeReason.SpecMismatch, keccak256("evidence"));
         assertTrue(market.getReplicaSet(jobId).bonded, "bonded");
-        assertEq(market.escrowOf(jobId), prices[0] + prices[1] + prices[2] + DISPUTE_BOND, "escrow incl. bond");
+        assertEq(
+            market.escrowOf(jobId), prices[0] + prices[1] + prices[2] + DISPUTE_BOND, "escrow incl. bond"
+        );
         vm.prank(arbiter);
         market.resolveReplicas(jobId, 0);
         _assertState(jobId, IJobMarket.JobState.Settled);
@@ -437,7 +462,9 @@ contract ReplicasTest is MarketFixture {
         _reveal(jobId, 0, _frames(1));
         uint64 resolveBy = uint64(block.timestamp + RESOLVE_WINDOW);
         vm.expectEmit(true, true, false, true, address(market));
-        emit IJobMarket.JobDisputed(jobId, address(0), IJobMarket.DisputeReason.ReplicaMismatch, bytes32(0), resolveBy);
+        emit IJobMarket.JobDisputed(
+            jobId, address(0), IJobMarket.DisputeReason.ReplicaMismatch, bytes32(0), resolveBy
+        );
         _reveal(jobId, 1, _frames(2));
         _assertState(jobId, IJobMarket.JobState.Disputed);
         assertFalse(market.getReplicaSet(jobId).bonded, "no bond");
@@ -484,7 +511,9 @@ contract ReplicasTest is MarketFixture {
     function test_resolveReplicas_revertsOnBadMaskCallerOrTime() public {
         uint256 jobId = _revealed(_v(1, 2));
         vm.prank(arbiter);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidFaultMask.selector, jobId, uint8(4), uint8(3)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidFaultMask.selector, jobId, uint8(4), uint8(3))
+        );
         market.resolveReplicas(jobId, 4);
         vm.prank(stranger);
         vm.expectRevert();
@@ -542,7 +571,9 @@ contract ReplicasTest is MarketFixture {
         emit IJobMarket.ReplicaDefaulted(jobId, reps[1], 1, prices[1], _collateral(prices[1]));
         market.reclaim(jobId);
         _assertState(jobId, IJobMarket.JobState.Revealing);
-        assertEq(_free(client), clientBefore + prices[1] + _collateral(prices[1]), "defaulter refunded + slashed");
+        assertEq(
+            _free(client), clientBefore + prices[1] + _collateral(prices[1]), "defaulter refunded + slashed"
+        );
         // The defaulter cannot reveal; the two committed ones agree and deliver.
         vm.prank(reps[1]);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotCommitted.selector, jobId, reps[1]));
@@ -611,9 +642,11 @@ contract ReplicasTest is MarketFixture {
 
     /// @notice Whatever each of 3 replicas does (commit/reveal or not, which digest) and however the
     ///         arbiter decides, the job ends with no escrow, no locked collateral and money conserved.
-    function testFuzz_replicatedJob_alwaysClosesAndConserves(uint256 seed, uint8 faultMask, bool arbiterSpeaks)
-        public
-    {
+    function testFuzz_replicatedJob_alwaysClosesAndConserves(
+        uint256 seed,
+        uint8 faultMask,
+        bool arbiterSpeaks
+    ) public {
         uint256 jobId = _filled(3);
         bool[3] memory commits;
         uint256[3] memory variants;
