@@ -782,7 +782,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             job.state = JobState.Defaulted;
             return;
         }
-        bytes32 first;
+        bytes32 first = bytes32(0);
         bool agree = set.reveals >= 2;
         for (uint256 i; i < set.claims; ++i) {
             if (revealed & (1 << i) == 0) continue;
@@ -862,8 +862,8 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         for (uint256 i; i < claims; ++i) {
             if (revealed & (1 << i) == 0) continue;
             bytes32 digest = _replicas[jobId][i].framesDigest;
-            uint256 same;
-            uint256 count;
+            uint256 same = 0;
+            uint256 count = 0;
             for (uint256 j; j < claims; ++j) {
                 if (revealed & (1 << j) != 0 && _replicas[jobId][j].framesDigest == digest) {
                     same |= 1 << j;
@@ -910,13 +910,15 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         bool slash,
         uint96 bond
     ) private returns (uint96 refund, uint96 slashed) {
-        uint96 share;
+        uint96 share = 0;
         if (bond != 0) {
             // payMask != 0 whenever a bond is shared (resolveReplicas pays every revealed one).
-            share = bond / _popcount(payMask);
-            bond -= share * _popcount(payMask);
+            // `bond` keeps the remainder, which the lowest paid index gets with its share.
+            uint96 n = _popcount(payMask);
+            share = bond / n;
+            bond %= n;
         }
-        uint96 closed;
+        uint96 closed = 0;
         uint16 feeBps = job.feeBps;
         for (uint256 i; (payMask | refundMask) >> i != 0; ++i) {
             if ((payMask | refundMask) >> i & 1 == 0) continue;
