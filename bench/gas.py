@@ -2,7 +2,8 @@
 
 Prints per-call gas for submit, claim, deliver, settle (and the other lifecycle calls) for
 a first job (cold nonce word, first payout to the provider) and a steady-state job, with
-the whole-life total against the 250k target. Run: `python bench/gas.py`.
+the whole-life total against the 250k target, and the whole life of a 2-replica job
+(submit, 2 claims, 2 commits, 2 reveals, settle). Run: `python bench/gas.py`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from framecast.client.devnet import deploy_devnet, devnet_account, start_anvil
 from framecast.shared.chain.bindings import Credits, DisputeReason, Market
 from framecast.shared.chain.connection import connect
 from framecast.shared.chain.sender import TxSender
+from framecast.shared.replicas import replica_commitment
 from framecast.shared.request import Domain, JobRequest, sign_request
 from framecast.shared.spec import parse_spec
 
@@ -44,6 +46,10 @@ def run(url: str) -> None:
     p_market = Market(w3, deployment.market, TxSender(w3, provider))
     p_credits = Credits(w3, deployment.credits, TxSender(w3, provider))
     arb_market = Market(w3, deployment.market, TxSender(w3, arbiter))
+    provider2 = devnet_account("provider-2")
+    p2_market = Market(w3, deployment.market, TxSender(w3, provider2))
+    Credits(w3, deployment.credits, TxSender(w3, provider2)).approve(deployment.market, 500 * FCC)
+    p2_market.register_provider(500 * FCC, "ipfs://provider-2")
     domain = Domain(chain_id=deployment.chain_id, market=deployment.market)
 
     def warp(seconds: int) -> None:
@@ -108,6 +114,41 @@ def run(url: str) -> None:
     job_life("steady state, price < max (refund)", 8 * FCC, 10 * FCC)
     steady = job_life("steady state, price = max", 10 * FCC, 10 * FCC)
 
+    def replicated_life(label: str) -> int:
+        now = int(w3.eth.get_block("latest")["timestamp"])
+        request = JobRequest.for_spec(
+            spec, client=alice.address, max_price=10 * FCC, claim_deadline=now + 3600,
+            delivery_window=600, nonce=next(nonce), replicas=2,
+        )  # fmt: skip
+        signature = sign_request(request, domain, alice.key)
+        job_id, submit = a_market.submit_job(request, spec_bytes, signature)
+        replicas = ((p_market, provider.address), (p2_market, provider2.address))
+        claims = [m.claim_job(job_id, 8 * FCC).gas_used for m, _ in replicas]
+        salt = b"\x05" * 32
+        commits = [
+            m.commit_result(
+                job_id, replica_commitment(job_id, who, CID, b"\x01" * 32, b"\x02" * 32, salt)
+            ).gas_used
+            for m, who in replicas
+        ]
+        reveals = [
+            m.reveal_result(job_id, CID, b"\x01" * 32, b"\x02" * 32, salt).gas_used
+            for m, _ in replicas
+        ]
+        warp(deployment.params.challenge_window)
+        settle = a_market.settle(job_id).gas_used
+        total = submit.gas_used + sum(claims) + sum(commits) + sum(reveals) + settle
+        print(
+            f"{label:<34} submit {submit.gas_used:>7,}  claims {sum(claims):>7,}  "
+            f"commits {sum(commits):>7,}  reveals {sum(reveals):>7,}  settle {settle:>7,}  "
+            f"total {total:>7,}"
+        )
+        return total
+
+    print()
+    replicated_life("2 replicas, first")
+    replicated = replicated_life("2 replicas, steady state")
+
     # The other lifecycle calls, one each.
     now = int(w3.eth.get_block("latest")["timestamp"])
 
@@ -135,6 +176,8 @@ def run(url: str) -> None:
         print(f"{name:<34} {used:>9,}")
     verdict = "meets" if steady["total"] <= TARGET else "MISSES"
     print(f"\nsteady-state whole life {steady['total']:,} gas {verdict} the {TARGET:,} target")
+    per = replicated / 2
+    print(f"2-replica steady-state whole life {replicated:,} gas ({per:,.0f} per replica)")
 
 
 if __name__ == "__main__":

@@ -117,6 +117,10 @@ class EventIntake:
         except SpecError as exc:
             reason = f"malformed spec: {exc}"
         request = JobRequest.from_event(args)
+        if reason is None and request.replicas > 1:
+            # The commit-reveal workflow of replicated jobs is not in this agent yet; claiming
+            # one as a single job would lock collateral for a job it could never deliver.
+            reason = f"replicated job ({request.replicas} replicas): not supported by this node yet"
         now = time.time()
         record = JobRecord(
             job_id=job_id,

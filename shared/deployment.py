@@ -26,6 +26,9 @@ class MarketParams(BaseModel):
     resolve_window: int = Field(gt=0, description="Seconds the arbiter has to decide.")
     exit_cooldown: int = Field(ge=0, description="Seconds from exit request to bond withdrawal.")
     protocol_fee_bps: int = Field(ge=0, le=1000, description="Fee at deployment, bps.")
+    reveal_window: int = Field(
+        gt=0, description="Seconds replicas have to reveal once all committed (replicated jobs)."
+    )
 
 
 class Deployment(BaseModel):

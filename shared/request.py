@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from framecast.shared.errors import SpecError
 from framecast.shared.spec import GenerationSpec
@@ -23,8 +23,10 @@ DOMAIN_NAME = "framecast"
 DOMAIN_VERSION = "1"
 JOB_REQUEST_TYPE = (
     "JobRequest(address client,bytes32 modelId,bytes32 specHash,uint256 maxPrice,"
-    "uint64 claimDeadline,uint64 deliveryWindow,uint256 nonce)"
+    "uint64 claimDeadline,uint64 deliveryWindow,uint8 replicas,bool perceptual,uint256 nonce)"
 )
+#: Most replicas (independent providers) a request may ask for; `JobMarket.MAX_REPLICAS`.
+MAX_REPLICAS = 5
 JOB_REQUEST_TYPEHASH = keccak(text=JOB_REQUEST_TYPE)
 _DOMAIN_TYPEHASH = keccak(
     text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -96,7 +98,32 @@ class JobRequest(BaseModel):
     delivery_window: int = Field(
         ge=60, le=7 * 24 * 3600, description="Seconds from claim to delivery (60 s … 7 days)."
     )
+    replicas: int = Field(
+        default=1,
+        description=f"Providers that run the job independently (1 … {MAX_REPLICAS}); "
+        "max_price is per replica, so the escrow is max_price × replicas.",
+    )
+    perceptual: bool = Field(
+        default=False,
+        description="Accept perceptual agreement of replicas attested by the arbiter, not only "
+        "identical frames digests.",
+    )
     nonce: int = Field(ge=0, lt=2**256, description="Single-use per client.")
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas_in_range(cls, value: int) -> int:
+        if not 1 <= value <= MAX_REPLICAS:
+            raise ValueError(
+                f"replicas must be between 1 and {MAX_REPLICAS} (got {value}): ask for 1 for a "
+                f"single provider, or 2 … {MAX_REPLICAS} independent providers"
+            )
+        return value
+
+    @property
+    def escrow(self) -> int:
+        """Credits the submission escrows: max_price for each replica."""
+        return self.max_price * self.replicas
 
     @classmethod
     def for_spec(
@@ -108,6 +135,8 @@ class JobRequest(BaseModel):
         claim_deadline: int,
         delivery_window: int,
         nonce: int,
+        replicas: int = 1,
+        perceptual: bool = False,
     ) -> JobRequest:
         return cls(
             client=client,
@@ -116,6 +145,8 @@ class JobRequest(BaseModel):
             max_price=max_price,
             claim_deadline=claim_deadline,
             delivery_window=delivery_window,
+            replicas=replicas,
+            perceptual=perceptual,
             nonce=nonce,
         )
 
@@ -129,6 +160,8 @@ class JobRequest(BaseModel):
             max_price=int(args["maxPrice"]),
             claim_deadline=int(args["claimDeadline"]),
             delivery_window=int(args["deliveryWindow"]),
+            replicas=int(args["replicas"]),
+            perceptual=bool(args["perceptual"]),
             nonce=int(args["nonce"]),
         )
 
@@ -143,6 +176,8 @@ class JobRequest(BaseModel):
                     "uint256",
                     "uint64",
                     "uint64",
+                    "uint8",
+                    "bool",
                     "uint256",
                 ],
                 [
@@ -153,6 +188,8 @@ class JobRequest(BaseModel):
                     self.max_price,
                     self.claim_deadline,
                     self.delivery_window,
+                    self.replicas,
+                    self.perceptual,
                     self.nonce,
                 ],
             )
@@ -171,6 +208,8 @@ class JobRequest(BaseModel):
             self.max_price,
             self.claim_deadline,
             self.delivery_window,
+            self.replicas,
+            self.perceptual,
             self.nonce,
         )
 
@@ -186,6 +225,8 @@ class JobRequest(BaseModel):
                     {"name": "maxPrice", "type": "uint256"},
                     {"name": "claimDeadline", "type": "uint64"},
                     {"name": "deliveryWindow", "type": "uint64"},
+                    {"name": "replicas", "type": "uint8"},
+                    {"name": "perceptual", "type": "bool"},
                     {"name": "nonce", "type": "uint256"},
                 ],
             },
@@ -198,6 +239,8 @@ class JobRequest(BaseModel):
                 "maxPrice": self.max_price,
                 "claimDeadline": self.claim_deadline,
                 "deliveryWindow": self.delivery_window,
+                "replicas": self.replicas,
+                "perceptual": self.perceptual,
                 "nonce": self.nonce,
             },
         }

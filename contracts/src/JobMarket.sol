@@ -16,7 +16,9 @@ import {IJobMarket} from "./interfaces/IJobMarket.sol";
 ///         withdraw, bond changes and fee payout, so lifecycle calls make no external calls.
 /// @dev Storage is packed so one job's whole life (submit, claim, deliver, settle) stays
 ///      under 250k gas: a job is two slots written at submit and only overwritten later;
-///      amounts are 96-bit, stored timestamps 40-bit.
+///      amounts are 96-bit, stored timestamps 40-bit. A replicated job (replicas ≥ 2) keeps the
+///      same two slots, marked by `provider == _REPLICATED`, and its replicas in separate mappings,
+///      so single jobs read nothing more than before.
 contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -24,8 +26,10 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     bytes32 public constant ARBITER_ROLE = keccak256("ARBITER_ROLE");
     /// @notice EIP-712 type hash of {IJobMarket-JobRequest}.
     bytes32 public constant JOB_REQUEST_TYPEHASH = keccak256(
-        "JobRequest(address client,bytes32 modelId,bytes32 specHash,uint256 maxPrice,uint64 claimDeadline,uint64 deliveryWindow,uint256 nonce)"
+        "JobRequest(address client,bytes32 modelId,bytes32 specHash,uint256 maxPrice,uint64 claimDeadline,uint64 deliveryWindow,uint8 replicas,bool perceptual,uint256 nonce)"
     );
+    /// @notice Most replicas a request may ask for (the replica masks are 8-bit).
+    uint8 public constant MAX_REPLICAS = 5;
     /// @notice Hard cap on the protocol fee (10 %); the admin cannot set more.
     uint16 public constant MAX_FEE_BPS = 1000;
     /// @notice Canonical spec JSON carried in calldata is at most 4 KiB.
@@ -44,6 +48,9 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     ///         stored deadline far inside 40 bits).
     uint64 public constant MAX_WINDOW = 365 days;
     uint256 private constant _BPS = 10_000;
+    /// @dev `Job.provider` of a replicated job. No transaction can come from address(1) (the
+    ///      ecrecover precompile), so it never matches a caller.
+    address private constant _REPLICATED = address(1);
 
     /// @notice Construction parameters; they are immutable so running jobs keep their terms.
     struct MarketConfig {
@@ -56,6 +63,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         uint64 resolveWindow;
         uint64 exitCooldown;
         uint16 protocolFeeBps;
+        uint64 revealWindow;
     }
 
     /// @notice The credits token.
@@ -72,6 +80,8 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     uint64 public immutable RESOLVE_WINDOW;
     /// @notice Seconds between an exit request and bond withdrawal.
     uint64 public immutable EXIT_COOLDOWN;
+    /// @notice Seconds replicas have to reveal once every one committed (or the commit deadline passed).
+    uint64 public immutable REVEAL_WINDOW;
 
     // Packed in one slot: submitJob reads the fee and bumps the id with one cold access.
     uint64 private _nextJobId = 1;
@@ -83,6 +93,8 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     mapping(address provider => Provider) private _providers;
     // Unordered nonces as bitmaps: 256 per word, so sequential nonces cost one warm-ish write.
     mapping(address client => mapping(uint256 word => uint256 bits)) private _nonceBits;
+    mapping(uint256 jobId => ReplicaSet) private _sets;
+    mapping(uint256 jobId => mapping(uint256 index => Replica)) private _replicas;
 
     /// @param token The credits token (a standard ERC-20 with permit, no transfer fees).
     /// @param config See {MarketConfig}.
@@ -97,6 +109,9 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             revert InvalidParameter("resolveWindow", config.resolveWindow);
         }
         if (config.exitCooldown > MAX_WINDOW) revert InvalidParameter("exitCooldown", config.exitCooldown);
+        if (config.revealWindow == 0 || config.revealWindow > MAX_WINDOW) {
+            revert InvalidParameter("revealWindow", config.revealWindow);
+        }
         TOKEN = token;
         MIN_BOND = _toAmount(config.minBond);
         COLLATERAL_BPS = config.collateralBps;
@@ -104,6 +119,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         CHALLENGE_WINDOW = config.challengeWindow;
         RESOLVE_WINDOW = config.resolveWindow;
         EXIT_COOLDOWN = config.exitCooldown;
+        REVEAL_WINDOW = config.revealWindow;
         _protocolFeeBps = config.protocolFeeBps;
         _grantRole(DEFAULT_ADMIN_ROLE, config.admin);
         if (config.arbiter != address(0)) _grantRole(ARBITER_ROLE, config.arbiter);
@@ -216,23 +232,29 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         if (spec.length > MAX_SPEC_BYTES) revert SpecTooLarge(spec.length, MAX_SPEC_BYTES);
         bytes32 actual = keccak256(spec);
         if (actual != request.specHash) revert SpecHashMismatch(request.specHash, actual);
-        if (request.claimDeadline <= block.timestamp) revert RequestExpired(request.claimDeadline, block.timestamp);
+        if (request.claimDeadline <= block.timestamp) {
+            revert RequestExpired(request.claimDeadline, block.timestamp);
+        }
         if (request.claimDeadline > block.timestamp + MAX_CLAIM_HORIZON) {
             revert ClaimDeadlineTooFar(request.claimDeadline, block.timestamp + MAX_CLAIM_HORIZON);
         }
         if (request.deliveryWindow < MIN_DELIVERY_WINDOW || request.deliveryWindow > MAX_DELIVERY_WINDOW) {
             revert InvalidDeliveryWindow(request.deliveryWindow, MIN_DELIVERY_WINDOW, MAX_DELIVERY_WINDOW);
         }
+        uint8 replicas = request.replicas;
+        if (replicas == 0 || replicas > MAX_REPLICAS) revert InvalidReplicas(replicas, MAX_REPLICAS);
         uint96 maxPrice = _toAmount(request.maxPrice);
+        // maxPrice < 2^96 and replicas <= 5: the product fits 256 bits; _toAmount bounds it.
+        uint96 escrow = replicas == 1 ? maxPrice : _toAmount(uint256(maxPrice) * replicas);
         address client = request.client;
         _checkSignature(request, signature);
         _useNonce(client, request.nonce);
 
         uint256 available = _free[client];
-        if (available < maxPrice) revert InsufficientBalance(client, available, maxPrice);
+        if (available < escrow) revert InsufficientBalance(client, available, escrow);
         unchecked {
             // Cannot underflow: checked just above.
-            _free[client] = available - maxPrice;
+            _free[client] = available - escrow;
         }
 
         jobId = _nextJobId;
@@ -248,9 +270,15 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             state: JobState.Open,
             feeBps: feeBps,
             deliveryWindow: uint32(request.deliveryWindow),
-            provider: address(0),
+            provider: replicas == 1 ? address(0) : _REPLICATED,
             amount: maxPrice
         });
+        if (replicas != 1) {
+            ReplicaSet storage set = _sets[jobId];
+            set.replicas = replicas;
+            set.perceptual = request.perceptual;
+            set.escrow = escrow;
+        }
 
         _emitSubmitted(jobId, request, spec);
     }
@@ -267,8 +295,14 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         if (job.state != JobState.Open) revert InvalidJobState(jobId, job.state);
         address client = job.client;
         if (msg.sender != client) revert NotJobClient(jobId, msg.sender);
-        job.state = JobState.Cancelled;
         uint96 refund = job.amount;
+        if (job.provider == _REPLICATED) {
+            ReplicaSet storage set = _sets[jobId];
+            if (set.claims != 0) revert ReplicasClaimed(jobId, set.claims);
+            refund = set.escrow;
+            set.escrow = 0;
+        }
+        job.state = JobState.Cancelled;
         _free[client] += refund;
         emit JobCancelled(jobId, client, refund);
     }
@@ -297,19 +331,22 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             // collateral <= bond - locked.
             p.locked = locked + collateral;
         }
-
-        uint40 deliverBy = uint40(block.timestamp) + job.deliveryWindow;
-        job.state = JobState.Claimed;
-        job.deadline = deliverBy;
-        job.amount = claimPrice;
-        job.provider = msg.sender;
-
         uint96 refund;
         unchecked {
             // claimPrice <= maxPrice.
             refund = maxPrice - claimPrice;
         }
         if (refund != 0) _free[job.client] += refund;
+
+        uint40 deliverBy = uint40(block.timestamp) + job.deliveryWindow;
+        if (job.provider == _REPLICATED) {
+            deliverBy = _claimReplica(jobId, job, claimPrice, refund, deliverBy);
+        } else {
+            job.state = JobState.Claimed;
+            job.deadline = deliverBy;
+            job.amount = claimPrice;
+            job.provider = msg.sender;
+        }
         emit JobClaimed(jobId, msg.sender, claimPrice, refund, collateral, deliverBy);
     }
 
@@ -317,7 +354,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     function releaseJob(uint256 jobId) external {
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Claimed) revert InvalidJobState(jobId, job.state);
-        if (msg.sender != job.provider) revert NotJobProvider(jobId, msg.sender);
+        _checkProvider(jobId, job);
         uint40 deliverBy = job.deadline;
         if (block.timestamp > deliverBy) revert DeliveryWindowClosed(jobId, deliverBy);
         uint96 price = job.amount;
@@ -336,14 +373,15 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc IJobMarket
-    function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest) external {
+    function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest)
+        external
+    {
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Claimed) revert InvalidJobState(jobId, job.state);
-        if (msg.sender != job.provider) revert NotJobProvider(jobId, msg.sender);
+        _checkProvider(jobId, job);
         uint40 deliverBy = job.deadline;
         if (block.timestamp > deliverBy) revert DeliveryWindowClosed(jobId, deliverBy);
-        if (resultCid.length == 0 || resultCid.length > MAX_CID_BYTES) revert InvalidCid(resultCid.length);
-        if (videoSha256 == bytes32(0) || framesDigest == bytes32(0)) revert EmptyDigest();
+        _checkResult(resultCid, videoSha256, framesDigest);
 
         uint40 challengeEnds = uint40(block.timestamp + CHALLENGE_WINDOW);
         job.state = JobState.Delivered;
@@ -364,6 +402,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             // Cannot underflow: checked just above.
             _free[msg.sender] = available - DISPUTE_BOND;
         }
+        if (job.provider == _REPLICATED) _sets[jobId].bonded = true;
         uint40 resolveBy = uint40(block.timestamp + RESOLVE_WINDOW);
         job.state = JobState.Disputed;
         job.deadline = resolveBy;
@@ -374,13 +413,14 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     function resolve(uint256 jobId, bool providerAtFault) external onlyRole(ARBITER_ROLE) {
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Disputed) revert InvalidJobState(jobId, job.state);
+        if (job.provider == _REPLICATED) revert ReplicatedJob(jobId);
         uint40 resolveBy = job.deadline;
         if (block.timestamp >= resolveBy) revert ResolveWindowClosed(jobId, resolveBy);
         emit JobResolved(jobId, msg.sender, providerAtFault);
         if (providerAtFault) {
             address client = job.client;
             uint96 price = job.amount;
-            uint96 slashed = _slash(job.provider, price);
+            uint96 slashed = _unlock(job.provider, price, true);
             job.state = JobState.Rejected;
             _free[client] += uint256(price) + slashed + DISPUTE_BOND;
             emit JobRefunded(jobId, client, JobState.Rejected, price, slashed);
@@ -397,6 +437,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         if (state != JobState.Delivered && state != JobState.Disputed) revert InvalidJobState(jobId, state);
         uint40 deadline = job.deadline;
         if (block.timestamp < deadline) revert TooEarly(jobId, deadline);
+        if (job.provider == _REPLICATED) return _settleReplicas(jobId, job, state);
         if (state == JobState.Disputed) {
             // The arbiter stayed silent: the delivery stands and the client gets its bond back.
             address client = job.client;
@@ -409,6 +450,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     /// @inheritdoc IJobMarket
     function reclaim(uint256 jobId) external {
         Job storage job = _jobs[jobId];
+        if (job.provider == _REPLICATED) return _reclaimReplicas(jobId, job);
         JobState state = job.state;
         address client = job.client;
         if (state == JobState.Open) {
@@ -422,12 +464,67 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             uint40 deliverBy = job.deadline;
             if (block.timestamp <= deliverBy) revert TooEarly(jobId, deliverBy);
             uint96 price = job.amount;
-            uint96 slashed = _slash(job.provider, price);
+            uint96 slashed = _unlock(job.provider, price, true);
             job.state = JobState.Defaulted;
             _free[client] += uint256(price) + slashed;
             emit JobRefunded(jobId, client, JobState.Defaulted, price, slashed);
         } else {
             revert InvalidJobState(jobId, state);
+        }
+    }
+
+    // ================================================================ replicated jobs
+
+    /// @inheritdoc IJobMarket
+    function commitResult(uint256 jobId, bytes32 commitment) external {
+        (Job storage job, ReplicaSet storage set) = _replicated(jobId, JobState.Claimed);
+        uint40 commitBy = job.deadline;
+        if (block.timestamp > commitBy) revert DeliveryWindowClosed(jobId, commitBy);
+        if (commitment == bytes32(0)) revert EmptyDigest();
+        uint8 index = _indexOf(jobId, set.claims);
+        uint8 bit = uint8(1 << index);
+        uint8 committed = set.committedMask;
+        if (committed & bit != 0) revert AlreadyCommitted(jobId, msg.sender);
+        _replicas[jobId][index].commitment = commitment;
+        uint8 commits = set.commits + 1;
+        set.committedMask = committed | bit;
+        set.commits = commits;
+        emit ResultCommitted(jobId, msg.sender, index, commitment);
+        if (commits == set.replicas) _openReveals(job);
+    }
+
+    /// @inheritdoc IJobMarket
+    function revealResult(
+        uint256 jobId,
+        bytes calldata resultCid,
+        bytes32 videoSha256,
+        bytes32 framesDigest,
+        bytes32 salt
+    ) external {
+        (Job storage job, ReplicaSet storage set) = _replicated(jobId, JobState.Revealing);
+        uint40 revealBy = job.deadline;
+        if (block.timestamp > revealBy) revert RevealWindowClosed(jobId, revealBy);
+        _checkResult(resultCid, videoSha256, framesDigest);
+        if (_recordReveal(jobId, set, resultCid, videoSha256, framesDigest, salt) == set.commits) {
+            _compareReveals(jobId, job, set);
+        }
+    }
+
+    /// @inheritdoc IJobMarket
+    function resolveReplicas(uint256 jobId, uint8 faultMask) external onlyRole(ARBITER_ROLE) {
+        (Job storage job, ReplicaSet storage set) = _replicated(jobId, JobState.Disputed);
+        uint40 resolveBy = job.deadline;
+        if (block.timestamp >= resolveBy) revert ResolveWindowClosed(jobId, resolveBy);
+        uint8 revealed = set.revealedMask;
+        if (faultMask & ~revealed != 0) revert InvalidFaultMask(jobId, faultMask, revealed);
+        uint256 fault = faultMask;
+        emit ReplicasResolved(jobId, msg.sender, faultMask);
+        uint96 bond = set.bonded ? DISPUTE_BOND : 0;
+        // A fault proves the client right: its bond comes back; otherwise the paid replicas share it.
+        if (faultMask != 0) {
+            _closeOut(jobId, job, revealed & ~fault, fault, true, bond, 0);
+        } else {
+            _closeOut(jobId, job, revealed, 0, false, 0, bond);
         }
     }
 
@@ -464,6 +561,11 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     function escrowOf(uint256 jobId) external view returns (uint256) {
         Job storage job = _jobs[jobId];
         JobState state = job.state;
+        if (job.provider == _REPLICATED) {
+            ReplicaSet storage set = _sets[jobId];
+            // The counter is kept exact on every path; only a client's bond is held beside it.
+            return uint256(set.escrow) + (state == JobState.Disputed && set.bonded ? DISPUTE_BOND : 0);
+        }
         if (state == JobState.Open || state == JobState.Claimed || state == JobState.Delivered) {
             return job.amount;
         }
@@ -497,6 +599,28 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc IJobMarket
+    function getReplicaSet(uint256 jobId) external view returns (ReplicaSet memory) {
+        return _sets[jobId];
+    }
+
+    /// @inheritdoc IJobMarket
+    function getReplica(uint256 jobId, uint8 index) external view returns (Replica memory) {
+        return _replicas[jobId][index];
+    }
+
+    /// @inheritdoc IJobMarket
+    function replicaCommitment(
+        uint256 jobId,
+        address provider,
+        bytes calldata resultCid,
+        bytes32 videoSha256,
+        bytes32 framesDigest,
+        bytes32 salt
+    ) external pure returns (bytes32) {
+        return keccak256(abi.encode(jobId, provider, keccak256(resultCid), videoSha256, framesDigest, salt));
+    }
+
+    /// @inheritdoc IJobMarket
     function nextJobId() external view returns (uint256) {
         return _nextJobId;
     }
@@ -523,6 +647,8 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             request.maxPrice,
             request.claimDeadline,
             request.deliveryWindow,
+            request.replicas,
+            request.perceptual,
             request.nonce,
             spec
         );
@@ -535,13 +661,16 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         TOKEN.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @dev Pays price - fee (plus `bondPaid`) to the provider and unlocks its collateral.
+    /// @dev Settles a single job: pays its provider.
     function _payProvider(uint256 jobId, Job storage job, uint96 bondPaid) private {
-        address provider = job.provider;
-        uint96 price = job.amount;
-        uint96 fee = uint96((uint256(price) * job.feeBps) / _BPS);
-        uint96 collateral = _collateral(price);
         job.state = JobState.Settled;
+        _pay(jobId, job.provider, job.amount, job.feeBps, bondPaid);
+    }
+
+    /// @dev Pays price - fee (plus `bondPaid`) to `provider` and unlocks its collateral.
+    function _pay(uint256 jobId, address provider, uint96 price, uint16 feeBps, uint96 bondPaid) private {
+        uint96 fee = uint96((uint256(price) * feeBps) / _BPS);
+        uint96 collateral = _collateral(price);
         Provider storage p = _providers[provider];
         unchecked {
             // The claim locked exactly this collateral; fee <= price (feeBps <= MAX_FEE_BPS).
@@ -552,14 +681,300 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         emit JobSettled(jobId, provider, price - fee, fee, collateral, bondPaid);
     }
 
-    /// @dev Removes the collateral of a claim at `price` from the provider's bond; returns it.
-    function _slash(address provider, uint96 price) private returns (uint96 slashed) {
-        slashed = _collateral(price);
+    /// @dev Reverts unless the caller is the job's provider (or for a replicated job).
+    function _checkProvider(uint256 jobId, Job storage job) private view {
+        address provider = job.provider;
+        // The marker is checked too, though no transaction can come from address(1).
+        if (provider == _REPLICATED) revert ReplicatedJob(jobId);
+        if (msg.sender != provider) revert NotJobProvider(jobId, msg.sender);
+    }
+
+    function _checkResult(bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest) private pure {
+        if (resultCid.length == 0 || resultCid.length > MAX_CID_BYTES) revert InvalidCid(resultCid.length);
+        if (videoSha256 == bytes32(0) || framesDigest == bytes32(0)) revert EmptyDigest();
+    }
+
+    // ---------------------------------------------------------------- replicas
+
+    /// @dev The replicated job `jobId` in `state`, with its replica set.
+    function _replicated(uint256 jobId, JobState state)
+        private
+        view
+        returns (Job storage job, ReplicaSet storage set)
+    {
+        job = _jobs[jobId];
+        if (job.provider != _REPLICATED) revert NotReplicated(jobId);
+        if (job.state != state) revert InvalidJobState(jobId, job.state);
+        set = _sets[jobId];
+    }
+
+    /// @dev The caller's replica index among the first `claims`; reverts if it holds none.
+    function _indexOf(uint256 jobId, uint8 claims) private view returns (uint8 index) {
+        for (; index < claims; ++index) {
+            if (_replicas[jobId][index].provider == msg.sender) return index;
+        }
+        revert NotJobProvider(jobId, msg.sender);
+    }
+
+    /// @dev Records a replica claim (collateral already locked, surplus already refunded);
+    ///      returns the commit deadline if this claim fills the set, else 0.
+    function _claimReplica(uint256 jobId, Job storage job, uint96 price, uint96 refund, uint40 commitBy)
+        private
+        returns (uint40)
+    {
+        ReplicaSet storage set = _sets[jobId];
+        uint8 claims = set.claims;
+        for (uint256 i; i < claims; ++i) {
+            if (_replicas[jobId][i].provider == msg.sender) revert AlreadyReplica(jobId, msg.sender);
+        }
+        Replica storage r = _replicas[jobId][claims];
+        r.provider = msg.sender;
+        r.price = price;
+        unchecked {
+            // claims < replicas <= MAX_REPLICAS (the set fills, then the job leaves Open); the
+            // escrow holds maxPrice for this unclaimed share, and refund <= maxPrice.
+            claims += 1;
+            set.escrow -= refund;
+        }
+        set.claims = claims;
+        if (claims != set.replicas) return 0;
+        job.state = JobState.Claimed;
+        job.deadline = commitBy;
+        emit ReplicasFilled(jobId, commitBy);
+        return commitBy;
+    }
+
+    /// @dev Checks the caller's reveal against its commitment and records it; returns the reveals so far.
+    function _recordReveal(
+        uint256 jobId,
+        ReplicaSet storage set,
+        bytes calldata resultCid,
+        bytes32 videoSha256,
+        bytes32 framesDigest,
+        bytes32 salt
+    ) private returns (uint8 reveals) {
+        uint8 index = _indexOf(jobId, set.claims);
+        uint8 bit = uint8(1 << index);
+        if (set.committedMask & bit == 0) revert NotCommitted(jobId, msg.sender);
+        uint8 revealed = set.revealedMask;
+        if (revealed & bit != 0) revert AlreadyRevealed(jobId, msg.sender);
+        Replica storage r = _replicas[jobId][index];
+        bytes32 expected =
+            keccak256(abi.encode(jobId, msg.sender, keccak256(resultCid), videoSha256, framesDigest, salt));
+        if (r.commitment != expected) revert CommitmentMismatch(jobId, msg.sender);
+        r.framesDigest = framesDigest;
+        reveals = set.reveals + 1;
+        set.revealedMask = revealed | bit;
+        set.reveals = reveals;
+        emit ResultRevealed(jobId, msg.sender, index, resultCid, videoSha256, framesDigest);
+    }
+
+    function _openReveals(Job storage job) private {
+        job.state = JobState.Revealing;
+        job.deadline = uint40(block.timestamp + REVEAL_WINDOW);
+    }
+
+    /// @dev Every committed replica revealed (or the reveal deadline passed): agreement of ≥ 2
+    ///      identical digests delivers; anything else goes to the arbiter; nobody left defaults.
+    function _compareReveals(uint256 jobId, Job storage job, ReplicaSet storage set) private {
+        uint8 revealed = set.revealedMask;
+        if (revealed == 0) {
+            job.state = JobState.Defaulted;
+            return;
+        }
+        bytes32 first = bytes32(0);
+        bool agree = set.reveals >= 2;
+        for (uint256 i; i < set.claims; ++i) {
+            if (revealed & (1 << i) == 0) continue;
+            bytes32 digest = _replicas[jobId][i].framesDigest;
+            if (first == bytes32(0)) first = digest;
+            else if (digest != first) agree = false;
+        }
+        if (agree) {
+            uint40 challengeEnds = uint40(block.timestamp + CHALLENGE_WINDOW);
+            job.state = JobState.Delivered;
+            job.deadline = challengeEnds;
+            emit ReplicasAgreed(jobId, first, revealed, challengeEnds);
+        } else {
+            uint40 resolveBy = uint40(block.timestamp + RESOLVE_WINDOW);
+            job.state = JobState.Disputed;
+            job.deadline = resolveBy;
+            emit JobDisputed(jobId, address(0), DisputeReason.ReplicaMismatch, bytes32(0), resolveBy);
+        }
+    }
+
+    function _reclaimReplicas(uint256 jobId, Job storage job) private {
+        JobState state = job.state;
+        ReplicaSet storage set = _sets[jobId];
+        uint40 deadline = job.deadline;
+        if (state != JobState.Open && state != JobState.Claimed && state != JobState.Revealing) {
+            revert InvalidJobState(jobId, state);
+        }
+        if (block.timestamp <= deadline) revert TooEarly(jobId, deadline);
+        uint256 claimed = (1 << set.claims) - 1;
+        uint256 committed = set.committedMask;
+        // The set never filled: everyone gets out whole, nobody is slashed. Past the commit
+        // deadline the non-committers default, past the reveal deadline the committed non-revealers.
+        uint256 missed = state == JobState.Open
+            ? claimed
+            : state == JobState.Claimed ? claimed & ~committed : committed & ~uint256(set.revealedMask);
+        (uint96 refunded, uint96 slashed) = _closeReplicas(jobId, job, 0, missed, state != JobState.Open, 0);
+        if (state == JobState.Open) {
+            uint96 unclaimed = set.escrow;
+            set.escrow = 0;
+            _free[job.client] += unclaimed;
+            refunded += unclaimed;
+            job.state = JobState.Expired;
+        } else if (state == JobState.Revealing) {
+            _compareReveals(jobId, job, set);
+        } else if (committed == 0) {
+            job.state = JobState.Defaulted;
+        } else {
+            _openReveals(job);
+        }
+        emit JobRefunded(jobId, job.client, job.state, refunded, slashed);
+    }
+
+    function _settleReplicas(uint256 jobId, Job storage job, JobState state) private {
+        ReplicaSet storage set = _sets[jobId];
+        uint256 revealed = set.revealedMask;
+        if (state == JobState.Delivered) {
+            _closeOut(jobId, job, revealed, 0, false, 0, 0);
+        } else if (set.bonded) {
+            // A silent arbiter on a client dispute: the delivery stands, the bond goes back.
+            _closeOut(jobId, job, revealed, 0, false, DISPUTE_BOND, 0);
+        } else {
+            // A silent arbiter on a mismatch: a strict majority wins; the rest is refunded
+            // without slashing, as nobody proved a fault.
+            uint256 majority = _majority(jobId, set, revealed);
+            _closeOut(jobId, job, majority, revealed & ~majority, false, 0, 0);
+        }
+    }
+
+    /// @dev The revealed replicas whose digest more than half of the revealed ones share (or 0).
+    function _majority(uint256 jobId, ReplicaSet storage set, uint256 revealed)
+        private
+        view
+        returns (uint256)
+    {
+        uint256 claims = set.claims;
+        uint256 reveals = set.reveals;
+        for (uint256 i; i < claims; ++i) {
+            if (revealed & (1 << i) == 0) continue;
+            bytes32 digest = _replicas[jobId][i].framesDigest;
+            uint256 same = 0;
+            uint256 count = 0;
+            for (uint256 j; j < claims; ++j) {
+                if (revealed & (1 << j) != 0 && _replicas[jobId][j].framesDigest == digest) {
+                    same |= 1 << j;
+                    ++count;
+                }
+            }
+            if (count * 2 > reveals) return same;
+        }
+        return 0;
+    }
+
+    /// @dev Ends a replicated job: pays `payMask` (sharing `bondToReplicas`), refunds
+    ///      `refundMask` to the client (slashing if `slash`), returns `bondToClient` to it.
+    ///      Settled if anyone was paid, else Rejected.
+    function _closeOut(
+        uint256 jobId,
+        Job storage job,
+        uint256 payMask,
+        uint256 refundMask,
+        bool slash,
+        uint96 bondToClient,
+        uint96 bondToReplicas
+    ) private {
+        JobState end = payMask != 0 ? JobState.Settled : JobState.Rejected;
+        job.state = end;
+        (uint96 refund, uint96 slashed) =
+            _closeReplicas(jobId, job, payMask, refundMask, slash, bondToReplicas);
+        address client = job.client;
+        if (refundMask != 0) emit JobRefunded(jobId, client, end, refund, slashed);
+        if (bondToClient != 0) {
+            _free[client] += bondToClient;
+            emit DisputeBondReturned(jobId, client, bondToClient);
+        }
+    }
+
+    /// @dev Pays the replicas in `payMask` (price - fee each; `bond` split among them, the
+    ///      remainder to the lowest index) and returns the shares in `refundMask` to the client
+    ///      (their collateral slashed to it if `slash`, else unlocked). Returns the client's totals.
+    function _closeReplicas(
+        uint256 jobId,
+        Job storage job,
+        uint256 payMask,
+        uint256 refundMask,
+        bool slash,
+        uint96 bond
+    ) private returns (uint96 refund, uint96 slashed) {
+        uint96 share = 0;
+        if (bond != 0) {
+            // payMask != 0 whenever a bond is shared (resolveReplicas pays every revealed one).
+            // `bond` keeps the remainder, which the lowest paid index gets with its share.
+            uint96 n = _popcount(payMask);
+            share = bond / n;
+            bond %= n;
+        }
+        uint96 closed = 0;
+        uint16 feeBps = job.feeBps;
+        for (uint256 i; (payMask | refundMask) >> i != 0; ++i) {
+            if ((payMask | refundMask) >> i & 1 == 0) continue;
+            bool pay = payMask >> i & 1 != 0;
+            (uint96 price, uint96 taken) = _closeReplica(jobId, i, pay, slash, feeBps, share + bond);
+            closed += price;
+            if (pay) {
+                bond = 0;
+            } else {
+                refund += price;
+                slashed += taken;
+            }
+        }
+        ReplicaSet storage set = _sets[jobId];
+        // Masks only hold bits of claimed replicas (< MAX_REPLICAS); the escrow holds every open
+        // share's price.
+        set.settledMask |= uint8(payMask | refundMask);
+        set.escrow -= closed;
+        if (refund != 0) _free[job.client] += uint256(refund) + slashed;
+    }
+
+    /// @dev Pays replica `i` (with `bondPaid`) or refunds its share (`slash`: collateral taken).
+    function _closeReplica(uint256 jobId, uint256 i, bool pay, bool slash, uint16 feeBps, uint96 bondPaid)
+        private
+        returns (uint96 price, uint96 taken)
+    {
+        Replica storage r = _replicas[jobId][i];
+        address provider = r.provider;
+        price = r.price;
+        if (pay) {
+            _pay(jobId, provider, price, feeBps, bondPaid);
+        } else {
+            taken = _unlock(provider, price, slash);
+            // i < claims <= MAX_REPLICAS.
+            emit ReplicaDefaulted(jobId, provider, uint8(i), price, taken);
+        }
+    }
+
+    function _popcount(uint256 x) private pure returns (uint96 n) {
+        for (; x != 0; x &= x - 1) {
+            ++n;
+        }
+    }
+
+    /// @dev Unlocks the collateral of a claim at `price`; with `slash` also removes it from the
+    ///      provider's bond and returns it.
+    function _unlock(address provider, uint96 price, bool slash) private returns (uint96 slashed) {
+        uint96 collateral = _collateral(price);
         Provider storage p = _providers[provider];
         unchecked {
-            // The claim locked `slashed`, so locked >= slashed and bond >= locked.
-            p.locked -= slashed;
-            p.bond -= slashed;
+            // The claim locked `collateral`, so locked >= collateral and bond >= locked.
+            p.locked -= collateral;
+            if (slash) {
+                p.bond -= collateral;
+                slashed = collateral;
+            }
         }
     }
 
@@ -602,6 +1017,8 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
                 request.maxPrice,
                 request.claimDeadline,
                 request.deliveryWindow,
+                request.replicas,
+                request.perceptual,
                 request.nonce
             )
         );

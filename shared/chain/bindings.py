@@ -12,7 +12,7 @@ from enum import IntEnum
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -38,6 +38,7 @@ class JobState(IntEnum):
     DEFAULTED = 8
     REJECTED = 9
     RELEASED = 10
+    REVEALING = 11
 
     @property
     def label(self) -> str:
@@ -51,6 +52,11 @@ class DisputeReason(IntEnum):
     SPEC_MISMATCH = 1
     REPLAY_MISMATCH = 2
     NOT_RETRIEVABLE = 3
+    REPLICA_MISMATCH = 4
+
+
+#: `Job.provider` of a replicated job (its providers are in `get_replicas`).
+REPLICATED_PROVIDER = "0x0000000000000000000000000000000000000001"
 
 
 class JobView(BaseModel):
@@ -67,6 +73,49 @@ class JobView(BaseModel):
     delivery_window: int
     provider: str
     amount: int
+
+    @property
+    def replicated(self) -> bool:
+        """A job with replicas ≥ 2 (`provider` is then a marker, `amount` the per-replica max)."""
+        return self.provider == REPLICATED_PROVIDER
+
+
+def _bits(mask: int) -> frozenset[int]:
+    return frozenset(i for i in range(8) if mask >> i & 1)
+
+
+class ReplicaSetView(BaseModel):
+    """Replica bookkeeping of a job (`IJobMarket.ReplicaSet`); all zero for a single job."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    replicas: int = Field(description="Providers the request asked for (0: single job).")
+    claims: int = Field(description="Replicas claimed so far.")
+    commits: int = Field(description="Replicas that committed.")
+    reveals: int = Field(description="Replicas that revealed a matching result.")
+    committed: frozenset[int] = Field(description="Indexes of replicas that committed.")
+    revealed: frozenset[int] = Field(description="Indexes of replicas that revealed.")
+    settled: frozenset[int] = Field(description="Indexes of replicas closed out.")
+    perceptual: bool = Field(description="Perceptual agreement attested by the arbiter suffices.")
+    bonded: bool = Field(description="The client disputed with a bond (not an automatic dispute).")
+    escrow: int = Field(description="Escrowed prices still held (dispute bond excluded).")
+
+
+class ReplicaView(BaseModel):
+    """One replica of a replicated job, with its progress flags."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    index: int = Field(description="Claim order, 0-based; bit `index` of the fault mask.")
+    provider: str
+    price: int
+    commitment: bytes
+    frames_digest: bytes = Field(description="Revealed frames digest (zero until revealed).")
+    committed: bool
+    revealed: bool
+    settled: bool
 
 
 class ProviderView(BaseModel):
@@ -244,6 +293,76 @@ class Market(_Binding):
             resolve_window=self._read("RESOLVE_WINDOW"),
             exit_cooldown=self._read("EXIT_COOLDOWN"),
             protocol_fee_bps=self._read("protocolFeeBps"),
+            reveal_window=self._read("REVEAL_WINDOW"),
+        )
+
+    def get_replica_set(self, job_id: int) -> ReplicaSetView:
+        raw = self._read("getReplicaSet", job_id)
+        return ReplicaSetView(
+            job_id=job_id,
+            replicas=raw[0],
+            claims=raw[1],
+            commits=raw[2],
+            reveals=raw[3],
+            committed=_bits(raw[4]),
+            revealed=_bits(raw[5]),
+            settled=_bits(raw[6]),
+            perceptual=raw[7],
+            bonded=raw[8],
+            escrow=raw[9],
+        )
+
+    def get_replica(
+        self, job_id: int, index: int, replica_set: ReplicaSetView | None = None
+    ) -> ReplicaView:
+        """Replica `index` (all zero if there is none); pass the set to save a read."""
+        rs = replica_set or self.get_replica_set(job_id)
+        raw = self._read("getReplica", job_id, index)
+        return ReplicaView(
+            job_id=job_id,
+            index=index,
+            provider=raw[0],
+            price=raw[1],
+            commitment=bytes(raw[2]),
+            frames_digest=bytes(raw[3]),
+            committed=index in rs.committed,
+            revealed=index in rs.revealed,
+            settled=index in rs.settled,
+        )
+
+    def get_replicas(self, job_id: int) -> list[ReplicaView]:
+        """Every claimed replica of a job, in claim order (empty for a single job)."""
+        rs = self.get_replica_set(job_id)
+        return [self.get_replica(job_id, i, rs) for i in range(rs.claims)]
+
+    def replica_index(self, job_id: int, provider: str) -> int | None:
+        """The index of `provider`'s replica of the job, or None."""
+        wanted = Web3.to_checksum_address(provider)
+        for replica in self.get_replicas(job_id):
+            if replica.provider == wanted:
+                return replica.index
+        return None
+
+    def replica_commitment(
+        self,
+        job_id: int,
+        provider: str,
+        result_cid: bytes,
+        video_sha256: bytes,
+        frames_digest: bytes,
+        salt: bytes,
+    ) -> bytes:
+        """The contract's own `replicaCommitment` (the Python one is `shared.replicas`)."""
+        return bytes(
+            self._read(
+                "replicaCommitment",
+                job_id,
+                Web3.to_checksum_address(provider),
+                result_cid,
+                video_sha256,
+                frames_digest,
+                salt,
+            )
         )
 
     # -- client funds
@@ -318,6 +437,26 @@ class Market(_Binding):
 
     def resolve(self, job_id: int, provider_at_fault: bool) -> TxReceipt:
         return self._send("resolve", job_id, provider_at_fault)
+
+    def commit_result(self, job_id: int, commitment: bytes) -> TxReceipt:
+        """Commit a replica's result (see `framecast.shared.replicas.replica_commitment`)."""
+        return self._send("commitResult", job_id, commitment)
+
+    def reveal_result(
+        self,
+        job_id: int,
+        result_cid: bytes,
+        video_sha256: bytes,
+        frames_digest: bytes,
+        salt: bytes,
+    ) -> TxReceipt:
+        """Reveal the result committed to; it must hash to the commitment."""
+        return self._send("revealResult", job_id, result_cid, video_sha256, frames_digest, salt)
+
+    def resolve_replicas(self, job_id: int, fault: int | set[int] | frozenset[int]) -> TxReceipt:
+        """Arbiter: decide a replicated dispute; `fault` is a bit mask or a set of indexes."""
+        mask = fault if isinstance(fault, int) else sum(1 << i for i in fault)
+        return self._send("resolveReplicas", job_id, mask)
 
     def settle(self, job_id: int) -> TxReceipt:
         return self._send("settle", job_id)

@@ -21,6 +21,7 @@ DEVNET_PARAMS = MarketParams(
     resolve_window=120,
     exit_cooldown=60,
     protocol_fee_bps=250,
+    reveal_window=60,
 )
 DEVNET_DRIP = 1000 * FCC
 DEVNET_FAUCET_COOLDOWN = 3600
@@ -60,6 +61,7 @@ def deploy_contracts(
         params.resolve_window,
         params.exit_cooldown,
         params.protocol_fee_bps,
+        params.reveal_window,
     )
     market, _ = _deploy(sender, "JobMarket", credits, config)
     return Deployment(

@@ -21,7 +21,7 @@ from framecast.shared.errors import ContractRevert, TransactionFailed
 
 _STATES = (
     "None", "Open", "Claimed", "Delivered", "Disputed", "Settled",
-    "Cancelled", "Expired", "Defaulted", "Rejected", "Released",
+    "Cancelled", "Expired", "Defaulted", "Rejected", "Released", "Revealing",
 )  # fmt: skip
 
 Args = dict[str, Any]
@@ -78,7 +78,7 @@ _MESSAGES: dict[str, Callable[[Args], tuple[str, str | None]]] = {
     ),
     "NotJobProvider": lambda a: (
         f"{a['caller']} is not the provider of job {a['jobId']}",
-        "only the provider that claimed the job may deliver it",
+        "only the provider that claimed the job (or holds a replica of it) may do this",
     ),
     "ClaimWindowClosed": lambda a: (
         f"job {a['jobId']} could be claimed only until {a['claimDeadline']}",
@@ -89,7 +89,7 @@ _MESSAGES: dict[str, Callable[[Args], tuple[str, str | None]]] = {
         "claim at a price at most the job's maxPrice",
     ),
     "DeliveryWindowClosed": lambda a: (
-        f"job {a['jobId']} had to be delivered by {a['deliverBy']}",
+        f"job {a['jobId']} had to be delivered (committed, if replicated) by {a['deliverBy']}",
         "the client can now reclaim it with `framecast reclaim JOB`",
     ),
     "ChallengeWindowClosed": lambda a: (
@@ -145,6 +145,57 @@ _MESSAGES: dict[str, Callable[[Args], tuple[str, str | None]]] = {
         "approve the market first (the CLI's deposit uses a permit)",
     ),
     "ZeroAmount": lambda a: ("the amount must be greater than zero", None),
+    "InvalidReplicas": lambda a: (
+        f"a request may ask for 1 to {a['max']} replicas, not {a['replicas']}",
+        f"sign the request again with replicas between 1 and {a['max']}",
+    ),
+    "AlreadyReplica": lambda a: (
+        f"{a['provider']} already holds a replica of job {a['jobId']}",
+        "a provider runs at most one replica of a job; leave the others to other providers",
+    ),
+    "NotReplicated": lambda a: (
+        f"job {a['jobId']} has a single provider; commit, reveal and resolveReplicas are for "
+        "replicated jobs",
+        "deliver it with `deliver` (the arbiter decides it with `resolve`)",
+    ),
+    "ReplicatedJob": lambda a: (
+        f"job {a['jobId']} is replicated; deliver, release and resolve are for single jobs",
+        "commit with commitResult, then reveal with revealResult (the arbiter uses "
+        "resolveReplicas)",
+    ),
+    "ReplicasClaimed": lambda a: (
+        f"{a['claims']} replica(s) of job {a['jobId']} are already claimed, so it cannot be "
+        "cancelled",
+        "wait for the claim deadline: if the set does not fill, `framecast reclaim JOB` refunds "
+        "everything",
+    ),
+    "AlreadyCommitted": lambda a: (
+        f"{a['provider']} already committed a result for job {a['jobId']}",
+        "reveal it once every replica has committed",
+    ),
+    "NotCommitted": lambda a: (
+        f"{a['provider']} made no commitment for job {a['jobId']} (it defaulted at the commit "
+        "deadline)",
+        None,
+    ),
+    "AlreadyRevealed": lambda a: (
+        f"{a['provider']} already revealed its result for job {a['jobId']}",
+        None,
+    ),
+    "CommitmentMismatch": lambda a: (
+        f"the revealed result of {a['provider']} for job {a['jobId']} does not hash to its "
+        "commitment",
+        "reveal exactly the CID, digests and salt committed to, from the committing wallet",
+    ),
+    "RevealWindowClosed": lambda a: (
+        f"the reveals of job {a['jobId']} were due by {a['revealBy']}",
+        "anyone can now move the job on with `reclaim`",
+    ),
+    "InvalidFaultMask": lambda a: (
+        f"fault mask {a['faultMask']:#04x} names replicas of job {a['jobId']} that did not "
+        f"reveal (revealed: {a['revealedMask']:#04x})",
+        "set bits only for revealed replicas (bit i = replica i)",
+    ),
 }
 
 

@@ -50,6 +50,8 @@ def signed_job(
     delivery_window: int = 600,
     domain: Domain | None = None,
     signer: str | None = None,
+    replicas: int = 1,
+    perceptual: bool = False,
     **spec_overrides: Any,
 ) -> SignedJob:
     spec = parse_spec({**BASE_SPEC, **spec_overrides})
@@ -60,6 +62,8 @@ def signed_job(
         claim_deadline=chain.now() + deadline_in,
         delivery_window=delivery_window,
         nonce=nonce,
+        replicas=replicas,
+        perceptual=perceptual,
     )
     key_owner = chain.account(signer or client)
     if signer is not None and signer != client:

@@ -23,7 +23,12 @@ pytestmark = pytest.mark.slow
 
 
 def submit_tiny(
-    chain: Chain, *, nonce: int = 0, spec_bytes: bytes | None = None, **spec: object
+    chain: Chain,
+    *,
+    nonce: int = 0,
+    spec_bytes: bytes | None = None,
+    replicas: int = 1,
+    **spec: object,
 ) -> int:
     parsed = tiny_spec(**spec)
     raw = spec_bytes if spec_bytes is not None else parsed.canonical_json()
@@ -37,6 +42,7 @@ def submit_tiny(
         claim_deadline=chain.now() + 600,
         delivery_window=600,
         nonce=nonce,
+        replicas=replicas,
     )
     signature = sign_request(request, domain_of(chain.deployment), chain.account("alice").key)
     job_id, _ = chain.market("alice").submit_job(request, raw, signature)
@@ -185,6 +191,19 @@ def test_unserved_model_and_low_price_are_skipped(
     agent.step()
     record = agent.state.require(job_id)
     assert record.state == "skipped" and "below ask" in (record.reason or "")
+
+
+def test_replicated_job_is_skipped_not_claimed(
+    market_ready: Chain, make_agent: AgentFactory
+) -> None:
+    chain = market_ready
+    agent = make_agent()
+    agent.startup()
+    job_id = submit_tiny(chain, replicas=2)
+    agent.step()
+    record = agent.state.require(job_id)
+    assert record.state == "skipped" and "replicated" in (record.reason or "")
+    assert events(chain, "JobClaimed", job_id) == []
 
 
 def test_metrics_and_health(market_ready: Chain, make_agent: AgentFactory) -> None:

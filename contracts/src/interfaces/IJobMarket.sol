@@ -7,6 +7,11 @@ pragma solidity ^0.8.24;
 ///         path ends with the funds released: timeouts refund clients, missed deliveries slash
 ///         the provider's collateral to the client, disputes are resolved by an arbiter or, if it
 ///         stays silent, settle as delivered.
+///
+///         A request may ask for k ≥ 2 replicas: k providers each claim a share, run the job
+///         independently, commit to their result (`commitResult`) and only then reveal it
+///         (`revealResult`). Identical frames digests settle after the challenge window; any
+///         disagreement goes to the arbiter automatically (`resolveReplicas`).
 /// @dev Money invariant: `token.balanceOf(market) == Σ free + Σ escrowOf(job) + Σ bond + feesOwed`.
 interface IJobMarket {
     // ---------------------------------------------------------------- types
@@ -24,7 +29,8 @@ interface IJobMarket {
         Expired, //   7: nobody claimed before the claim deadline; client refunded
         Defaulted, // 8: claimed but not delivered in time; client refunded, collateral slashed
         Rejected, //  9: dispute upheld; client refunded, collateral slashed
-        Released //  10: the provider gave the job back before its deadline; client refunded
+        Released, // 10: the provider gave the job back before its deadline; client refunded
+        Revealing // 11: replicated job: every surviving replica committed; reveals due by `deadline`
     }
 
     /// @notice Why a client disputes a delivery.
@@ -32,7 +38,8 @@ interface IJobMarket {
         HashMismatch, //   the bytes at the CID do not hash to the delivered digests
         SpecMismatch, //   the video does not match the signed spec (frames, size, fps, model)
         ReplayMismatch, // a replay with the same model, image and seed gives other frames
-        NotRetrievable //  the CID cannot be fetched from any gateway
+        NotRetrievable, // the CID cannot be fetched from any gateway
+        ReplicaMismatch // replicated job: the revealed frames digests differ (raised by the market)
     }
 
     /// @notice The request a client signs (EIP-712 type `JobRequest`).
@@ -41,7 +48,11 @@ interface IJobMarket {
     /// @param specHash keccak256 of the canonical JSON spec carried in calldata.
     /// @param maxPrice Most the client pays; the surplus over the claim price is refunded.
     /// @param claimDeadline Last timestamp at which a provider may claim.
-    /// @param deliveryWindow Seconds a provider has from its claim to deliver.
+    /// @param deliveryWindow Seconds a provider has from its claim to deliver (replicated job:
+    ///        from the claim that fills the set to the commit deadline).
+    /// @param replicas How many providers run the job independently, 1..MAX_REPLICAS.
+    /// @param perceptual The client accepts perceptual agreement attested by the arbiter
+    ///        (frames within its stated PSNR/SSIM threshold) instead of identical digests only.
     /// @param nonce Single-use per client.
     struct JobRequest {
         address client;
@@ -50,19 +61,24 @@ interface IJobMarket {
         uint256 maxPrice;
         uint64 claimDeadline;
         uint64 deliveryWindow;
+        uint8 replicas;
+        bool perceptual;
         uint256 nonce;
     }
 
     /// @notice A job as stored: two slots, so a claim only overwrites slots already written.
     /// @param client Who pays.
-    /// @param deadline Meaning follows the state: claim deadline while Open, deliver-by while
-    ///        Claimed, end of the challenge window while Delivered, end of the arbiter's time
-    ///        while Disputed. (40 bits: seconds until the year 36812.)
+    /// @param deadline Meaning follows the state: claim deadline while Open, deliver-by (commit-by
+    ///        for a replicated job) while Claimed, reveal-by while Revealing, end of the challenge
+    ///        window while Delivered, end of the arbiter's time while Disputed. (40 bits:
+    ///        seconds until the year 36812.)
     /// @param state See {JobState}.
     /// @param feeBps Protocol fee fixed when the job was submitted.
     /// @param deliveryWindow Seconds from claim to delivery, from the request.
-    /// @param provider The claiming provider (zero while Open).
-    /// @param amount Escrowed price: the request's maxPrice while Open, the claim price after.
+    /// @param provider The claiming provider (zero while Open). A replicated job holds the marker
+    ///        `address(1)` here from submission on; its providers are in {getReplica}.
+    /// @param amount Escrowed price: the request's maxPrice while Open, the claim price after. A
+    ///        replicated job keeps the per-replica maxPrice here; see {ReplicaSet} for its escrow.
     struct Job {
         address client;
         uint40 deadline;
@@ -71,6 +87,42 @@ interface IJobMarket {
         uint32 deliveryWindow;
         address provider;
         uint96 amount;
+    }
+
+    /// @notice The replica bookkeeping of a job with `replicas` ≥ 2 (all zero for a single job).
+    ///         Masks have bit i for replica i (claim order).
+    /// @param replicas Providers the request asked for.
+    /// @param claims Replicas claimed so far.
+    /// @param commits Replicas that committed to a result.
+    /// @param reveals Replicas that revealed a result matching their commitment.
+    /// @param committedMask Which replicas committed.
+    /// @param revealedMask Which replicas revealed.
+    /// @param settledMask Which replicas are closed out (paid, refunded to the client, defaulted).
+    /// @param perceptual From the request: perceptual agreement attested by the arbiter is enough.
+    /// @param bonded The client disputed (and locked the dispute bond), as opposed to an
+    ///        automatic ReplicaMismatch dispute.
+    /// @param escrow Escrowed prices still held for the job (unclaimed shares at maxPrice, claimed
+    ///        open shares at their price); the dispute bond is not included.
+    struct ReplicaSet {
+        uint8 replicas;
+        uint8 claims;
+        uint8 commits;
+        uint8 reveals;
+        uint8 committedMask;
+        uint8 revealedMask;
+        uint8 settledMask;
+        bool perceptual;
+        bool bonded;
+        uint96 escrow;
+    }
+
+    /// @notice One replica of a replicated job as stored: one slot for who and at what price,
+    ///         then its commitment and its revealed frames digest (zero until set).
+    struct Replica {
+        address provider;
+        uint96 price;
+        bytes32 commitment;
+        bytes32 framesDigest;
     }
 
     /// @notice A provider's bond, of which `locked` backs claimed jobs.
@@ -151,6 +203,29 @@ interface IJobMarket {
     error ZeroAddress();
     /// @notice A constructor parameter is out of range.
     error InvalidParameter(string name, uint256 value);
+    /// @notice The request asks for 0 or more than `max` replicas.
+    error InvalidReplicas(uint8 replicas, uint8 max);
+    /// @notice The provider already holds a replica of this job (one replica per provider).
+    error AlreadyReplica(uint256 jobId, address provider);
+    /// @notice The call is for replicated jobs (commit, reveal, resolveReplicas); this job has one provider.
+    error NotReplicated(uint256 jobId);
+    /// @notice The call is for single-provider jobs (deliver, release, resolve); this job is replicated.
+    error ReplicatedJob(uint256 jobId);
+    /// @notice A replica has claimed, so the client can no longer cancel; it can reclaim after the
+    ///         claim deadline if the set does not fill.
+    error ReplicasClaimed(uint256 jobId, uint8 claims);
+    /// @notice The replica already committed to a result.
+    error AlreadyCommitted(uint256 jobId, address provider);
+    /// @notice The replica made no commitment (it defaulted at the commit deadline).
+    error NotCommitted(uint256 jobId, address provider);
+    /// @notice The replica already revealed its result.
+    error AlreadyRevealed(uint256 jobId, address provider);
+    /// @notice The revealed result does not hash to the replica's commitment (see {replicaCommitment}).
+    error CommitmentMismatch(uint256 jobId, address provider);
+    /// @notice The reveal deadline has passed.
+    error RevealWindowClosed(uint256 jobId, uint64 revealBy);
+    /// @notice The fault mask names replicas that did not reveal (bits outside `revealedMask`).
+    error InvalidFaultMask(uint256 jobId, uint8 faultMask, uint8 revealedMask);
 
     // ---------------------------------------------------------------- events
 
@@ -179,13 +254,17 @@ interface IJobMarket {
         uint256 maxPrice,
         uint64 claimDeadline,
         uint64 deliveryWindow,
+        uint8 replicas,
+        bool perceptual,
         uint256 nonce,
         bytes spec
     );
     /// @notice The client cancelled an unclaimed job; `refund` went back to its free balance.
     event JobCancelled(uint256 indexed jobId, address indexed client, uint256 refund);
     /// @notice `provider` claimed the job at `price`; `refund` (maxPrice - price) returned to the
-    ///         client; `collateral` of the provider's bond is locked until settlement.
+    ///         client; `collateral` of the provider's bond is locked until settlement. For a
+    ///         replicated job one per replica; `deliverBy` is the commit deadline on the claim
+    ///         that fills the set and 0 before it.
     event JobClaimed(
         uint256 indexed jobId,
         address indexed provider,
@@ -204,20 +283,33 @@ interface IJobMarket {
         bytes32 framesDigest,
         uint64 challengeEnds
     );
-    /// @notice The client disputed the delivery, locking `disputeBond`.
+    /// @notice The client disputed the delivery, locking `disputeBond`. `client` is zero when the
+    ///         market raised it (reason ReplicaMismatch, no bond).
     event JobDisputed(
-        uint256 indexed jobId, address indexed client, DisputeReason reason, bytes32 evidence, uint64 resolveBy
+        uint256 indexed jobId,
+        address indexed client,
+        DisputeReason reason,
+        bytes32 evidence,
+        uint64 resolveBy
     );
     /// @notice The arbiter decided a dispute.
     event JobResolved(uint256 indexed jobId, address indexed arbiter, bool providerAtFault);
     /// @notice The provider was paid `payout`; `fee` went to the protocol; `collateral` unlocked;
     ///         `bondPaid` is the client's dispute bond paid to the provider (0 if none).
     event JobSettled(
-        uint256 indexed jobId, address indexed provider, uint256 payout, uint256 fee, uint256 collateral, uint256 bondPaid
+        uint256 indexed jobId,
+        address indexed provider,
+        uint256 payout,
+        uint256 fee,
+        uint256 collateral,
+        uint256 bondPaid
     );
     /// @notice Funds went back to the client: `refund` of escrow plus `slashed` provider collateral.
-    ///         `state` is Expired, Defaulted or Rejected.
-    event JobRefunded(uint256 indexed jobId, address indexed client, JobState state, uint256 refund, uint256 slashed);
+    ///         `state` is Expired, Defaulted or Rejected; for a replicated job it is the job's state
+    ///         after the call, which may still be running (Revealing, Delivered, Disputed).
+    event JobRefunded(
+        uint256 indexed jobId, address indexed client, JobState state, uint256 refund, uint256 slashed
+    );
     /// @notice The provider gave a claimed job back: `refund` (the price) plus `penalty` (a share
     ///         of its collateral) went to the client; the rest of the collateral unlocked.
     event JobReleased(uint256 indexed jobId, address indexed provider, uint256 refund, uint256 penalty);
@@ -229,6 +321,31 @@ interface IJobMarket {
     event ProtocolFeeChanged(uint16 oldFeeBps, uint16 newFeeBps);
     /// @notice Protocol fees were paid out.
     event FeesWithdrawn(address indexed to, uint256 amount);
+    /// @notice The last replica claimed: every replica must commit by `commitBy`.
+    event ReplicasFilled(uint256 indexed jobId, uint64 commitBy);
+    /// @notice Replica `index` committed to a result (see {replicaCommitment}).
+    event ResultCommitted(uint256 indexed jobId, address indexed provider, uint8 index, bytes32 commitment);
+    /// @notice Replica `index` revealed its result, matching its commitment.
+    event ResultRevealed(
+        uint256 indexed jobId,
+        address indexed provider,
+        uint8 index,
+        bytes resultCid,
+        bytes32 videoSha256,
+        bytes32 framesDigest
+    );
+    /// @notice Every revealed replica (bit i of `agreeing` = replica i) gave `framesDigest`; the
+    ///         job is Delivered and the challenge window runs until `challengeEnds`.
+    event ReplicasAgreed(uint256 indexed jobId, bytes32 framesDigest, uint8 agreeing, uint64 challengeEnds);
+    /// @notice Replica `index`'s share went back to the client: `refund` of its price plus
+    ///         `slashed` collateral (it missed its commit or reveal deadline, the arbiter found it at
+    ///         fault, or a silent arbiter left it outvoted or without majority, then unslashed), or
+    ///         the job expired before the set filled (unslashed).
+    event ReplicaDefaulted(
+        uint256 indexed jobId, address indexed provider, uint8 index, uint256 refund, uint256 slashed
+    );
+    /// @notice The arbiter decided a replicated dispute; bit i of `faultMask` = replica i at fault.
+    event ReplicasResolved(uint256 indexed jobId, address indexed arbiter, uint8 faultMask);
 
     // ---------------------------------------------------------------- client funds
 
@@ -263,8 +380,8 @@ interface IJobMarket {
 
     // ---------------------------------------------------------------- jobs
 
-    /// @notice Create a job from a client-signed request, escrowing `maxPrice` from the client's
-    ///         free balance. Callable by anyone (gasless relay).
+    /// @notice Create a job from a client-signed request, escrowing `maxPrice × replicas` from the
+    ///         client's free balance. Callable by anyone (gasless relay).
     /// @return jobId The new job's id.
     function submitJob(JobRequest calldata request, bytes calldata spec, bytes calldata signature)
         external
@@ -273,10 +390,13 @@ interface IJobMarket {
     /// @notice The client burns a nonce so an unsubmitted signed request can never be used.
     function invalidateNonce(uint256 nonce) external;
 
-    /// @notice The client cancels an unclaimed job and gets `maxPrice` back.
+    /// @notice The client cancels an unclaimed job and gets its escrow back (a replicated job only
+    ///         while no replica has claimed).
     function cancelJob(uint256 jobId) external;
 
-    /// @notice A registered provider takes the job at `price` ≤ maxPrice, locking collateral.
+    /// @notice A registered provider takes the job (one replica of a replicated job) at
+    ///         `price` ≤ maxPrice, locking collateral. A replicated job becomes Claimed when its
+    ///         last replica claims; work should start then.
     function claimJob(uint256 jobId, uint256 price) external;
 
     /// @notice The job's provider gives back a claimed job it cannot deliver, before deliver-by.
@@ -285,7 +405,8 @@ interface IJobMarket {
     function releaseJob(uint256 jobId) external;
 
     /// @notice The job's provider records the result; the challenge window starts.
-    function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest) external;
+    function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest)
+        external;
 
     /// @notice The client disputes a delivery inside the challenge window, locking the dispute bond.
     function dispute(uint256 jobId, DisputeReason reason, bytes32 evidence) external;
@@ -295,11 +416,38 @@ interface IJobMarket {
     function resolve(uint256 jobId, bool providerAtFault) external;
 
     /// @notice Pay the provider after the challenge window (or after a silent arbiter). Anyone.
+    ///         Replicated job: every revealed replica is paid after the challenge window; after a
+    ///         silent arbiter a client dispute stands as delivered, an automatic mismatch pays the
+    ///         replicas whose digest has a strict majority of the revealed ones and refunds the
+    ///         others' shares to the client without slashing.
     function settle(uint256 jobId) external;
 
     /// @notice Return escrow to the client of an unclaimed job past its claim deadline, or of a
     ///         claimed job past its delivery deadline (slashing the collateral to the client). Anyone.
+    ///         Replicated job: past the claim deadline (set not filled) everything is refunded and
+    ///         nobody slashed; past the commit or reveal deadline the replicas that missed it are
+    ///         defaulted (share refunded, collateral slashed to the client) and the job moves on.
     function reclaim(uint256 jobId) external;
+
+    /// @notice A replica commits to its result before any replica reveals:
+    ///         `commitment` = {replicaCommitment}. The last commitment opens the reveal window.
+    function commitResult(uint256 jobId, bytes32 commitment) external;
+
+    /// @notice A replica reveals the result it committed to. When every committed replica has
+    ///         revealed, equal frames digests (≥ 2) deliver the job; anything else disputes it
+    ///         automatically (reason ReplicaMismatch).
+    function revealResult(
+        uint256 jobId,
+        bytes calldata resultCid,
+        bytes32 videoSha256,
+        bytes32 framesDigest,
+        bytes32 salt
+    ) external;
+
+    /// @notice The arbiter decides a replicated dispute: replicas in `faultMask` are refunded to
+    ///         the client with their collateral slashed to it, the other revealed replicas paid.
+    ///         The client's bond goes back to it if anyone was at fault, else to the paid replicas.
+    function resolveReplicas(uint256 jobId, uint8 faultMask) external;
 
     // ---------------------------------------------------------------- admin
 
@@ -334,6 +482,25 @@ interface IJobMarket {
 
     /// @notice Id the next submitted job gets.
     function nextJobId() external view returns (uint256);
+
+    /// @notice Replica bookkeeping of a job (all zero for a single-provider job).
+    function getReplicaSet(uint256 jobId) external view returns (ReplicaSet memory);
+
+    /// @notice Replica `index` (claim order, 0..claims-1) of a job; all zero if there is none. Its
+    ///         progress is in the masks of {getReplicaSet}.
+    function getReplica(uint256 jobId, uint8 index) external view returns (Replica memory);
+
+    /// @notice The commitment a replica makes: keccak256(abi.encode(jobId, provider,
+    ///         keccak256(resultCid), videoSha256, framesDigest, salt)). It binds the provider, so a
+    ///         copied commitment fails at reveal; `salt` keeps it unguessable.
+    function replicaCommitment(
+        uint256 jobId,
+        address provider,
+        bytes calldata resultCid,
+        bytes32 videoSha256,
+        bytes32 framesDigest,
+        bytes32 salt
+    ) external pure returns (bytes32);
 
     /// @notice Protocol fees accrued and not yet withdrawn.
     function feesOwed() external view returns (uint256);

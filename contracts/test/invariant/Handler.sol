@@ -21,6 +21,7 @@ contract Handler is Test {
     uint256 internal constant CLAIMED = 1 << 2;
     uint256 internal constant DELIVERED = 1 << 3;
     uint256 internal constant DISPUTED = 1 << 4;
+    uint256 internal constant REVEALING = 1 << 11;
 
     JobMarket public immutable market;
     Credits public immutable credits;
@@ -63,12 +64,19 @@ contract Handler is Test {
     uint256 public ghost_earlyPayouts; // settled before the challenge (or resolve) window ended
     uint256 public ghost_earlyRefunds; // reclaimed before the claim or delivery deadline
     uint256 public ghost_wrongAmounts; // a payout or refund moved other than the expected amount
+    uint256 public ghost_badReveals; // a reveal that does not match its commitment was accepted
+    /// @dev Jobs submitted with replicas >= 2.
+    mapping(uint256 jobId => bool) public ghost_replicated;
+    /// @dev What a replica committed to (frames variant + 1; 0 = nothing committed).
+    mapping(uint256 jobId => mapping(address provider => uint256)) internal _committedVariant;
     uint256 public ghost_feesAccrued;
     uint256 public ghost_feesWithdrawn;
 
     mapping(bytes4 selector => uint256) public calls;
     /// @dev Outcomes reached, so a test can prove the campaign gets past the first steps.
     mapping(IJobMarket.JobState state => uint256) public reached;
+    /// @dev States replicated jobs reached through a replicated call (commit, reveal, settle, ...).
+    mapping(IJobMarket.JobState state => uint256) public replicatedReached;
 
     modifier tracked(bytes4 selector) {
         vm.warp(currentTime);
@@ -146,12 +154,16 @@ contract Handler is Test {
         r.claimDeadline = uint64(block.timestamp + (tight ? 1 : _bound(claimDelay, 10 minutes, 2 days)));
         r.deliveryWindow = uint64(tight ? 60 : _bound(window, 1 hours, 2 days));
         r.nonce = _nextNonce[who]++;
+        // One request in three asks for 2 or 3 replicas (there are 3 providers).
+        r.replicas = _oneIn(3, specSeed) ? uint8(2 + specSeed % 2) : 1;
+        r.perceptual = specSeed % 5 == 0;
         bytes32 digest = market.hashRequest(r);
         (uint8 v, bytes32 rr, bytes32 s) = vm.sign(_clientKeys[c], digest);
         bytes memory signature = abi.encodePacked(rr, s, v);
 
-        _ensureFree(who, r.maxPrice);
-        market.submitJob(r, spec, signature);
+        _ensureFree(who, r.maxPrice * r.replicas);
+        uint256 jobId = market.submitJob(r, spec, signature);
+        if (r.replicas > 1) ghost_replicated[jobId] = true;
         ghost_jobsPerRequest[digest]++;
         _signed.push(Signed(r, spec, signature));
     }
@@ -163,7 +175,7 @@ contract Handler is Test {
         if (sr.request.claimDeadline <= block.timestamp) return; // would fail as expired anyway
         bytes memory signature = sr.signature;
         if (malleable) signature = _highS(signature);
-        _ensureFree(sr.request.client, sr.request.maxPrice);
+        _ensureFree(sr.request.client, sr.request.maxPrice * sr.request.replicas);
         try market.submitJob(sr.request, sr.spec, signature) {
             ghost_jobsPerRequest[market.hashRequest(sr.request)]++;
             ghost_replayedRequests++;
@@ -185,6 +197,8 @@ contract Handler is Test {
             maxPrice: 0,
             claimDeadline: uint64(block.timestamp + 1 hours),
             deliveryWindow: 60,
+            replicas: 1,
+            perceptual: false,
             nonce: nonce
         });
         (uint8 v, bytes32 rr, bytes32 s) = vm.sign(_clientKeys[c], market.hashRequest(r));
@@ -198,6 +212,10 @@ contract Handler is Test {
     function cancel(uint256 jobSeed) external tracked(this.cancel.selector) {
         (uint256 jobId, IJobMarket.Job memory job) = _pickJob(jobSeed, OPEN);
         if (jobId == 0) return;
+        if (ghost_replicated[jobId]) {
+            _replicatedCall(job.client, jobId, abi.encodeCall(market.cancelJob, (jobId)));
+            return;
+        }
         uint256 freeBefore = market.freeBalanceOf(job.client);
         vm.prank(job.client);
         try market.cancelJob(jobId) {
@@ -222,6 +240,9 @@ contract Handler is Test {
             ghost_expectedLocked[p] += collateral;
             reached[IJobMarket.JobState.Claimed]++;
             ghost_deliverBy[jobId] = block.timestamp + job.deliveryWindow;
+            if (ghost_replicated[jobId] && market.getJob(jobId).state == IJobMarket.JobState.Open) {
+                ghost_deliverBy[jobId] = 0;
+            }
         } catch {}
     }
 
@@ -243,7 +264,7 @@ contract Handler is Test {
         if (jobId == 0) return;
         _ensureFree(job.client, market.DISPUTE_BOND());
         vm.prank(job.client);
-        try market.dispute(jobId, IJobMarket.DisputeReason(reason % 4), keccak256("evidence")) {
+        try market.dispute(jobId, IJobMarket.DisputeReason(reason % 5), keccak256("evidence")) {
             ghost_disputed[jobId] = true;
             reached[IJobMarket.JobState.Disputed]++;
             ghost_resolveBy[jobId] = block.timestamp + market.RESOLVE_WINDOW();
@@ -253,6 +274,13 @@ contract Handler is Test {
     function resolve(uint256 jobSeed, bool providerAtFault) external tracked(this.resolve.selector) {
         (uint256 jobId, IJobMarket.Job memory job) = _pickJob(jobSeed, DISPUTED);
         if (jobId == 0) return;
+        if (ghost_replicated[jobId]) {
+            vm.prank(arbiter);
+            try market.resolve(jobId, providerAtFault) {
+                ghost_wrongAmounts++; // resolve must refuse replicated jobs
+            } catch {}
+            return;
+        }
         uint256 clientBefore = market.freeBalanceOf(job.client);
         uint256 providerBefore = market.freeBalanceOf(job.provider);
         vm.prank(arbiter);
@@ -278,6 +306,17 @@ contract Handler is Test {
     function settle(uint256 jobSeed, uint256 callerSeed) external tracked(this.settle.selector) {
         (uint256 jobId, IJobMarket.Job memory job) = _pickJob(jobSeed, DELIVERED | DISPUTED);
         if (jobId == 0) return;
+        if (ghost_replicated[jobId]) {
+            uint256 deadline = job.deadline;
+            if (
+                _replicatedCall(
+                        actors[callerSeed % actors.length], jobId, abi.encodeCall(market.settle, (jobId))
+                    ) && block.timestamp < deadline
+            ) {
+                ghost_earlyPayouts++;
+            }
+            return;
+        }
         uint256 providerBefore = market.freeBalanceOf(job.provider);
         vm.prank(actors[callerSeed % actors.length]);
         try market.settle(jobId) {
@@ -288,13 +327,26 @@ contract Handler is Test {
             uint256 fee = _recordFee(job);
             _unlock(job);
             // A settling client who is also the provider is not a case here (disjoint actor sets).
-            if (market.freeBalanceOf(job.provider) != providerBefore + job.amount - fee) ghost_wrongAmounts++;
+            if (market.freeBalanceOf(job.provider) != providerBefore + job.amount - fee) {
+                ghost_wrongAmounts++;
+            }
         } catch {}
     }
 
     function reclaim(uint256 jobSeed, uint256 callerSeed) external tracked(this.reclaim.selector) {
-        (uint256 jobId, IJobMarket.Job memory job) = _pickJob(jobSeed, OPEN | CLAIMED);
+        (uint256 jobId, IJobMarket.Job memory job) = _pickJob(jobSeed, OPEN | CLAIMED | REVEALING);
         if (jobId == 0) return;
+        if (ghost_replicated[jobId]) {
+            uint256 deadline = job.deadline;
+            if (
+                _replicatedCall(
+                        actors[callerSeed % actors.length], jobId, abi.encodeCall(market.reclaim, (jobId))
+                    ) && block.timestamp <= deadline
+            ) {
+                ghost_earlyRefunds++;
+            }
+            return;
+        }
         uint256 clientBefore = market.freeBalanceOf(job.client);
         vm.prank(actors[callerSeed % actors.length]);
         try market.reclaim(jobId) {
@@ -326,9 +378,62 @@ contract Handler is Test {
             if (block.timestamp > ghost_deliverBy[jobId]) ghost_wrongAmounts++; // too late to release
             _unlock(job);
             uint256 penalty = market.collateralFor(job.amount) * market.RELEASE_PENALTY_BPS() / 10_000;
-            if (market.freeBalanceOf(job.client) != clientBefore + job.amount + penalty) ghost_wrongAmounts++;
+            if (market.freeBalanceOf(job.client) != clientBefore + job.amount + penalty) {
+                ghost_wrongAmounts++;
+            }
             if (market.getProvider(job.provider).bond != bondBefore - penalty) ghost_wrongAmounts++;
         } catch {}
+    }
+
+    // ================================================================ replicated jobs
+
+    /// @dev A replica commits to one of two frames variants (so replicas sometimes disagree).
+    function commit(uint256 jobSeed, uint256 providerSeed, uint256 variant)
+        external
+        tracked(this.commit.selector)
+    {
+        uint256 jobId = _pickReplicated(jobSeed, CLAIMED);
+        if (jobId == 0) return;
+        address p = providers[providerSeed % N_PROVIDERS];
+        variant = variant % 2;
+        bytes32 c = market.replicaCommitment(
+            jobId, p, _resultCid(variant), keccak256("video"), _frames(variant), _salt(jobId, p)
+        );
+        vm.prank(p);
+        try market.commitResult(jobId, c) {
+            _committedVariant[jobId][p] = variant + 1;
+        } catch {}
+    }
+
+    /// @dev A replica reveals what it committed to; one call in eight reveals something else,
+    ///      which the market must refuse.
+    function reveal(uint256 jobSeed, uint256 providerSeed, uint256 lie)
+        external
+        tracked(this.reveal.selector)
+    {
+        uint256 jobId = _pickReplicated(jobSeed, REVEALING);
+        if (jobId == 0) return;
+        address p = providers[providerSeed % N_PROVIDERS];
+        uint256 committed = _committedVariant[jobId][p];
+        if (committed == 0) return;
+        uint256 variant = committed - 1;
+        bool lying = _oneIn(8, lie);
+        bytes32 frames = lying ? keccak256(abi.encode("lie", lie)) : _frames(variant);
+        bytes memory call = abi.encodeCall(
+            market.revealResult, (jobId, _resultCid(variant), keccak256("video"), frames, _salt(jobId, p))
+        );
+        if (_replicatedCall(p, jobId, call) && lying) ghost_badReveals++;
+    }
+
+    function resolveReplicas(uint256 jobSeed, uint8 faultMask)
+        external
+        tracked(this.resolveReplicas.selector)
+    {
+        uint256 jobId = _pickReplicated(jobSeed, DISPUTED);
+        if (jobId == 0) return;
+        // Usually a mask the market accepts (revealed replicas only); sometimes any mask.
+        if (!_oneIn(8, faultMask)) faultMask &= market.getReplicaSet(jobId).revealedMask;
+        _replicatedCall(arbiter, jobId, abi.encodeCall(market.resolveReplicas, (jobId, faultMask)));
     }
 
     // ================================================================ providers
@@ -406,13 +511,21 @@ contract Handler is Test {
             + market.RESOLVE_WINDOW();
         vm.warp(currentTime);
         uint256 last = market.nextJobId();
-        for (uint256 jobId = 1; jobId < last; ++jobId) {
-            IJobMarket.JobState state = market.getJob(jobId).state;
-            if (state == IJobMarket.JobState.Open || state == IJobMarket.JobState.Claimed) {
-                market.reclaim(jobId);
-            } else if (state == IJobMarket.JobState.Delivered || state == IJobMarket.JobState.Disputed) {
-                market.settle(jobId);
+        // A replicated job may take several steps (commit deadline, reveal deadline, arbiter).
+        for (uint256 round; round < 4; ++round) {
+            for (uint256 jobId = 1; jobId < last; ++jobId) {
+                IJobMarket.JobState state = market.getJob(jobId).state;
+                if (
+                    state == IJobMarket.JobState.Open || state == IJobMarket.JobState.Claimed
+                        || state == IJobMarket.JobState.Revealing
+                ) {
+                    market.reclaim(jobId);
+                } else if (state == IJobMarket.JobState.Delivered || state == IJobMarket.JobState.Disputed) {
+                    market.settle(jobId);
+                }
             }
+            currentTime += market.REVEAL_WINDOW() + market.CHALLENGE_WINDOW() + market.RESOLVE_WINDOW();
+            vm.warp(currentTime);
         }
         for (uint256 i; i < N_PROVIDERS; ++i) {
             address p = providers[i];
@@ -482,6 +595,16 @@ contract Handler is Test {
         job = market.getJob(jobId);
     }
 
+    /// @dev A replicated job in one of the states of `mask`, found from a random start (0 if none).
+    function _pickReplicated(uint256 seed, uint256 mask) internal view returns (uint256) {
+        uint256 count = market.nextJobId() - 1;
+        for (uint256 i; i < count; ++i) {
+            uint256 id = (seed % count + i) % count + 1;
+            if (ghost_replicated[id] && mask & (1 << uint8(market.getJob(id).state)) != 0) return id;
+        }
+        return 0;
+    }
+
     /// @dev A 1-in-`n` choice from a fuzzed value. Hashed first: forge favours small and edge
     ///      values, so `x % n` alone would pick the rare branch far too often.
     function _oneIn(uint256 n, uint256 x) internal pure returns (bool) {
@@ -523,6 +646,57 @@ contract Handler is Test {
         } else {
             ghost_expectedLocked[job.provider] = expected - collateral;
         }
+    }
+
+    /// @dev Makes `call` on the market as `caller` for a replicated job and
+    ///      books what changed: each replica newly closed unlocks its collateral in the ghost, and
+    ///      one whose provider's free balance grew was paid (its fee is booked). Returns success.
+    function _replicatedCall(address caller, uint256 jobId, bytes memory call) internal returns (bool ok) {
+        IJobMarket.ReplicaSet memory before = market.getReplicaSet(jobId);
+        uint256[5] memory freeBefore;
+        for (uint8 i; i < before.claims; ++i) {
+            freeBefore[i] = market.freeBalanceOf(market.getReplica(jobId, i).provider);
+        }
+        vm.prank(caller);
+        (ok,) = address(market).call(call);
+        if (!ok) return false;
+        IJobMarket.ReplicaSet memory afterSet = market.getReplicaSet(jobId);
+        uint16 feeBps = market.getJob(jobId).feeBps;
+        for (uint8 i; i < afterSet.claims; ++i) {
+            uint8 bit = uint8(1 << i);
+            if (before.settledMask & bit != 0 || afterSet.settledMask & bit == 0) continue;
+            IJobMarket.Replica memory r = market.getReplica(jobId, i);
+            uint256 collateral = market.collateralFor(r.price);
+            uint256 expected = ghost_expectedLocked[r.provider];
+            if (expected < collateral) {
+                ghost_wrongAmounts++;
+                ghost_expectedLocked[r.provider] = 0;
+            } else {
+                ghost_expectedLocked[r.provider] = expected - collateral;
+            }
+            uint256 gained = market.freeBalanceOf(r.provider) - freeBefore[i];
+            if (gained != 0) {
+                uint256 fee = uint256(r.price) * feeBps / 10_000;
+                ghost_feesAccrued += fee;
+                // Paid: price - fee, plus at most the dispute bond.
+                if (gained < r.price - fee || gained > r.price - fee + market.DISPUTE_BOND()) {
+                    ghost_wrongAmounts++;
+                }
+            }
+        }
+        replicatedReached[market.getJob(jobId).state]++;
+    }
+
+    function _frames(uint256 variant) internal pure returns (bytes32) {
+        return keccak256(abi.encode("frames", variant));
+    }
+
+    function _resultCid(uint256 variant) internal pure returns (bytes memory) {
+        return abi.encodePacked(hex"01551220", _frames(variant));
+    }
+
+    function _salt(uint256 jobId, address p) internal pure returns (bytes32) {
+        return keccak256(abi.encode("salt", jobId, p));
     }
 
     function _recordFee(IJobMarket.Job memory job) internal returns (uint256 fee) {

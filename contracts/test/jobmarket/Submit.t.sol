@@ -39,7 +39,17 @@ contract SubmitTest is MarketFixture {
 
         vm.expectEmit(true, true, true, true, address(market));
         emit IJobMarket.JobSubmitted(
-            1, client, MODEL_ID, keccak256(SPEC), MAX_PRICE, r.claimDeadline, DELIVERY_WINDOW, 1, SPEC
+            1,
+            client,
+            MODEL_ID,
+            keccak256(SPEC),
+            MAX_PRICE,
+            r.claimDeadline,
+            DELIVERY_WINDOW,
+            1,
+            false,
+            1,
+            SPEC
         );
         vm.prank(relayer);
         uint256 jobId = market.submitJob(r, SPEC, sig);

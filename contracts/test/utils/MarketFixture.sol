@@ -16,6 +16,7 @@ abstract contract MarketFixture is Test {
     uint64 internal constant CHALLENGE_WINDOW = 1 days;
     uint64 internal constant RESOLVE_WINDOW = 3 days;
     uint64 internal constant EXIT_COOLDOWN = 7 days;
+    uint64 internal constant REVEAL_WINDOW = 1 hours;
     uint16 internal constant FEE_BPS = 250; // 2.5 %
     uint256 internal constant DRIP = 1000 ether;
     uint64 internal constant FAUCET_COOLDOWN = 1 days;
@@ -42,7 +43,7 @@ abstract contract MarketFixture is Test {
     bytes32 internal constant EIP712_DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 internal constant JOB_REQUEST_TYPEHASH = keccak256(
-        "JobRequest(address client,bytes32 modelId,bytes32 specHash,uint256 maxPrice,uint64 claimDeadline,uint64 deliveryWindow,uint256 nonce)"
+        "JobRequest(address client,bytes32 modelId,bytes32 specHash,uint256 maxPrice,uint64 claimDeadline,uint64 deliveryWindow,uint8 replicas,bool perceptual,uint256 nonce)"
     );
 
     Credits internal credits;
@@ -59,6 +60,8 @@ abstract contract MarketFixture is Test {
     address internal relayer;
     address internal stranger;
     address internal treasury;
+    /// @dev Accounts a test adds (more providers) that the money identity must cover too.
+    address[] internal extraAccounts;
 
     function setUp() public virtual {
         vm.warp(T0);
@@ -98,7 +101,8 @@ abstract contract MarketFixture is Test {
             challengeWindow: CHALLENGE_WINDOW,
             resolveWindow: RESOLVE_WINDOW,
             exitCooldown: EXIT_COOLDOWN,
-            protocolFeeBps: FEE_BPS
+            protocolFeeBps: FEE_BPS,
+            revealWindow: REVEAL_WINDOW
         });
     }
 
@@ -116,6 +120,8 @@ abstract contract MarketFixture is Test {
             maxPrice: MAX_PRICE,
             claimDeadline: uint64(block.timestamp + CLAIM_WINDOW),
             deliveryWindow: DELIVERY_WINDOW,
+            replicas: 1,
+            perceptual: false,
             nonce: nonce
         });
     }
@@ -140,6 +146,8 @@ abstract contract MarketFixture is Test {
                 r.maxPrice,
                 r.claimDeadline,
                 r.deliveryWindow,
+                r.replicas,
+                r.perceptual,
                 r.nonce
             )
         );
@@ -225,6 +233,9 @@ abstract contract MarketFixture is Test {
         uint256 sum = market.feesOwed();
         for (uint256 i; i < accounts.length; ++i) {
             sum += market.freeBalanceOf(accounts[i]) + market.getProvider(accounts[i]).bond;
+        }
+        for (uint256 i; i < extraAccounts.length; ++i) {
+            sum += market.freeBalanceOf(extraAccounts[i]) + market.getProvider(extraAccounts[i]).bond;
         }
         for (uint256 id = 1; id <= lastJobId; ++id) {
             sum += market.escrowOf(id);
