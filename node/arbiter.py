@@ -361,7 +361,10 @@ class Arbiter:
             return done
         state = self.market.get_job(job_id).state
         done = decision.model_copy(
-            update={"tx_hash": receipt["transactionHash"].to_0x_hex(), "outcome": state.label}
+            update={
+                "tx_hash": receipt.tx_hash,
+                "outcome": state.label,
+            }
         )
         self.save_decision(done)
         self._done(job_id)

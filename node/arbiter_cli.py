@@ -42,7 +42,7 @@ def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
     deployment = load_deployment(settings.deployment)
     w3 = connect(settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id)
     _, market = bind(w3, deployment, TxSender(w3, account))
-    if not market.has_role(market.arbiter_role(), account.address):
+    if not market.is_arbiter(account.address):
         raise ConfigError(
             f"{account.address} does not hold ARBITER_ROLE in the market {deployment.market}",
             fix="use the arbiter's keystore in this config (on the devnet: "

@@ -296,6 +296,11 @@ class Market(_Binding):
             reveal_window=self._read("REVEAL_WINDOW"),
         )
 
+    def is_arbiter(self, account: str) -> bool:
+        """Whether `account` holds the market's ARBITER_ROLE (may call resolve)."""
+        role = self._read("ARBITER_ROLE")
+        return bool(self._read("hasRole", role, Web3.to_checksum_address(account)))
+
     def get_replica_set(self, job_id: int) -> ReplicaSetView:
         raw = self._read("getReplicaSet", job_id)
         return ReplicaSetView(
