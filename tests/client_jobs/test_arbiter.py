@@ -10,11 +10,20 @@ from pathlib import Path
 import pytest
 
 from framecast.node.arbiter import Arbiter, ArbiterDeps
+from framecast.node.result import pin_result, write_receipt
 from framecast.node.runtime.process import ProcessRuntime
 from framecast.shared.chain.bindings import DisputeReason, JobState
+from framecast.shared.ipfs import parse_cid
+from framecast.shared.ipfs.local import LocalStore
+from framecast.shared.replicas import new_salt, replica_commitment
+from framecast.shared.request import JobRequest, sign_request
+from framecast.shared.runner_protocol import RunRequest
+from framecast.shared.spec import GenerationSpec
+from tests.chain.conftest import FCC, domain_of
 from tests.conftest import Chain
 from tests.node.conftest import AgentFactory
 from tests.node.test_agent import step_until, submit_tiny
+from tests.runtime.conformance import tiny_spec
 
 pytestmark = pytest.mark.slow
 
@@ -123,3 +132,83 @@ def test_unretrievable_result_is_at_fault(  # type: ignore[no-untyped-def]
     [resolved] = again.step()
     assert resolved.decided_at == decision.decided_at
     assert resolved.outcome == JobState.REJECTED.label
+
+
+def _run_replica(
+    chain: Chain, runtime: ProcessRuntime, weights: Path, store: LocalStore, out: Path,
+    *, job_id: int, spec: GenerationSpec, ran: GenerationSpec, provider: str, digest: str,
+) -> tuple[bytes, bytes, bytes]:  # fmt: skip
+    """Run `ran` for real, sign a receipt for `spec` as `provider`, pin; the reveal triple."""
+    out.mkdir(parents=True)
+    final = runtime.run(
+        RunRequest(
+            job_id=f"{provider}-{job_id}", spec=ran, model_dir=str(weights / ran.model),
+            output_dir=str(out),
+        ),
+        job_dir=out.parent, on_event=lambda _e: None, timeout_s=300,
+    )  # fmt: skip
+    assert final.output is not None, final.error
+    receipt = write_receipt(
+        out_dir=out, output=final.output, spec=spec, job_id=job_id, request_digest=digest,
+        deployment=chain.deployment, provider=chain.account(provider), runtime="process",
+        image_digest=None, timings={},
+    )  # fmt: skip
+    cid = bytes(parse_cid(pin_result(store, out)))
+    body = receipt.body
+    return cid, bytes.fromhex(body.video_sha256[2:]), bytes.fromhex(body.frames_digest[2:])
+
+
+def test_replica_that_did_not_run_the_job_is_slashed_and_the_honest_one_paid(
+    market_ready: Chain, runtime: ProcessRuntime, weights_dir: Path, tmp_path: Path
+) -> None:
+    chain = market_ready
+    spec = tiny_spec(seed=77)
+    alice = chain.account("alice")
+    domain = domain_of(chain.deployment)
+    request = JobRequest.for_spec(
+        spec, client=alice.address, max_price=FCC, claim_deadline=chain.now() + 600,
+        delivery_window=600, nonce=4242, replicas=2,
+    )  # fmt: skip
+    job_id, _ = chain.market("alice").submit_job(
+        request, spec.canonical_json(), sign_request(request, domain, alice.key)
+    )
+    digest = "0x" + request.digest(domain).hex()
+    blocks = tmp_path / "blocks"
+    store = LocalStore(blocks)
+    price = FCC // 2
+    reveals = {}
+    # provider-1 runs the job; provider-2 runs something cheaper (another seed) and signs a
+    # receipt claiming the job's spec: consistent and signed, but not the job's frames.
+    for name, ran in (("provider-1", spec), ("provider-2", tiny_spec(seed=78))):
+        chain.market(name).claim_job(job_id, price)
+        reveals[name] = _run_replica(
+            chain, runtime, weights_dir, store, tmp_path / name / "out",
+            job_id=job_id, spec=spec, ran=ran, provider=name, digest=digest,
+        )  # fmt: skip
+    salts = {name: new_salt() for name in reveals}
+    for name, (cid, sha, frames) in reveals.items():
+        address = chain.account(name).address
+        commitment = replica_commitment(job_id, address, cid, sha, frames, salts[name])
+        chain.market(name).commit_result(job_id, commitment)
+    for name, (cid, sha, frames) in reveals.items():
+        chain.market(name).reveal_result(job_id, cid, sha, frames, salts[name])
+    market = chain.market("alice")
+    assert market.get_job(job_id).state is JobState.DISPUTED  # digests differ: automatic
+    p1, p2 = (chain.account(n).address for n in ("provider-1", "provider-2"))
+    free_p1, free_alice = market.free_balance_of(p1), market.free_balance_of(alice.address)
+    bond_p2 = market.get_provider(p2).bond
+    collateral = market.collateral_for(price)
+    fee = price * market.get_job(job_id).fee_bps // 10_000
+
+    arbiter = make_arbiter(chain, runtime, weights_dir, blocks, tmp_path / "arb")
+    [decision] = arbiter.step()
+
+    assert decision.replicated and decision.claimed_defect == "REPLICA_MISMATCH"
+    by_index = {v.index: v for v in decision.verdicts}
+    assert not by_index[0].at_fault and by_index[0].replay_verdict == "exact"
+    assert by_index[1].at_fault and by_index[1].replay_verdict == "mismatch"
+    assert decision.fault_mask == 0b10
+    assert decision.outcome == JobState.SETTLED.label
+    assert market.free_balance_of(p1) == free_p1 + price - fee
+    assert market.get_provider(p2).bond == bond_p2 - collateral
+    assert market.free_balance_of(alice.address) == free_alice + price + collateral
