@@ -35,11 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import requests
 from pydantic import BaseModel, ConfigDict, Field
+from web3.exceptions import Web3Exception
 
 from framecast.node.replay import (
     LOG_CHUNK_BLOCKS,
     FetchInput,
+    fetch_result,
     job_events,
     new_work_dir,
     replay_job,
@@ -48,10 +51,11 @@ from framecast.node.runtime.base import ContainerRuntime
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import DisputeReason, JobState, Market
 from framecast.shared.deployment import Deployment
-from framecast.shared.errors import FramecastError, NodeError
+from framecast.shared.errors import ContentNotFound, FramecastError, NodeError
 from framecast.shared.ipfs.cid import CID
+from framecast.shared.ipfs.store import StoreSettings
 from framecast.shared.request import JobRequest
-from framecast.shared.verification import Delivery, retrieve, verify_dir
+from framecast.shared.verification import Delivery, verify_dir
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +125,7 @@ class ArbiterDeps:
     image_digest: str | None
     weights_root: Path
     state_dir: Path
-    blocks: Path
+    store: StoreSettings
     gateway_url: str | None = None
     fetch_input: FetchInput | None = None
     compare_python: str = sys.executable
@@ -143,7 +147,7 @@ class Arbiter:
         while not stop.is_set():
             try:
                 self.step()
-            except FramecastError as exc:
+            except (FramecastError, Web3Exception, requests.RequestException, OSError) as exc:
                 log.warning("arbiter step failed (%s); retrying", exc)
             stop.wait(poll_interval_s)
 
@@ -151,7 +155,13 @@ class Arbiter:
         """Scan for new disputes, then decide and resolve every pending one."""
         done: list[Decision] = []
         for job_id in self.scan():
-            decision = self.handle(job_id)
+            try:
+                decision = self.handle(job_id)
+            except FramecastError as exc:
+                # E.g. the arbiter's own gateway or weights are down: no evidence either way.
+                # The job stays pending and is tried again on the next poll.
+                log.warning("job %s: cannot decide now (%s); retrying later", job_id, exc)
+                continue
             if decision is not None:
                 done.append(decision)
         return done
@@ -283,9 +293,13 @@ class Arbiter:
         work_dir = new_work_dir(self.d.state_dir, job.job_id)
         result_dir = work_dir / "delivered"
         try:
-            retrieve(delivery, result_dir, gateway_url=self.d.gateway_url, blocks=self.d.blocks)
-        except FramecastError as exc:
+            fetch_result(
+                delivery.result_cid, result_dir, store=self.d.store, gateway_url=self.d.gateway_url
+            )
+        except ContentNotFound as exc:
             return verdict(True, "not-retrievable", exc.message)
+        # StoreUnavailable (the arbiter's own gateway is down) is no evidence: it propagates,
+        # the step logs it and the job is decided on a later poll.
         report = verify_dir(result_dir, delivery)
         failed = report.first_failure()
         if failed is not None:

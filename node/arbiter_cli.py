@@ -63,8 +63,7 @@ def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
                 image_digest=image_digest,
                 weights_root=settings.weights_dir,
                 state_dir=settings.state_dir,
-                blocks=Path(store.store_path),
-                gateway_url=store.gateway_url,
+                store=store,
                 fetch_input=store_fetcher(open_store(store)),
             )
         )

@@ -98,13 +98,34 @@ def init(
     click.echo(f"wrote {path}")
 
 
+def _keystore_address(path: Path) -> str | None:
+    """The lower-case hex address a Web3 Secret Storage file names (None if it names none)."""
+    import json
+
+    try:
+        address = json.loads(path.read_text()).get("address")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(address).lower().removeprefix("0x") if address else None
+
+
 def _devnet_setup(settings: NodeSettings, name: str) -> None:
     from framecast.shared.catalog import get_entry
     from framecast.shared.chain.devnet import devnet_account
     from framecast.shared.keystore import encrypt_key, read_password, write_keystore
 
     account = devnet_account(name)
-    if not settings.keystore.exists():
+    if settings.keystore.exists():
+        # A keystore names its address in clear: never hand one account's key to another role.
+        held = _keystore_address(settings.keystore)
+        if held is not None and held != account.address.lower():
+            raise ConfigError(
+                f"{settings.keystore} already holds the key of 0x{held}, not of {name} "
+                f"({account.address})",
+                fix="give this config its own folder (`--config DIR/node.toml`) or remove the "
+                "old keystore",
+            )
+    else:
         password = read_password(settings.password_file, prompt="new keystore password")
         scrypt_n = int(os.environ.get("FRAMECAST_KEYSTORE_SCRYPT_N", "262144"))
         write_keystore(

@@ -3,24 +3,32 @@ the real tiny runner; then `resolve` moves the money on the real market."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from framecast.node.arbiter import Arbiter, ArbiterDeps
+from framecast.node.config import load_settings, render_toml
 from framecast.node.result import pin_result, write_receipt
 from framecast.node.runtime.process import ProcessRuntime
 from framecast.shared.chain.bindings import DisputeReason, JobState
+from framecast.shared.errors import StoreUnavailable
 from framecast.shared.ipfs import parse_cid
+from framecast.shared.ipfs.gateway import serve_gateway
 from framecast.shared.ipfs.local import LocalStore
+from framecast.shared.ipfs.store import StoreSettings
 from framecast.shared.replicas import new_salt, replica_commitment
 from framecast.shared.request import JobRequest, sign_request
 from framecast.shared.runner_protocol import RunRequest
 from framecast.shared.spec import GenerationSpec
 from tests.chain.conftest import FCC, domain_of
-from tests.conftest import Chain
+from tests.client.conftest import FRAMECAST, PASSWORD
+from tests.conftest import Chain, free_port
 from tests.node.conftest import AgentFactory
 from tests.node.test_agent import step_until, submit_tiny
 from tests.runtime.conformance import tiny_spec
@@ -47,7 +55,7 @@ def make_arbiter(
             image_digest=None,
             weights_root=weights,
             state_dir=state,
-            blocks=blocks,
+            store=StoreSettings(store_path=blocks),
         )
     )
 
@@ -122,8 +130,13 @@ def test_unretrievable_result_is_at_fault(  # type: ignore[no-untyped-def]
     job = deliver_job()
     shutil.rmtree(client_env / "blocks")  # the provider never kept its result available
     on_chain.market("alice").dispute(job.job_id, DisputeReason.NOT_RETRIEVABLE)
-    arbiter = make_arbiter(on_chain, runtime, weights_dir, client_env / "blocks", tmp_path / "a")
-    decision = arbiter.decide(job.job_id)
+    # The arbiter asks a working gateway (here: an embedded one that lacks the CID).
+    with serve_gateway(LocalStore(tmp_path / "gateway-blocks")) as gateway:
+        arbiter = make_arbiter(
+            on_chain, runtime, weights_dir, client_env / "blocks", tmp_path / "a"
+        )
+        arbiter.d.gateway_url = gateway.url
+        decision = arbiter.decide(job.job_id)
     [verdict] = decision.verdicts
     assert verdict.at_fault and verdict.defect == "not-retrievable"
     assert job.cid in verdict.detail
@@ -132,6 +145,23 @@ def test_unretrievable_result_is_at_fault(  # type: ignore[no-untyped-def]
     [resolved] = again.step()
     assert resolved.decided_at == decision.decided_at
     assert resolved.outcome == JobState.REJECTED.label
+
+
+def test_arbiter_whose_own_gateway_is_down_decides_later(  # type: ignore[no-untyped-def]
+    deliver_job, on_chain: Chain, runtime: ProcessRuntime, weights_dir: Path, client_env: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    job = deliver_job()
+    shutil.rmtree(client_env / "blocks")
+    on_chain.market("alice").dispute(job.job_id, DisputeReason.NOT_RETRIEVABLE)
+    arbiter = make_arbiter(on_chain, runtime, weights_dir, client_env / "blocks", tmp_path / "a")
+    arbiter.d.gateway_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(StoreUnavailable):
+        arbiter.handle(job.job_id)
+    assert arbiter.step() == []  # no evidence either way: no decision, no transaction
+    assert not arbiter.decision_path(job.job_id).exists()
+    assert on_chain.market().get_job(job.job_id).state is JobState.DISPUTED
+    assert arbiter.scan() == [job.job_id]  # still pending for the next poll
 
 
 def _run_replica(
@@ -212,3 +242,64 @@ def test_replica_that_did_not_run_the_job_is_slashed_and_the_honest_one_paid(
     assert market.free_balance_of(p1) == free_p1 + price - fee
     assert market.get_provider(p2).bond == bond_p2 - collateral
     assert market.free_balance_of(alice.address) == free_alice + price + collateral
+
+
+def test_arbiter_commands_through_the_console_script(  # type: ignore[no-untyped-def]
+    deliver_job, on_chain: Chain, weights_dir: Path, client_env: Path, tmp_path: Path
+) -> None:  # fmt: skip
+    job = deliver_job()
+    on_chain.market("alice").dispute(job.job_id, DisputeReason.SPEC_MISMATCH)
+    deployment_file = tmp_path / "deployment.json"
+    on_chain.deployment.save(deployment_file)
+    env = {
+        **os.environ,
+        "FRAMECAST_HOME": str(tmp_path / "home"),
+        "FRAMECAST_PASSWORD": PASSWORD,
+        "FRAMECAST_KEYSTORE_SCRYPT_N": "1024",
+        "FRAMECAST_NODE_DEPLOYMENT": str(deployment_file),
+        "NO_COLOR": "1",
+    }
+
+    def framecast(*args: str, home: str = "home") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FRAMECAST), *args], env={**env, "FRAMECAST_HOME": str(tmp_path / home)},
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    def config_for(account: str) -> Path:
+        # Each operator has its own home and config folder (the keystore sits next to it).
+        path = tmp_path / account / "node.toml"
+        done = framecast(
+            "node", "init", "--config", str(path), "--devnet-account", account, home=account
+        )
+        assert done.returncode == 0, done.stderr
+        settings = load_settings(path).model_copy(
+            update={
+                "weights_dir": weights_dir,
+                "store": StoreSettings(store_path=client_env / "blocks"),
+            }
+        )
+        path.write_text(render_toml(settings))
+        return path
+
+    # A key without the role is refused with the fix.
+    refused = framecast(
+        "arbiter", "decide", str(job.job_id), "--config", str(config_for("provider-2"))
+    )
+    assert refused.returncode == 1
+    assert (
+        "does not hold ARBITER_ROLE" in refused.stderr
+        and "--devnet-account arbiter" in refused.stderr
+    )
+
+    config = str(config_for("arbiter"))
+    dry = framecast("arbiter", "decide", str(job.job_id), "--config", config, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "AT FAULT [replay]" in dry.stdout and "dispute: SPEC_MISMATCH" in dry.stdout
+    assert on_chain.market().get_job(job.job_id).state is JobState.DISPUTED  # dry run: no tx
+
+    done = framecast("arbiter", "decide", str(job.job_id), "--config", config, "--json")
+    assert done.returncode == 0, done.stderr
+    decision = json.loads(done.stdout)
+    assert decision["fault_mask"] == 1 and decision["outcome"] == JobState.REJECTED.label
+    assert on_chain.market().get_job(job.job_id).state is JobState.REJECTED
