@@ -148,6 +148,8 @@ def main() -> int:
                 wall = time.time() - started
                 correct = decision.provider_at_fault != honest
                 label = "honest delivery" if honest else "other frames, same receipt"
+                for v in decision.verdicts:
+                    print(f"job {job_id}: {v.replay_verdict or v.defect}: {v.detail[:120]}")
                 rows.append((label, wall, decision.decide_seconds, correct))
             # A 2-replica job where replica 1 did not run the job.
             spec = default_spec(MODEL, "a red cat walks in the city", seed=4242)
