@@ -41,6 +41,7 @@ DEPLOYMENT = Deployment(
         dispute_bond=0,
         challenge_window=60,
         resolve_window=60,
+        reveal_window=60,
         exit_cooldown=0,
         protocol_fee_bps=0,
     ),

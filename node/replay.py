@@ -33,6 +33,7 @@ from typing import Any
 from web3 import Web3
 from web3.types import FilterParams
 
+from framecast.node.result import receipt_environment
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.shared.catalog import check_spec, weights_manifest_hash
 from framecast.shared.catalog.weights import verify_weights
@@ -44,9 +45,9 @@ from framecast.shared.errors import (
     WeightsInvalid,
 )
 from framecast.shared.ipfs.store import ContentStore, StoreSettings
-from framecast.shared.receipt import Receipt, ReceiptEnvironment
+from framecast.shared.receipt import Receipt
 from framecast.shared.replay_report import EXACT_FIELDS, ReplayCheck, ReplayReport
-from framecast.shared.runner_protocol import RunEnvironment, RunnerEvent, RunRequest
+from framecast.shared.runner_protocol import RunnerEvent, RunRequest
 from framecast.shared.similarity import PERCEPTUAL_THRESHOLD, SimilarityReport
 from framecast.shared.spec import GenerationSpec, decode_spec
 
@@ -156,24 +157,6 @@ def store_fetcher(store: ContentStore) -> FetchInput:
                 handle.write(chunk)
 
     return fetch_input
-
-
-def receipt_environment(
-    env: RunEnvironment, runtime: str, image_digest: str | None
-) -> ReceiptEnvironment:
-    """The environment record a receipt would carry for a run (same as the agent's)."""
-    return ReceiptEnvironment(
-        device=env.device,
-        gpu=env.gpu,
-        driver=env.driver,
-        python=env.python,
-        torch=env.torch,
-        diffusers=env.diffusers,
-        transformers=env.transformers,
-        runtime="docker" if runtime == "docker" else "process",
-        image_digest=image_digest,
-        encoder=env.encoder,
-    )
 
 
 def compare_videos(reference: Path, candidate: Path, *, python: str) -> SimilarityReport:

@@ -13,7 +13,7 @@ from framecast.shared.errors import NodeError
 from framecast.shared.ipfs import cid_of_path
 from framecast.shared.ipfs.store import ContentStore
 from framecast.shared.receipt import Receipt, ReceiptBody, ReceiptEnvironment
-from framecast.shared.runner_protocol import RunOutput
+from framecast.shared.runner_protocol import RunEnvironment, RunOutput
 from framecast.shared.spec import GenerationSpec
 
 RESULT_FILES = frozenset({"video.mp4", "poster.jpg", "receipt.json"})
@@ -54,23 +54,30 @@ def write_receipt(
         width=output.width,
         height=output.height,
         fps=output.fps,
-        environment=ReceiptEnvironment(
-            device=env.device,
-            gpu=env.gpu,
-            driver=env.driver,
-            python=env.python,
-            torch=env.torch,
-            diffusers=env.diffusers,
-            transformers=env.transformers,
-            runtime="docker" if runtime == "docker" else "process",
-            image_digest=image_digest,
-            encoder=env.encoder,
-        ),
+        environment=receipt_environment(env, runtime, image_digest),
         timings=timings,
     )
     receipt = Receipt.sign(body, bytes(provider.key))
     (out_dir / "receipt.json").write_bytes(receipt.to_json())
     return receipt
+
+
+def receipt_environment(
+    env: RunEnvironment, runtime: str, image_digest: str | None
+) -> ReceiptEnvironment:
+    """The environment record a receipt carries for a run (the agent's and a replay's)."""
+    return ReceiptEnvironment(
+        device=env.device,
+        gpu=env.gpu,
+        driver=env.driver,
+        python=env.python,
+        torch=env.torch,
+        diffusers=env.diffusers,
+        transformers=env.transformers,
+        runtime="docker" if runtime == "docker" else "process",
+        image_digest=image_digest,
+        encoder=env.encoder,
+    )
 
 
 def pin_result(store: ContentStore, out_dir: Path) -> str:

@@ -36,7 +36,7 @@ DEPLOYMENT = Deployment(
     deployed_block=0,
     params=MarketParams(
         min_bond=0, collateral_bps=0, dispute_bond=0, challenge_window=60, resolve_window=60,
-        exit_cooldown=0, protocol_fee_bps=0,
+        reveal_window=60, exit_cooldown=0, protocol_fee_bps=0,
     ),
 )  # fmt: skip
 
