@@ -32,9 +32,9 @@ from framecast.client.events import (
 from framecast.client.quote import ProviderListing, Quote
 from framecast.shared.catalog import CatalogEntry, default_spec, get_entry
 from framecast.shared.chain import reverts
-from framecast.shared.chain.bindings import Credits, DisputeReason, JobState, Market
+from framecast.shared.chain.bindings import Credits, DisputeReason, JobState, JobView, Market
 from framecast.shared.errors import ChainError, SpecError
-from framecast.shared.request import JobRequest, sign_request
+from framecast.shared.request import MAX_REPLICAS, JobRequest, sign_request
 from framecast.shared.spec import MAX_SEED, GenerationSpec, decode_spec
 
 #: States after which the result exists on chain (it may be fetched and verified).
@@ -134,7 +134,10 @@ class Submitted(BaseModel):
     block: int
     client: str
     nonce: int
-    max_price: Wei
+    max_price: Wei = Field(description="Most paid per replica.")
+    replicas: int = Field(1, description="Providers that run the job independently.")
+    perceptual: bool = False
+    escrow: Wei = Field(description="What the submit locked: max_price × replicas.")
     claim_deadline: int = Field(description="Unix time; reclaim is possible after it.")
     delivery_window: int = Field(description="Seconds from claim to delivery.")
     spec_hash: str
@@ -159,8 +162,27 @@ def default_max_price(quote: Quote) -> int:
     return quote.max_price
 
 
+def check_replicas(replicas: int, perceptual: bool) -> None:
+    """Bounds of ``--replicas`` / ``--perceptual``, checked before anything is signed."""
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise SpecError(
+            f"replicas must be in 1..{MAX_REPLICAS} (got {replicas})",
+            field="replicas",
+            fix=f"pass --replicas 1 for one provider, or 2..{MAX_REPLICAS} independent providers",
+        )
+    if perceptual and replicas == 1:
+        # Perceptual agreement is a rule for comparing replicas: one result has nothing to
+        # agree with, so the flag would be signed but meaningless.
+        raise SpecError(
+            "perceptual agreement needs at least 2 replicas",
+            field="perceptual",
+            fix="add --replicas 2 (or more), or drop --perceptual",
+        )
+
+
 def check_funds(market: Market, credits: Credits, client: str, max_price: int) -> None:
-    """Fail before signing when the free market balance cannot escrow ``max_price``."""
+    """Fail before signing when the free market balance cannot escrow ``max_price``
+    (for a replicated job: the whole escrow, max price × replicas)."""
     free = market.free_balance_of(client)
     if free >= max_price:
         return
@@ -214,12 +236,18 @@ def submit(
     claim_timeout_s: int,
     delivery_window_s: int,
     from_block: int,
+    replicas: int = 1,
+    perceptual: bool = False,
     chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
 ) -> Submitted:
-    """Sign the EIP-712 request for ``spec`` and submit it (the wallet pays gas itself)."""
+    """Sign the EIP-712 request for ``spec`` and submit it (the wallet pays gas itself).
+
+    ``max_price`` is per replica: the market escrows ``max_price × replicas``.
+    """
+    check_replicas(replicas, perceptual)
     account = market.sender.account
     client = str(account.address)
-    check_funds(market, credits, client, max_price)
+    check_funds(market, credits, client, max_price * replicas)
     domain = market.domain()
     used = used_nonces(market, client, from_block=from_block, chunk_blocks=chunk_blocks)
     nonce = first_unused_nonce(market, client, used)
@@ -230,6 +258,8 @@ def submit(
             max_price=max_price,
             claim_deadline=next_block_time(market.w3) + claim_timeout_s,
             delivery_window=delivery_window_s,
+            replicas=replicas,
+            perceptual=perceptual,
             nonce=nonce,
         )
         signature = sign_request(request, domain, bytes(account.key))
@@ -248,6 +278,9 @@ def submit(
         client=client,
         nonce=nonce,
         max_price=max_price,
+        replicas=replicas,
+        perceptual=perceptual,
+        escrow=request.escrow,
         claim_deadline=request.claim_deadline,
         delivery_window=request.delivery_window,
         spec_hash="0x" + request.spec_hash.hex(),
@@ -258,6 +291,29 @@ def submit(
 
 
 # --------------------------------------------------------------------------- views
+class ReplicaDetails(BaseModel):
+    """One replica of a replicated job: who claimed it, how far it got, what it revealed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int = Field(description="Claim order, 0-based (bit `index` of the fault mask).")
+    provider: str
+    price: Wei
+    committed: bool
+    revealed: bool
+    result_cid: str | None = Field(None, description="From ResultRevealed.")
+    video_sha256: str | None = None
+    frames_digest: str | None = None
+    outcome: str = Field(
+        description="claimed, committed, revealed (still running); paid, defaulted (share "
+        "refunded with collateral slashed to the client) or refunded (share refunded, "
+        "unslashed) once closed out."
+    )
+    payout: Wei | None = Field(None, description="What it was paid at settlement.")
+    refunded: Wei = Field(0, description="Its share returned to the client.")
+    slashed: Wei = Field(0, description="Its collateral slashed to the client.")
+
+
 class JobDetails(BaseModel):
     """One job: the signed request, what happened to it, and its current state."""
 
@@ -297,6 +353,20 @@ class JobDetails(BaseModel):
     refunded: Wei = 0
     slashed: Wei = 0
     payout: Wei | None = Field(None, description="What the provider was paid at settlement.")
+    replicas: int = Field(1, description="Providers asked for (1: a single-provider job).")
+    perceptual: bool = Field(False, description="Perceptual agreement attested by the arbiter ok.")
+    replica_list: list[ReplicaDetails] = Field(
+        default_factory=list, description="Replicated job: every claimed replica, claim order."
+    )
+    digests_agree: bool | None = Field(
+        None,
+        description="Replicated job: whether the revealed frames digests are all equal "
+        "(None until two replicas revealed).",
+    )
+
+    @property
+    def replicated(self) -> bool:
+        return self.replicas > 1
 
     def request(self) -> JobRequest:
         """The signed `JobRequest`, rebuilt from `JobSubmitted`."""
@@ -307,6 +377,8 @@ class JobDetails(BaseModel):
             max_price=self.max_price,
             claim_deadline=self.claim_deadline,
             delivery_window=self.delivery_window,
+            replicas=self.replicas,
+            perceptual=self.perceptual,
             nonce=self.nonce,
         )
 
@@ -333,10 +405,19 @@ def job_details(
         "JobCancelled",
         "JobRefunded",
         "JobReleased",
+        "ReplicasFilled",
+        "ResultRevealed",
+        "ReplicasAgreed",
+        "ReplicaDefaulted",
     ]
     by_topic = {getattr(events, n).topic: getattr(events, n) for n in names}
     view = market.get_job(job_id)
     found: dict[str, Any] = {}
+    # Per provider (replicated jobs have one of each per replica).
+    claims: dict[str, Any] = {}
+    reveals: dict[str, Any] = {}
+    paid: dict[str, int] = {}
+    defaulted: dict[int, Any] = {}
     refunded = slashed = 0
     for log in logs(
         market.w3,
@@ -349,6 +430,14 @@ def job_details(
         event = by_topic[hex_of(log["topics"][0])]().process_log(log)
         name = str(event["event"])
         found[name] = event  # a later event of the same kind (reorg replay) wins
+        if name == "JobClaimed":
+            claims[str(event["args"]["provider"])] = event
+        elif name == "ResultRevealed":
+            reveals[str(event["args"]["provider"])] = event
+        elif name == "JobSettled":
+            paid[str(event["args"]["provider"])] = int(event["args"]["payout"])
+        elif name == "ReplicaDefaulted":
+            defaulted[int(event["args"]["index"])] = event
         if name in ("JobClaimed", "JobCancelled"):
             refunded += int(event["args"]["refund"])
         elif name == "JobRefunded":
@@ -370,6 +459,23 @@ def job_details(
     except SpecError:
         spec = None
     request = JobRequest.from_event(args)
+    if view.replicated:
+        return _replicated_details(
+            market,
+            view,
+            job_id,
+            submitted,
+            request,
+            raw_spec,
+            spec,
+            found,
+            claims=claims,
+            reveals=reveals,
+            paid=paid,
+            defaulted=defaulted,
+            refunded=refunded,
+            slashed=slashed,
+        )
     claimed = found.get("JobClaimed")
     delivered = found.get("JobDelivered")
     disputed = found.get("JobDisputed")
@@ -408,6 +514,95 @@ def job_details(
     )
 
 
+def _replicated_details(
+    market: Market,
+    view: JobView,
+    job_id: int,
+    submitted: Any,
+    request: JobRequest,
+    raw_spec: bytes,
+    spec: GenerationSpec | None,
+    found: dict[str, Any],
+    *,
+    claims: dict[str, Any],
+    reveals: dict[str, Any],
+    paid: dict[str, int],
+    defaulted: dict[int, Any],
+    refunded: int,
+    slashed: int,
+) -> JobDetails:
+    """A replicated job: the flags come from the replica views (the chain's record), the
+    revealed CIDs and digests from `ResultRevealed`, the outcomes from the closing events."""
+    replicas = []
+    for replica in market.get_replicas(job_id):
+        revealed = reveals.get(replica.provider)
+        closed = defaulted.get(replica.index)
+        if replica.provider in paid:
+            outcome = "paid"
+        elif closed is not None:
+            outcome = "defaulted" if int(closed["args"]["slashed"]) else "refunded"
+        elif replica.revealed:
+            outcome = "revealed"
+        elif replica.committed:
+            outcome = "committed"
+        else:
+            outcome = "claimed"
+        replicas.append(
+            ReplicaDetails(
+                index=replica.index,
+                provider=replica.provider,
+                price=replica.price,
+                committed=replica.committed,
+                revealed=replica.revealed,
+                result_cid=_cid_text(bytes(revealed["args"]["resultCid"])) if revealed else None,
+                video_sha256=hex_of(revealed["args"]["videoSha256"]) if revealed else None,
+                frames_digest=hex_of(revealed["args"]["framesDigest"]) if revealed else None,
+                outcome=outcome,
+                payout=paid.get(replica.provider),
+                refunded=int(closed["args"]["refund"]) if closed else 0,
+                slashed=int(closed["args"]["slashed"]) if closed else 0,
+            )
+        )
+    digests = {r.frames_digest for r in replicas if r.frames_digest is not None}
+    shown = sum(1 for r in replicas if r.frames_digest is not None)
+    filled = found.get("ReplicasFilled")
+    agreed = found.get("ReplicasAgreed")
+    disputed = found.get("JobDisputed")
+    return JobDetails(
+        job_id=job_id,
+        state=view.state.label,
+        deadline=view.deadline,
+        chain_time=next_block_time(market.w3),
+        client=request.client,
+        model=spec.model if spec else None,
+        spec=spec.model_dump(mode="json", exclude_none=True) if spec else None,
+        spec_hex="0x" + raw_spec.hex(),
+        model_id="0x" + request.model_id.hex(),
+        spec_hash="0x" + request.spec_hash.hex(),
+        max_price=request.max_price,
+        claim_deadline=request.claim_deadline,
+        delivery_window=request.delivery_window,
+        nonce=request.nonce,
+        request_digest="0x" + request.digest(market.domain()).hex(),
+        submitted_block=int(submitted["blockNumber"]),
+        submitted_tx=hex_of(submitted["transactionHash"]),
+        # The commit deadline; the agreed digest and its challenge window once delivered.
+        deliver_by=int(filled["args"]["commitBy"]) if filled else None,
+        frames_digest=hex_of(agreed["args"]["framesDigest"]) if agreed else None,
+        challenge_ends=int(agreed["args"]["challengeEnds"]) if agreed else None,
+        dispute_reason=DisputeReason(int(disputed["args"]["reason"])).name.lower()
+        if disputed
+        else None,
+        refunded=refunded,
+        slashed=slashed,
+        payout=sum(paid.values()) if paid else None,
+        replicas=request.replicas,
+        perceptual=request.perceptual,
+        replica_list=replicas,
+        digests_agree=len(digests) == 1 if shown >= 2 else None,
+    )
+
+
 def _cid_text(raw: bytes) -> str:
     from framecast.shared.ipfs.cid import CID
 
@@ -426,6 +621,8 @@ class JobRow(BaseModel):
     prompt: str | None
     max_price: Wei
     submitted_block: int
+    replicas: int = 1
+    perceptual: bool = False
 
 
 def list_jobs(
@@ -466,6 +663,8 @@ def list_jobs(
                 prompt=spec.prompt if spec else None,
                 max_price=int(args["maxPrice"]),
                 submitted_block=int(log["blockNumber"]),
+                replicas=int(args["replicas"]),
+                perceptual=bool(args["perceptual"]),
             )
         )
     return rows
@@ -486,6 +685,27 @@ class Progress(BaseModel):
     )
     deadline: int
     chain_time: int
+    replicas: int = Field(1, description="Providers asked for (1: a single-provider job).")
+    claims: int = Field(0, description="Replicated job: replicas claimed so far.")
+    commits: int = Field(0, description="Replicated job: replicas committed so far.")
+    reveals: int = Field(0, description="Replicated job: replicas revealed so far.")
+
+    def describe(self) -> str:
+        """The stage in words, e.g. "2 of 3 replicas claimed"."""
+        k = self.replicas
+        if k == 1:
+            return {"open": "waiting for a claim", "claimed": "claimed"}.get(self.state, self.state)
+        if self.state == "open":
+            return f"{self.claims} of {k} replicas claimed"
+        if self.state == "claimed":
+            return f"commit phase: {self.commits} of {k} replicas committed"
+        if self.state == "revealing":
+            return f"reveal phase: {self.reveals} of {self.commits} committed replicas revealed"
+        if self.state == "delivered":
+            return f"{self.reveals} replicas agree"
+        if self.state == "disputed":
+            return "replicas disagree: the arbiter decides"
+        return self.state
 
 
 class JobStalled(ChainError):
@@ -530,6 +750,23 @@ def follow(
                 chain_time=now,
                 provider=None if view.state is JobState.OPEN else view.provider,
             )
+            if view.replicated:
+                rs = market.get_replica_set(job_id)
+                update = update.model_copy(
+                    update={
+                        "provider": None,
+                        "replicas": rs.replicas,
+                        "claims": rs.claims,
+                        "commits": rs.commits,
+                        "reveals": rs.reveals,
+                    }
+                )
+                on_progress(update)
+                if view.state in DELIVERED_STATES or view.state in FINAL_STATES:
+                    return view.state
+                _check_replicas_stalled(job_id, view.state, update, now)
+                time.sleep(poll_s)
+                continue
             if view.state is JobState.CLAIMED:
                 if not looked_up:
                     looked_up = True
@@ -562,6 +799,34 @@ def follow(
             time.sleep(poll_s)
 
 
+def _check_replicas_stalled(job_id: int, state: JobState, seen: Progress, now: int) -> None:
+    """A replicated job past the deadline of its current phase: nobody will move it but
+    `reclaim` (which the contract accepts for all three)."""
+    if now <= seen.deadline:
+        return
+    k = seen.replicas
+    if state is JobState.OPEN:
+        raise JobStalled(
+            f"only {seen.claims} of {k} replicas of job {job_id} were claimed before its claim "
+            "deadline",
+            fix=f"`framecast reclaim {job_id}` returns the whole escrow (nobody is slashed)",
+        )
+    if state is JobState.CLAIMED:
+        raise JobStalled(
+            f"only {seen.commits} of {k} replicas of job {job_id} committed before the commit "
+            "deadline",
+            fix=f"`framecast reclaim {job_id}` refunds the missing replicas' shares with their "
+            "slashed collateral (and moves the rest on to reveal)",
+        )
+    if state is JobState.REVEALING:
+        raise JobStalled(
+            f"only {seen.reveals} of {seen.commits} committed replicas of job {job_id} revealed "
+            "before the reveal deadline",
+            fix=f"`framecast reclaim {job_id}` refunds the missing replicas' shares with their "
+            "slashed collateral and compares the revealed results",
+        )
+
+
 # --------------------------------------------------------------------------- actions
 class ActionResult(BaseModel):
     """What cancel / reclaim / dispute did."""
@@ -587,11 +852,21 @@ def cancel(market: Market, job_id: int) -> ActionResult:
 
 def reclaim(market: Market, job_id: int) -> ActionResult:
     """Take back the escrow of a job nobody claimed, or that was not delivered in time
-    (then with the provider's slashed collateral)."""
+    (then with the provider's slashed collateral).
+
+    A replicated job: past its claim deadline with the set unfilled, the whole escrow;
+    past the commit or reveal deadline, the shares of the replicas that missed it (with
+    their slashed collateral), and the job moves on (`JobRefunded` carries the totals).
+    """
     view = market.get_job(job_id)
     now = next_block_time(market.w3)
-    if view.state in (JobState.OPEN, JobState.CLAIMED) and now <= view.deadline:
-        what = "claim deadline" if view.state is JobState.OPEN else "delivery deadline"
+    waiting = (JobState.OPEN, JobState.CLAIMED, JobState.REVEALING)
+    if view.state in waiting and now <= view.deadline:
+        what = {
+            JobState.OPEN: "claim deadline",
+            JobState.CLAIMED: "commit deadline" if view.replicated else "delivery deadline",
+            JobState.REVEALING: "reveal deadline",
+        }[view.state]
         raise reverts.TooEarly(
             f"job {job_id} is {view.state.label}; its {what} is in {view.deadline - now} s",
             fix="wait until it passes (or cancel an unclaimed job with `framecast cancel`)",

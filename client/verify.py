@@ -13,8 +13,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from framecast.client.jobs import DELIVERED_STATES, JobDetails
-from framecast.shared.errors import StorageError, VerificationFailed
+from pydantic import BaseModel, ConfigDict, Field
+
+from framecast.client.jobs import DELIVERED_STATES, JobDetails, ReplicaDetails
+from framecast.shared.chain.bindings import DisputeReason
+from framecast.shared.errors import FramecastError, StorageError, VerificationFailed
 from framecast.shared.verification import (
     FRAMES_DIGEST_NOTE,
     LEVEL_NAMES,
@@ -32,16 +35,26 @@ __all__ = [
     "RESULT_FILES",
     "Check",
     "Delivery",
+    "ReplicaCheck",
+    "ReplicatedReport",
     "VerifyReport",
     "delivery_of",
     "fetch_verified",
+    "fetch_verified_replicas",
     "quarantine_path",
+    "replica_deliveries",
     "verify_dir",
 ]
 
 
 def delivery_of(job: JobDetails, *, chain_id: int, market: str) -> Delivery:
     """What ``job``'s delivered result is checked against; refuses an undelivered job."""
+    if job.replicated:
+        raise VerificationFailed(
+            f"job {job.job_id} is replicated ({job.replicas} providers): each replica's result "
+            "is its own delivery",
+            fix=f"verify them all with `framecast verify {job.job_id}`",
+        )
     if (
         job.chain_state not in DELIVERED_STATES
         or job.result_cid is None
@@ -73,13 +86,15 @@ def verify_dir(path: Path, job: JobDetails, *, chain_id: int, market: str) -> Ve
     return verify_delivery(path, delivery_of(job, chain_id=chain_id, market=market))
 
 
-def quarantine_path(root: Path, job_id: int) -> Path:
-    """A fresh ``<root>/<job>`` (``<job>-2``, ... if an earlier one is kept)."""
+def quarantine_path(root: Path, job_id: int, name: str | None = None) -> Path:
+    """A fresh ``<root>/<name>`` (name defaults to the job id; ``<name>-2``, ... if an
+    earlier one is kept)."""
     root.mkdir(parents=True, exist_ok=True)
-    candidate, n = root / str(job_id), 1
+    base = name or str(job_id)
+    candidate, n = root / base, 1
     while candidate.exists():
         n += 1
-        candidate = root / f"{job_id}-{n}"
+        candidate = root / f"{base}-{n}"
     return candidate
 
 
@@ -124,3 +139,186 @@ def fetch_verified(
         return report.model_copy(update={"path": str(output)})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- replicas
+class ReplicaCheck(BaseModel):
+    """Levels 1–2 of one replica's revealed result, checked as its own delivery."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    provider: str
+    result_cid: str | None
+    outcome: str = Field(description="The replica's outcome on chain (see `ReplicaDetails`).")
+    ok: bool
+    report: VerifyReport | None = Field(None, description="None: not revealed or not fetched.")
+    error: str | None = Field(None, description="Why the result could not be retrieved.")
+    copied_from: int | None = Field(
+        None, description="The replica whose result (CID and receipt) this one delivered."
+    )
+
+    def failure_message(self) -> str:
+        who = f"replica {self.index} ({self.provider})"
+        if self.copied_from is not None:
+            text = f"copied result: replica {self.index} delivered replica {self.copied_from}'s CID"
+            if self.report is not None and not self.report.ok:
+                text += "; " + self.report.failure_message()
+            return text
+        if self.error is not None:
+            return f"{who}: its result could not be retrieved: {self.error}"
+        if self.report is not None and not self.report.ok:
+            return f"{who}: {self.report.failure_message()}"
+        return f"{who}: not revealed"
+
+    def dispute_reason(self) -> DisputeReason:
+        if self.error is not None:
+            return DisputeReason.NOT_RETRIEVABLE
+        if self.report is not None:
+            return self.report.dispute_reason()
+        return DisputeReason.HASH_MISMATCH
+
+
+class ReplicatedReport(BaseModel):
+    """`framecast verify JOB --json` for a replicated job: one check per revealed replica."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    replicated: bool = True
+    ok: bool = Field(description="Every revealed replica passes levels 1–2.")
+    digests_agree: bool | None
+    path: str | None = Field(None, description="Where the first passing replica was written.")
+    kept_replica: int | None = Field(None, description="The replica written to `path`.")
+    replicas: list[ReplicaCheck]
+
+    def failures(self) -> list[ReplicaCheck]:
+        return [r for r in self.replicas if not r.ok]
+
+    def failure_message(self) -> str:
+        return f"job {self.job_id}: " + "; ".join(r.failure_message() for r in self.failures())
+
+
+def replica_deliveries(
+    job: JobDetails, *, chain_id: int, market: str
+) -> list[tuple[ReplicaDetails, Delivery]]:
+    """Each revealed replica's result as its own `Delivery`: its provider, its CID and
+    digests from its `ResultRevealed`; refuses a job with nothing revealed."""
+    found = [
+        (
+            r,
+            Delivery(
+                chain_id=chain_id,
+                market=market,
+                job_id=job.job_id,
+                provider=r.provider,
+                result_cid=r.result_cid,
+                video_sha256=r.video_sha256,
+                frames_digest=r.frames_digest,
+                request_digest=job.request_digest,
+                spec_hex=job.spec_hex,
+                spec_hash=job.spec_hash,
+                model_id=job.model_id,
+            ),
+        )
+        for r in job.replica_list
+        if r.result_cid is not None and r.video_sha256 is not None and r.frames_digest is not None
+    ]
+    if not found:
+        raise VerificationFailed(
+            f"job {job.job_id} is {job.state}: no replica has revealed a result yet "
+            f"({len(job.replica_list)} of {job.replicas} claimed)",
+            fix=f"wait for the reveals (`framecast status {job.job_id} --wait`)",
+        )
+    return found
+
+
+def fetch_verified_replicas(
+    job: JobDetails,
+    output: Path | None,
+    *,
+    chain_id: int,
+    market: str,
+    gateway_url: str | None,
+    blocks: Path,
+    quarantine: Path,
+) -> ReplicatedReport:
+    """Retrieve and verify every revealed replica; the first that passes moves to
+    ``output`` (the others that pass are discarded, the ones that fail are quarantined as
+    ``<quarantine>/<job>-replica-<i>``: evidence). Flags a replica that delivered another
+    replica's CID (its receipt is signed by that other provider)."""
+    deliveries = replica_deliveries(job, chain_id=chain_id, market=market)
+    if output is not None and output.exists() and any(output.iterdir()):
+        raise StorageError(
+            f"{output} exists and is not empty",
+            fix="choose a new output folder with -o",
+            path=str(output),
+        )
+    quarantine.mkdir(parents=True, exist_ok=True)
+    checks: list[ReplicaCheck] = []
+    kept: int | None = None
+    for replica, delivery in deliveries:
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".incoming-{job.job_id}-{replica.index}-", dir=quarantine)
+        )
+        try:
+            download = staging / "result"
+            try:
+                retrieve_delivery(delivery, download, gateway_url=gateway_url, blocks=blocks)
+            except FramecastError as exc:
+                checks.append(_replica_check(replica, None, error=str(exc)))
+                continue
+            report = verify_delivery(download, delivery)
+            if not report.ok:
+                name = f"{job.job_id}-replica-{replica.index}"
+                where = quarantine_path(quarantine, job.job_id, name)
+                download.replace(where)
+                report = report.model_copy(update={"path": str(where), "quarantined": True})
+            elif output is not None and kept is None:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                if output.exists():
+                    output.rmdir()
+                shutil.move(str(download), str(output))
+                report = report.model_copy(update={"path": str(output)})
+                kept = replica.index
+            checks.append(_replica_check(replica, report))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    checks = _flag_copies(checks)
+    return ReplicatedReport(
+        job_id=job.job_id,
+        ok=all(c.ok for c in checks),
+        digests_agree=job.digests_agree,
+        path=str(output) if kept is not None and output is not None else None,
+        kept_replica=kept,
+        replicas=checks,
+    )
+
+
+def _replica_check(
+    replica: ReplicaDetails, report: VerifyReport | None, *, error: str | None = None
+) -> ReplicaCheck:
+    return ReplicaCheck(
+        index=replica.index,
+        provider=replica.provider,
+        result_cid=replica.result_cid,
+        outcome=replica.outcome,
+        ok=report is not None and report.ok,
+        report=report,
+        error=error,
+    )
+
+
+def _flag_copies(checks: list[ReplicaCheck]) -> list[ReplicaCheck]:
+    """A replica whose CID another replica also revealed, and whose receipt is not its own,
+    copied it: from the replica whose provider signed the receipt (else the other one)."""
+    flagged = []
+    for check in checks:
+        twins = [c for c in checks if c.index != check.index and c.result_cid == check.result_cid]
+        signer = check.report.check("receipt_signer") if check.report else None
+        if twins and signer is not None and not signer.ok:
+            source = next((t for t in twins if t.provider == signer.actual), twins[0])
+            flagged.append(check.model_copy(update={"copied_from": source.index, "ok": False}))
+        else:
+            flagged.append(check)
+    return flagged

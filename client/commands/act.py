@@ -93,6 +93,11 @@ def dispute(client: ClientContext, job_id: int, reason: str | None) -> None:
     if chosen is None:
         settings = client.settings
         job = service.job_details(market, job_id, from_block=deployment.deployed_block)
+        if job.replicated:
+            chosen, evidence = _replicated_reason(client, job)
+            result = service.dispute(market, job_id, chosen, evidence)
+            _show(client, result, f"disputed job {job_id} ({chosen.name.lower()})")
+            return
         try:
             report = fetch_verified(
                 job,
@@ -115,6 +120,36 @@ def dispute(client: ClientContext, job_id: int, reason: str | None) -> None:
             click.echo(report.failure_message(), err=True)
     result = service.dispute(market, job_id, chosen, evidence)
     _show(client, result, f"disputed job {job_id} ({chosen.name.lower()})")
+
+
+def _replicated_reason(
+    client: ClientContext, job: service.JobDetails
+) -> tuple[DisputeReason, bytes]:
+    """Verify every revealed replica; dispute for the first that fails (a copied replica
+    fails level 2: its receipt is another provider's)."""
+    from framecast.client.verify import fetch_verified_replicas
+    from framecast.shared.errors import FramecastError
+
+    deployment = client.deployment()
+    settings = client.settings
+    report = fetch_verified_replicas(
+        job,
+        None,
+        chain_id=deployment.chain_id,
+        market=deployment.market,
+        gateway_url=settings.gateway_url,
+        blocks=settings.blocks,
+        quarantine=settings.quarantine,
+    )
+    failures = report.failures()
+    if not failures:
+        raise FramecastError(
+            f"every revealed replica of job {job.job_id} passes verification levels 1–2; "
+            "not disputing it",
+            fix="pass --reason to dispute anyway",
+        )
+    click.echo(report.failure_message(), err=True)
+    return failures[0].dispute_reason(), _digest(report.model_dump_json())
 
 
 def _digest(text: str) -> bytes:

@@ -48,14 +48,15 @@ def command(client: ClientContext, mine: bool, limit: int) -> None:
     from rich.table import Table
 
     table = Table(title_justify="left")
-    for column in ("job", "state", "model", "max price", "client", "prompt"):
-        table.add_column(column, justify="right" if column in {"job", "max price"} else "left")
+    for column in ("job", "state", "model", "k", "max price", "client", "prompt"):
+        table.add_column(column, justify="right" if column in {"job", "k", "max price"} else "left")
     for row in rows:
         prompt = row.prompt or ""
         table.add_row(
             str(row.job_id),
             row.state,
             row.model or "?",
+            str(row.replicas) + ("~" if row.perceptual else ""),
             format_fcc(row.max_price, unit=False),
             f"{row.client[:8]}…{row.client[-4:]}",
             prompt if len(prompt) <= 40 else prompt[:39] + "…",

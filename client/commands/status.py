@@ -27,7 +27,6 @@ def follow_job(client: ClientContext, job_id: int) -> JobState:
 
     market = client.market()
     from_block = client.deployment().deployed_block
-    stages = {"open": "waiting for a claim", "claimed": "claimed", "delivered": "delivered"}
     try:
         with Progress(
             TextColumn("job {task.fields[job]}"),
@@ -40,9 +39,17 @@ def follow_job(client: ClientContext, job_id: int) -> JobState:
             task = bar.add_task("submitted", total=100, job=job_id)
 
             def show(update: service.Progress) -> None:
-                text = stages.get(update.state, update.state)
+                text = update.describe()
                 done = {"open": 0, "claimed": 10}.get(update.state, 100)
-                if update.state == "claimed" and update.node_state:
+                if update.replicas > 1:
+                    # Claims 0→10 %, commits (the runs) 10→60 %, reveals 60→95 %.
+                    k = update.replicas
+                    done = {
+                        "open": round(10 * update.claims / k),
+                        "claimed": 10 + round(50 * update.commits / k),
+                        "revealing": 60 + round(35 * update.reveals / max(1, update.commits)),
+                    }.get(update.state, 100)
+                elif update.state == "claimed" and update.node_state:
                     text = f"{update.node_state} on {update.provider}"
                     if update.fraction is not None:
                         # Claim = 10 %, the run 10→95 %, delivery on chain the rest.
@@ -73,6 +80,23 @@ def fetch_and_report(client: ClientContext, job_id: int, output: Path | None) ->
     settings = client.settings
     deployment = client.deployment()
     job = service.job_details(client.market(), job_id, from_block=deployment.deployed_block)
+    if job.replicated:
+        from framecast.client.commands.verify import report_replicas
+        from framecast.client.verify import fetch_verified_replicas
+
+        report_replicas(
+            client,
+            fetch_verified_replicas(
+                job,
+                output or settings.downloads / str(job_id),
+                chain_id=deployment.chain_id,
+                market=deployment.market,
+                gateway_url=settings.gateway_url,
+                blocks=settings.blocks,
+                quarantine=settings.quarantine,
+            ),
+        )
+        return
     report = fetch_verified(
         job,
         output or settings.downloads / str(job_id),
@@ -121,6 +145,9 @@ def command(client: ClientContext, job_id: int, wait: bool, output: Path | None)
 
 def render_details(job: service.JobDetails) -> None:
     click.secho(f"job {job.job_id}: {job.state}", bold=True)
+    if job.replicated:
+        render_replicated(job)
+        return
     rows: list[tuple[str, str]] = [
         ("client", job.client),
         ("model", job.model or "(invalid spec)"),
@@ -156,3 +183,59 @@ def render_details(job: service.JobDetails) -> None:
         click.echo(f"the provider missed its deadline: `framecast reclaim {job.job_id}`")
     elif job.result_cid:
         click.echo(f"fetch and verify with `framecast fetch {job.job_id} -o DIR`")
+
+
+def render_replicated(job: service.JobDetails) -> None:
+    """A replicated job: the request, its phase deadline, then one block per replica."""
+    click.secho(f"job {job.job_id}: {job.state}", bold=True)
+    claimed = len(job.replica_list)
+    agreement = "perceptual (arbiter-attested) or identical" if job.perceptual else "identical"
+    rows: list[tuple[str, str]] = [
+        ("client", job.client),
+        ("model", job.model or "(invalid spec)"),
+        ("prompt", str((job.spec or {}).get("prompt", ""))),
+        ("replicas", f"{job.replicas} ({claimed} claimed); agreement: {agreement} frames"),
+        (
+            "max price",
+            f"{format_fcc(job.max_price)} per replica × {job.replicas} = "
+            f"{format_fcc(job.max_price * job.replicas)} escrowed",
+        ),
+        ("submitted", f"block {job.submitted_block}, tx {job.submitted_tx}"),
+    ]
+    phase = {
+        "open": "claim by",
+        "claimed": "commit by",
+        "revealing": "reveal by",
+        "delivered": "dispute until",
+        "disputed": "resolve by",
+    }.get(job.state)
+    if phase:
+        rows.append((phase, local_time(job.deadline)))
+    if job.digests_agree is not None:
+        rows.append(("digests", "agree" if job.digests_agree else "DIFFER"))
+    if job.frames_digest:
+        rows.append(("agreed digest", job.frames_digest))
+    if job.dispute_reason:
+        rows.append(("disputed for", job.dispute_reason))
+    if job.refunded:
+        rows.append(("refunded", format_fcc(job.refunded)))
+    if job.slashed:
+        rows.append(("slashed to you", format_fcc(job.slashed)))
+    for label, value in rows:
+        click.echo(f"  {label:<14}{value}")
+    for r in job.replica_list:
+        click.echo(f"  replica {r.index}: {r.provider} at {format_fcc(r.price)} — {r.outcome}")
+        if r.result_cid:
+            click.echo(f"      result        {r.result_cid}")
+            click.echo(f"      video sha256  {r.video_sha256}")
+            click.echo(f"      frames digest {r.frames_digest}")
+        if r.payout is not None:
+            click.echo(f"      paid          {format_fcc(r.payout)}")
+        if r.refunded or r.slashed:
+            click.echo(
+                f"      refunded      {format_fcc(r.refunded)} (+ {format_fcc(r.slashed)} slashed)"
+            )
+    if job.state in ("open", "claimed", "revealing") and job.chain_time > job.deadline:
+        click.echo(f"the {phase} deadline has passed: `framecast reclaim {job.job_id}`")
+    elif any(r.result_cid for r in job.replica_list):
+        click.echo(f"fetch and verify every replica with `framecast verify {job.job_id}`")

@@ -22,18 +22,30 @@ from framecast.client.credits import format_fcc, local_time
 from framecast.shared.chain.bindings import JobState
 
 
-def _render_quote(quote: quotes.Quote) -> None:
+def _render_quote(quote: quotes.Quote, replicas: int = 1) -> None:
     if quote.min_price is None:
         price = "unknown (no provider publishes a price for it)"
     elif quote.min_price == quote.max_price:
         price = format_fcc(quote.min_price)
     else:
         price = f"{format_fcc(quote.min_price)} – {format_fcc(quote.max_price or 0)}"
+    if replicas > 1 and quote.min_price is not None:
+        low, high = quote.min_price * replicas, (quote.max_price or 0) * replicas
+        total = format_fcc(low) if low == high else f"{format_fcc(low)} – {format_fcc(high)}"
+        price = f"{price} per replica × {replicas} = {total}"
     eta = f"~{quote.expected_seconds} s" if quote.expected_seconds is not None else "unknown"
     click.echo(
         f"quote: {quote.providers} provider(s) serve {quote.model}; "
         f"{quote.work_units:,} work units; price {price}; run time {eta}"
     )
+    if replicas > quote.providers:
+        # Each replica needs its own provider: fewer than k can never fill the set.
+        click.echo(
+            f"warning: {replicas} replicas need {replicas} distinct providers but "
+            f"{quote.providers} serve {quote.model} now; unless more register, the job "
+            "expires at its claim deadline (then `framecast reclaim` returns the escrow)",
+            err=True,
+        )
 
 
 @click.command("submit")
@@ -53,7 +65,25 @@ def _render_quote(quote: quotes.Quote) -> None:
     help="Init image (image-to-video); added to the content store by CID.",
 )
 @click.option("--style", help="Style preset id from the catalog.")
-@click.option("--max-price", type=Amount(), help="Most to pay, FCC (default: the quote's top).")
+@click.option(
+    "--max-price",
+    type=Amount(),
+    help="Most to pay per replica, FCC (default: the quote's top); the escrow is this × "
+    "--replicas.",
+)
+@click.option(
+    "--replicas",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Independent providers that each run the job (1..5); the results must agree.",
+)
+@click.option(
+    "--perceptual",
+    is_flag=True,
+    help="With --replicas ≥ 2: accept replicas whose frames agree perceptually (attested by "
+    "the arbiter), not only identical digests.",
+)
 @click.option(
     "--claim-timeout",
     type=click.IntRange(min=30),
@@ -91,12 +121,15 @@ def command(
     image: Path | None,
     style: str | None,
     max_price: int | None,
+    replicas: int,
+    perceptual: bool,
     claim_timeout: int | None,
     delivery_window: int | None,
     wait: bool,
     output: Path | None,
 ) -> None:
     """Sign and submit a text-to-video job; --wait follows it with a progress bar."""
+    service.check_replicas(replicas, perceptual)  # before anything else touches state
     image_cid = None
     if image is not None:
         # Inputs travel by CID; the provider fetches it (on the devnet: the shared store).
@@ -123,7 +156,7 @@ def command(
     listings = quotes.providers(market, from_block=deployment.deployed_block)
     quote = quotes.quote(spec, listings)
     if not client.as_json:
-        _render_quote(quote)
+        _render_quote(quote, replicas)
     settings = client.settings
     submitted = service.submit(
         market,
@@ -134,13 +167,23 @@ def command(
         claim_timeout_s=claim_timeout or settings.claim_timeout_s,
         delivery_window_s=delivery_window or settings.delivery_window_s,
         from_block=deployment.deployed_block,
+        replicas=replicas,
+        perceptual=perceptual,
     )
     if client.as_json:
         client.echo_json(submitted.model_dump(mode="json"))
     else:
         click.secho(f"submitted job {submitted.job_id}", fg="green")
         click.echo(f"  tx          {submitted.tx_hash} (block {submitted.block})")
-        click.echo(f"  max price   {format_fcc(submitted.max_price)} (escrowed)")
+        if submitted.replicas > 1:
+            click.echo(
+                f"  max price   {format_fcc(submitted.max_price)} per replica × "
+                f"{submitted.replicas} = {format_fcc(submitted.escrow)} (escrowed)"
+            )
+            if submitted.perceptual:
+                click.echo("  agreement   perceptual (attested by the arbiter) or identical")
+        else:
+            click.echo(f"  max price   {format_fcc(submitted.max_price)} (escrowed)")
         click.echo(f"  seed        {spec.seed}")
         click.echo(f"  claim by    {local_time(submitted.claim_deadline)}")
     if not wait:

@@ -18,7 +18,7 @@ from framecast.client.context import (
     network_options,
     pass_client,
 )
-from framecast.client.verify import LEVEL_NAMES, VerifyReport
+from framecast.client.verify import LEVEL_NAMES, ReplicatedReport, VerifyReport
 from framecast.shared.errors import VerificationFailed
 
 if TYPE_CHECKING:
@@ -45,6 +45,41 @@ def render_report(client: ClientContext, report: VerifyReport) -> None:
         click.echo(f"  path  {report.path}")
 
 
+def report_replicas(client: ClientContext, report: ReplicatedReport) -> None:
+    """Per replica: passed, failed (with why) or copied; raises if any revealed one fails."""
+    if client.as_json:
+        client.echo_json(report.model_dump(mode="json"))
+    else:
+        for replica in report.replicas:
+            head = f"replica {replica.index} ({replica.provider}, {replica.outcome})"
+            if replica.ok:
+                click.echo(f"  {click.style('ok  ', fg='green')} {head}: levels 1–2 pass")
+            else:
+                click.echo(f"  {click.style('FAIL', fg='red')} {head}: {replica.failure_message()}")
+            if replica.result_cid:
+                click.echo(f"         cid {replica.result_cid}")
+            if replica.report is not None and replica.report.quarantined:
+                click.echo(f"         quarantined in {replica.report.path}")
+        if report.digests_agree is not None:
+            click.echo(f"  frames digests {'agree' if report.digests_agree else 'DIFFER'}")
+        if report.ok:
+            click.secho(
+                f"job {report.job_id} verified: all {len(report.replicas)} revealed replicas pass "
+                "levels 1 (integrity) + 2 (provenance)",
+                fg="green",
+            )
+        if report.path:
+            click.echo(f"  path  {report.path} (replica {report.kept_replica})")
+    if not report.ok:
+        kept = ""
+        if report.path:
+            kept = f"; replica {report.kept_replica} passed and is in {report.path}"
+        raise VerificationFailed(
+            report.failure_message() + kept,
+            fix=f"dispute it with `framecast dispute {report.job_id}` in the challenge window",
+        )
+
+
 @click.command("verify")
 @click.argument("target", metavar="PATH_OR_JOB")
 @click.option(
@@ -57,7 +92,8 @@ def render_report(client: ClientContext, report: VerifyReport) -> None:
     "--replay",
     is_flag=True,
     help="Level 3: after levels 1–2 pass, re-run the job here (`framecast node replay`) "
-    "and compare frames; needs framecast[node,pipelines] and `framecast node init`.",
+    "and compare frames; needs framecast[node,pipelines] and `framecast node init`. "
+    "Single-provider jobs only.",
 )
 @network_options
 @json_option
@@ -85,6 +121,23 @@ def _verify(
     if target.isdigit() and not path.exists():
         settings = client.settings
         job = service.job_details(market, int(target), from_block=deployment.deployed_block)
+        if job.replicated:
+            from framecast.client.verify import fetch_verified_replicas
+
+            _refuse_replay(job, replay)
+            report_replicas(
+                client,
+                fetch_verified_replicas(
+                    job,
+                    None,
+                    chain_id=deployment.chain_id,
+                    market=deployment.market,
+                    gateway_url=settings.gateway_url,
+                    blocks=settings.blocks,
+                    quarantine=settings.quarantine,
+                ),
+            )
+            return
         # A replay needs the files: keep the verified download until it is done.
         keep = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="framecast-")))
         report = fetch_verified(
@@ -110,7 +163,11 @@ def _verify(
                     fix="pass --job JOB",
                 ) from None
         job = service.job_details(market, job_id, from_block=deployment.deployed_block)
-        report = verify_dir(path, job, chain_id=deployment.chain_id, market=deployment.market)
+        if job.replicated:
+            _refuse_replay(job, replay)
+            report = _verify_replica_dir(path, job, deployment.chain_id, deployment.market)
+        else:
+            report = verify_dir(path, job, chain_id=deployment.chain_id, market=deployment.market)
     if not report.ok or not replay:
         render_report(client, report)
     if not report.ok:
@@ -158,3 +215,31 @@ def render_replay(client: ClientContext, report: VerifyReport, outcome: ReplayRe
             f"3 (replay: {outcome.verdict})",
             fg="green",
         )
+
+
+def _refuse_replay(job: service.JobDetails, replay: bool) -> None:
+    if replay:
+        raise VerificationFailed(
+            f"--replay is for single-provider jobs; job {job.job_id} has {job.replicas} "
+            "replicas, whose agreement the market already compares",
+            fix=f"verify its replicas with `framecast verify {job.job_id}` (levels 1–2), or "
+            f"replay one fetched result with `framecast node replay {job.job_id}`",
+        )
+
+
+def _verify_replica_dir(
+    path: Path, job: service.JobDetails, chain_id: int, market: str
+) -> VerifyReport:
+    """A result folder of a replicated job: checked as the replica that revealed its CID."""
+    from framecast.client.verify import replica_deliveries
+    from framecast.shared.ipfs import cid_of_path
+    from framecast.shared.verification import verify_dir as verify_delivery
+
+    cid = cid_of_path(path)
+    for replica, delivery in replica_deliveries(job, chain_id=chain_id, market=market):
+        if replica.result_cid == cid:
+            return verify_delivery(path, delivery)
+    raise VerificationFailed(
+        f"{path} (CID {cid}) is not the result any replica of job {job.job_id} revealed",
+        fix=f"`framecast status {job.job_id}` lists each replica's result CID",
+    )

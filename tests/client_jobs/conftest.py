@@ -17,6 +17,7 @@ from framecast.shared.ipfs.local import LocalStore
 from framecast.shared.provider_metadata import ProviderOffer
 from framecast.shared.receipt import Receipt, ReceiptBody, ReceiptEnvironment
 from framecast.shared.request import JobRequest, sign_request
+from framecast.shared.spec import GenerationSpec
 from tests.chain.conftest import FCC, domain_of, fund_market, register
 from tests.client.conftest import PASSWORD, Cli, cli, client_env, on_chain
 from tests.conftest import Chain
@@ -62,6 +63,42 @@ def write_tiny_video(path: Path, frames: int = 9, size: int = 32, fps: int = 8) 
     writer.close()
 
 
+def build_result(
+    out: Path,
+    chain: Chain,
+    *,
+    job_id: int,
+    request_digest: str,
+    spec: GenerationSpec,
+    sign_as: str,
+    frames: str = "0x" + "ab" * 32,
+) -> tuple[str, str]:
+    """A result directory as a node writes it (real MP4, poster, receipt signed by
+    ``sign_as``) for the tiny spec; returns (video sha256, frames digest), 0x hex."""
+    out.mkdir()
+    write_tiny_video(out / "video.mp4")
+    (out / "poster.jpg").write_bytes(b"\xff\xd8poster")
+    video_sha = "0x" + hashlib.sha256((out / "video.mp4").read_bytes()).hexdigest()
+    body = ReceiptBody(
+        chain_id=chain.deployment.chain_id, market=chain.deployment.market, job_id=job_id,
+        provider=chain.account(sign_as).address, request_digest=request_digest,
+        spec_hash="0x" + spec.spec_hash().hex(), model=spec.model,
+        model_id="0x" + spec.model_id().hex(),
+        weights_manifest_hash="0x"
+        + weights_manifest_hash(get_entry(spec.model)).removeprefix("0x"),
+        seed=spec.seed, video_cid=cid_of_path(out / "video.mp4"), video_sha256=video_sha,
+        frames_digest=frames, num_frames=spec.num_frames, width=spec.width, height=spec.height,
+        fps=spec.fps,
+        environment=ReceiptEnvironment(
+            device="cpu", python="3.11", torch="2", diffusers="0.42", transformers="5",
+            runtime="process", encoder="test",
+        ),
+    )  # fmt: skip
+    receipt = Receipt.sign(body, chain.account(sign_as).key)
+    (out / "receipt.json").write_bytes(receipt.to_json())
+    return video_sha, frames
+
+
 @dataclass
 class Delivered:
     job_id: int
@@ -91,28 +128,14 @@ def deliver_job(on_chain: Chain, tmp_path: Path, client_env: Path):  # type: ign
         job_id, _ = chain.market("alice").submit_job(request, spec.canonical_json(), signature)
         chain.market("provider-1").claim_job(job_id, TINY_UNITS * PRICE_PER_UNIT)
         out = tmp_path / f"result-{job_id}"
-        out.mkdir()
-        write_tiny_video(out / "video.mp4")
-        (out / "poster.jpg").write_bytes(b"\xff\xd8poster")
-        video_sha = "0x" + hashlib.sha256((out / "video.mp4").read_bytes()).hexdigest()
-        frames = "0x" + "ab" * 32
-        body = ReceiptBody(
-            chain_id=chain.deployment.chain_id, market=chain.deployment.market, job_id=job_id,
-            provider=chain.account(sign_as).address,
+        video_sha, frames = build_result(
+            out,
+            chain,
+            job_id=job_id,
             request_digest="0x" + request.digest(domain).hex(),
-            spec_hash="0x" + spec.spec_hash().hex(), model=spec.model,
-            model_id="0x" + spec.model_id().hex(),
-            weights_manifest_hash="0x"
-            + weights_manifest_hash(get_entry(spec.model)).removeprefix("0x"),
-            seed=spec.seed, video_cid=cid_of_path(out / "video.mp4"), video_sha256=video_sha,
-            frames_digest=frames, num_frames=9, width=32, height=32, fps=8,
-            environment=ReceiptEnvironment(
-                device="cpu", python="3.11", torch="2", diffusers="0.42", transformers="5",
-                runtime="process", encoder="test",
-            ),
-        )  # fmt: skip
-        receipt = Receipt.sign(body, chain.account(sign_as).key)
-        (out / "receipt.json").write_bytes(receipt.to_json())
+            spec=spec,
+            sign_as=sign_as,
+        )
         if tamper is not None:
             tamper(out)
         cid = str(store.add_path(out))
