@@ -154,3 +154,46 @@ def test_set_that_never_fills_expires_and_unlocks_the_collateral(
     assert market.get_provider(agent.address).locked == 0
     assert market.free_balance_of(alice) == client_before
     assert len(events(chain, "ReplicaDefaulted", job_id)) == 1
+
+
+class Killed(Exception):
+    """The node died right after its commit transaction was mined."""
+
+
+def test_node_killed_after_commit_tx_adopts_its_commitment_without_resending(
+    market_ready: Chain, make_agent: AgentFactory
+) -> None:
+    chain = market_ready
+    one, two = make_agent("provider-1"), make_agent("provider-2")
+    for agent in (one, two):
+        agent.startup()
+    market = chain.market()
+    before = [market.free_balance_of(a.address) for a in (one, two)]
+    job_id = submit_tiny(chain, replicas=2)
+    step_all([one, two], job_id, {"running", "pinned", "committed", "delivered"})
+
+    send_commit = one.market.commit_result
+
+    def commit_then_die(job: int, commitment: bytes) -> object:
+        send_commit(job, commitment)
+        raise Killed
+
+    one.market.commit_result = commit_then_die  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        step_all([one], job_id, {"committed"})
+    # The salt was stored before the transaction; the state still says pinned.
+    died = one.state.require(job_id)
+    assert died.state == "pinned" and died.salt is not None
+    kill(one)
+
+    restarted = make_agent("provider-1")
+    restarted.startup()
+    assert restarted.state.require(job_id).state == "committed"
+    step_all([restarted, two], job_id, {"delivered"})
+    assert market.get_job(job_id).state is JobState.DELIVERED
+    committed = events(chain, "ResultCommitted", job_id)
+    assert [e["args"]["provider"] for e in committed].count(one.address) == 1  # type: ignore[index]
+
+    chain.warp(chain.deployment.params.challenge_window)
+    step_all([restarted, two], job_id, {"settled"})
+    _assert_paid(chain, [restarted, two], job_id, before)
