@@ -4,6 +4,22 @@ One thread owns the chain (intake, claims, deliveries, settlements); one worker 
 slot runs jobs in a warm runtime. Every step reads the job's on-chain state before acting,
 so any step may be repeated after a crash: `reconcile` maps the chain's view onto the local
 record and the loop carries on from there.
+
+Replicated jobs (k ≥ 2 providers, issue #6): the node claims one replica while the job is
+Open and it holds none yet, then waits (local ``waiting``, no GPU slot held) until the k-th
+claim makes the job Claimed; only then does it run. Should the claim deadline pass first,
+the node itself calls `reclaim` (the job Expires, everyone's collateral unlocks) and ends
+the job ``lost``. After the run it commits instead of delivering: the salt is written to
+the state database before `commitResult` is sent and reused on a retry, so a node killed
+at any point reveals with the salt it committed to. It reveals as soon as the chain says
+Revealing, and moves a stuck job on with `reclaim` once its commit or reveal deadline has
+passed. `settle` pays every replica in one call (whoever calls first; the others meet
+InvalidJobState and just reconcile). The node's own outcome is read from its replica's
+close-out events: paid → ``settled`` (earned = its price − fee), refunded with collateral
+slashed → ``rejected`` (arbiter: at fault) or ``slashed`` (missed its commit or reveal),
+refunded unslashed → ``lost`` with the reason. `releaseJob` does not exist for replicated
+jobs: a failed replicated run stays ``failed`` (collateral at stake) until its commit
+deadline passes; the node then reclaims and the job ends ``slashed``.
 """
 
 from __future__ import annotations
@@ -28,15 +44,16 @@ from framecast.node.intake import EventIntake
 from framecast.node.metrics import NodeMetrics
 from framecast.node.result import pin_result, write_receipt
 from framecast.node.runtime.base import ContainerRuntime
-from framecast.node.state import BUSY, JobRecord, StateStore
+from framecast.node.state import BUSY, TERMINAL, JobRecord, StateStore
 from framecast.shared.catalog import check_spec, get_entry
 from framecast.shared.catalog.weights import verify_weights
 from framecast.shared.chain import reverts
-from framecast.shared.chain.bindings import JobState, JobView, Market
+from framecast.shared.chain.bindings import JobState, JobView, Market, ReplicaView
 from framecast.shared.deployment import Deployment
 from framecast.shared.errors import ChainError, FramecastError, SpecError
 from framecast.shared.ipfs import parse_cid
 from framecast.shared.ipfs.store import ContentStore
+from framecast.shared.replicas import new_salt, replica_commitment
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest
 from framecast.shared.spec import GenerationSpec, decode_spec
 
@@ -99,8 +116,9 @@ class Agent:
             # The full manifest: the base pipeline and its components (a ControlNet) together.
             verify_weights(self.settings.weights_dir / model, entry.full_manifest())
         for job in self.state.in_states(
-            "seen", "claimed", "running", "pinned", "delivered", "disputed", "failed"
-        ):
+            "seen", "waiting", "claimed", "running", "pinned", "committed", "delivered",
+            "disputed", "failed",
+        ):  # fmt: skip
             self.reconcile(job.job_id)
         log.info("node %s ready: serving %s", self.address, ", ".join(self.settings.models))
 
@@ -122,11 +140,15 @@ class Agent:
             if not self._stopping.is_set():
                 for job in self.state.in_states("seen"):
                     self.consider(job)
+            for job in self.state.in_states("waiting"):
+                self.wait_for_replicas(job)
             for job in self.state.in_states("claimed"):
                 # Claimed but idle: its run waited out a chain outage (or was parked).
                 self._start_run(job.job_id)
             for job in self.state.in_states("pinned"):
                 self.deliver(job)
+            for job in self.state.in_states("committed"):
+                self.reveal(job)
             for job in self.state.in_states("failed"):
                 self.release(job)
             for job in self.state.in_states("delivered", "disputed"):
@@ -173,6 +195,9 @@ class Agent:
             # The submission itself was reorged away.
             self._forget_running(job_id)
             self.state.delete(job_id)
+            return
+        if view.replicated:
+            self._reconcile_replica(local, view)
             return
         if view.state is JobState.OPEN:
             if local.state in ("claimed", "running", "failed"):
@@ -242,12 +267,21 @@ class Agent:
             return
         if len(self.state.in_states(*BUSY)) >= self.settings.gpu_slots:
             return  # all slots busy: look again next round
+        if job.replicas > 1 and len(self.state.in_states("waiting")) >= self.settings.gpu_slots:
+            # Waiting replicas hold no slot, but they all may fill at once: cap them too.
+            return
         view = self.market.get_job(job.job_id)
-        if view.state is not JobState.OPEN:
+        if view.state is not JobState.OPEN or (
+            view.replicated and self._my_replica(job.job_id) is not None
+        ):
             self.reconcile(job.job_id)
             return
         try:
             self.market.claim_job(job.job_id, price)
+        except reverts.AlreadyReplica:
+            # Our own earlier claim (a crash before it was recorded): adopt it.
+            self.reconcile(job.job_id)
+            return
         except _LOST_RACE:
             # Another provider won the race (or the client cancelled): not an error.
             self.reconcile(job.job_id)
@@ -259,8 +293,21 @@ class Agent:
             log.error("cannot claim job %s: %s", job.job_id, exc)
             self._to(job, "skipped", reason=str(exc))
             return
+        if job.replicas > 1:
+            # Run only once every replica is in; this claim may have been the last one.
+            self.wait_for_replicas(self._to(job, "waiting", price=price))
+            return
         self._to(job, "claimed", price=price)
         self._start_run(job.job_id)
+
+    def wait_for_replicas(self, job: JobRecord) -> None:
+        """A claimed replica waits for the set to fill; past the claim deadline it reclaims
+        (the job Expires: escrow back to the client, every claimer's collateral unlocked)."""
+        view = self.market.get_job(job.job_id)
+        if view.state is JobState.OPEN:
+            self._push_past_deadline(view)
+            return
+        self.reconcile(job.job_id)
 
     # ------------------------------------------------------------------ run
     def _start_run(self, job_id: int) -> None:
@@ -311,7 +358,7 @@ class Agent:
             # The job stays `claimed`; the loop starts it again once the chain answers.
             log.warning("job %s: chain unreachable before the run (%s); will retry", job_id, exc)
             return
-        if view.state is not JobState.CLAIMED or view.provider != self.address:
+        if view.state is not JobState.CLAIMED or not self._is_mine(view):
             self.reconcile(job_id)
             return
         budget = view.deadline - now - self.settings.delivery_margin_s
@@ -398,6 +445,9 @@ class Agent:
 
     # ------------------------------------------------------------------ deliver & settle
     def deliver(self, job: JobRecord) -> None:
+        if job.replicas > 1:
+            self.commit(job)
+            return
         view = self.market.get_job(job.job_id)
         if view.state is not JobState.CLAIMED or view.provider != self.address:
             self.reconcile(job.job_id)
@@ -417,8 +467,14 @@ class Agent:
 
     def release(self, job: JobRecord) -> None:
         """Give a failed job back before its deadline: the client is refunded at once and
-        the node loses a fifth of the collateral instead of all of it."""
+        the node loses a fifth of the collateral instead of all of it.
+
+        A replicated job cannot be released (`ReplicatedJob`): it stays failed until its
+        commit deadline passes, then the node reclaims and its share ends slashed."""
         view = self.market.get_job(job.job_id)
+        if view.replicated:
+            self._push_past_deadline(view)
+            return
         if view.state is not JobState.CLAIMED or view.provider != self.address:
             self.reconcile(job.job_id)
             return
@@ -433,6 +489,10 @@ class Agent:
 
     def settle(self, job: JobRecord) -> None:
         view = self.market.get_job(job.job_id)
+        if view.replicated and view.state is JobState.REVEALING:
+            # Revealed; the other replicas have not yet (past the deadline: move it on).
+            self._push_past_deadline(view)
+            return
         if view.state not in (JobState.DELIVERED, JobState.DISPUTED):
             self.reconcile(job.job_id)
             return
@@ -450,3 +510,170 @@ class Agent:
         if job.state in ("claimed", "running", "pinned"):
             job = self._to(job, "delivered")
         self._to(job, "settled", earned=view.amount - fee)
+
+    # ------------------------------------------------------------------ replicated jobs
+    def _my_replica(self, job_id: int) -> ReplicaView | None:
+        for replica in self.market.get_replicas(job_id):
+            if replica.provider == self.address:
+                return replica
+        return None
+
+    def _is_mine(self, view: JobView) -> bool:
+        if view.replicated:
+            return self._my_replica(view.job_id) is not None
+        return view.provider == self.address
+
+    def _push_past_deadline(self, view: JobView) -> None:
+        """Past the deadline of an Open, Claimed or Revealing replicated job, call `reclaim`
+        (anyone may): the set expires, or the replicas that missed the commit or reveal
+        default and the job moves on. Then align the local record."""
+        if self.chain_now() > view.deadline:
+            # Another party may have moved it first, or chain time lags: reconcile / retry.
+            with contextlib.suppress(reverts.TooEarly, reverts.InvalidJobState):
+                self.market.reclaim(view.job_id)
+        self.reconcile(view.job_id)
+
+    def _commitment(self, job: JobRecord, salt_hex: str) -> bytes:
+        assert job.result_cid and job.video_sha256 and job.frames_digest
+        return replica_commitment(
+            job.job_id,
+            self.address,
+            bytes(parse_cid(job.result_cid)),
+            bytes.fromhex(job.video_sha256[2:]),
+            bytes.fromhex(job.frames_digest[2:]),
+            bytes.fromhex(salt_hex[2:]),
+        )
+
+    def commit(self, job: JobRecord) -> None:
+        """Commit to a pinned replica's result (`commitResult`), then mark it committed."""
+        view = self.market.get_job(job.job_id)
+        replica = self._my_replica(job.job_id) if view.state is JobState.CLAIMED else None
+        if replica is None or replica.committed:
+            self.reconcile(job.job_id)
+            return
+        salt_hex = job.salt
+        if salt_hex is None:
+            # Persisted before the transaction: if the node dies after it is mined, the
+            # restarted node still holds the salt it must reveal with.
+            salt_hex = "0x" + new_salt().hex()
+            self.state.update(job.job_id, salt=salt_hex)
+        try:
+            self.market.commit_result(job.job_id, self._commitment(job, salt_hex))
+        except (reverts.DeliveryWindowClosed, reverts.AlreadyCommitted, reverts.InvalidJobState):
+            self.reconcile(job.job_id)
+            return
+        self._to(self.state.require(job.job_id), "committed")
+
+    def reveal(self, job: JobRecord) -> None:
+        """Reveal a committed result as soon as every replica has committed."""
+        view = self.market.get_job(job.job_id)
+        if view.state is JobState.CLAIMED:
+            self._push_past_deadline(view)  # waiting for the other commitments
+            return
+        replica = self._my_replica(job.job_id) if view.state is JobState.REVEALING else None
+        if replica is None or not replica.committed or replica.revealed:
+            self.reconcile(job.job_id)
+            return
+        assert job.result_cid and job.video_sha256 and job.frames_digest and job.salt
+        try:
+            self.market.reveal_result(
+                job.job_id,
+                bytes(parse_cid(job.result_cid)),
+                bytes.fromhex(job.video_sha256[2:]),
+                bytes.fromhex(job.frames_digest[2:]),
+                bytes.fromhex(job.salt[2:]),
+            )
+        except (reverts.RevealWindowClosed, reverts.AlreadyRevealed, reverts.InvalidJobState):
+            self.reconcile(job.job_id)
+            return
+        except reverts.CommitmentMismatch as exc:
+            # Cannot happen with the stored salt; say so once, the reveal deadline ends it.
+            if job.reason != str(exc):
+                log.error("job %s: cannot reveal: %s", job.job_id, exc)
+                self.state.update(job.job_id, reason=str(exc))
+            return
+        self._to(self.state.require(job.job_id), "delivered")
+
+    def _reconcile_replica(self, local: JobRecord, view: JobView) -> None:
+        """`reconcile` for a replicated job: this node's replica decides, not `view.provider`."""
+        job_id = local.job_id
+        replica = self._my_replica(job_id)
+        if replica is None:
+            if view.state is JobState.OPEN:
+                if local.state in ("waiting", "claimed", "running", "failed"):
+                    # Our claim vanished in a reorg: start over from `seen`.
+                    self._forget_running(job_id)
+                    self.state.delete(job_id)
+                    self.state.add_seen(
+                        local.model_copy(update={"state": "seen", "price": None, "salt": None})
+                    )
+            elif local.state not in TERMINAL:
+                self._to(local, "lost", reason=f"on chain: {view.state.label} without this node")
+            return
+        if replica.settled:
+            self._replica_outcome(local, replica, view)
+            return
+        state = view.state
+        if state is JobState.OPEN:
+            if local.state == "seen":
+                self._to(local, "waiting", price=replica.price)
+        elif state is JobState.CLAIMED:
+            if local.state in ("seen", "waiting"):
+                local = self._to(local, "claimed", price=replica.price)
+            elif local.state == "running" and job_id not in self._running:
+                local = self._to(local, "claimed")  # crashed mid-run: run again
+            elif local.state == "pinned" and replica.committed:
+                local = self._adopt_commitment(local, replica)
+            if local.state == "claimed" and job_id not in self._running:
+                self._start_run(job_id)
+        elif state is JobState.REVEALING:
+            if local.state == "pinned" and replica.committed:
+                local = self._adopt_commitment(local, replica)
+            if local.state == "committed" and replica.revealed:
+                self._to(local, "delivered")
+        elif state in (JobState.DELIVERED, JobState.DISPUTED) and replica.revealed:
+            if local.state in ("pinned", "committed"):
+                local = self._to(local, "delivered")
+            if state is JobState.DISPUTED and local.state == "delivered":
+                reason = "replica results disagree, or the client disputed"
+                self._to(local, "disputed", reason=reason)
+
+    def _adopt_commitment(self, local: JobRecord, replica: ReplicaView) -> JobRecord:
+        """The commit transaction was mined but the node died before recording it."""
+        if local.salt is None or self._commitment(local, local.salt) != replica.commitment:
+            log.error("job %s: the commitment on chain is not this node's stored one", local.job_id)
+        return self._to(local, "committed")
+
+    def _replica_outcome(self, local: JobRecord, replica: ReplicaView, view: JobView) -> None:
+        """This node's replica is closed out on chain: paid, or its share refunded."""
+        if local.state in TERMINAL:
+            return
+        events = self.market.contract.events
+        where = {"jobId": local.job_id, "provider": self.address}
+        paid = events.JobSettled.get_logs(from_block=local.block_number, argument_filters=where)
+        if paid:
+            if local.state not in ("delivered", "disputed"):
+                local = self._to(local, "delivered")
+            self._to(local, "settled", earned=int(paid[-1]["args"]["payout"]))
+            return
+        refunded = events.ReplicaDefaulted.get_logs(
+            from_block=local.block_number, argument_filters=where
+        )
+        if not refunded:
+            return  # the logs are not visible yet: look again next round
+        slashed = int(refunded[-1]["args"]["slashed"])
+        if slashed == 0:
+            reason = (
+                f"the claim deadline passed before all {local.replicas} replicas claimed; "
+                "the job expired and the collateral is unlocked"
+                if view.state is JobState.EXPIRED
+                else "outvoted while the arbiter stayed silent: price refunded, not slashed"
+            )
+            self._to(local, "lost", reason=reason)
+        elif replica.revealed:
+            if local.state == "committed":
+                local = self._to(local, "delivered")
+            self._to(local, "rejected", reason="the arbiter found this replica at fault; slashed")
+        else:
+            missed = "reveal" if replica.committed else "commit"
+            self._to(local, "slashed", reason=f"missed the {missed} deadline; collateral slashed")

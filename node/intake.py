@@ -5,6 +5,9 @@ Reorgs: the hash of the last processed block is checked on every poll. When the 
 longer has it, the cursor walks back through recorded hashes to the newest block the
 chain still agrees with; jobs seen after it are dropped (if not yet acted on) and the rest
 are handed back for a chain re-check.
+
+Replicated requests (k ≥ 2 providers) are recorded with their `replicas` and `perceptual`
+fields; the agent serves them by commit-reveal (see `framecast.node.agent`).
 """
 
 from __future__ import annotations
@@ -117,10 +120,6 @@ class EventIntake:
         except SpecError as exc:
             reason = f"malformed spec: {exc}"
         request = JobRequest.from_event(args)
-        if reason is None and request.replicas > 1:
-            # The commit-reveal workflow of replicated jobs is not in this agent yet; claiming
-            # one as a single job would lock collateral for a job it could never deliver.
-            reason = f"replicated job ({request.replicas} replicas): not supported by this node yet"
         now = time.time()
         record = JobRecord(
             job_id=job_id,
@@ -133,6 +132,8 @@ class EventIntake:
             max_price=request.max_price,
             claim_deadline=request.claim_deadline,
             delivery_window=request.delivery_window,
+            replicas=request.replicas,
+            perceptual=request.perceptual,
             request_digest="0x" + request.digest(self.market.domain()).hex(),
             reason=reason,
             seen_at=now,

@@ -3,16 +3,23 @@
 ::
 
     seen ──▶ claimed ──▶ running ──▶ pinned ──▶ delivered ──▶ settled
-      │         │           │           │ (replicas)  ▲     │
-      ▼         ▼           ▼           ▼            │     ▼
-   skipped     lost       failed     committed ──────┘  disputed ──▶ settled | rejected
-                            │          (revealResult)
-                            ▼
-                        released (releaseJob on chain; past the deadline ──▶ slashed)
+      │ ╲       │           │           │ (replicas)  ▲     │
+      │  ╲      ▼           ▼           ▼             │     ▼
+      │ waiting lost      failed     committed ───────┘  disputed ──▶ settled | rejected
+      │  (replicas: set not         │          (revealResult)
+      │   filled yet) ──▶ claimed   ▼
+      ▼                         released (releaseJob on chain; past the deadline ──▶ slashed)
+   skipped
 
-A replicated job (the request asks for k ≥ 2 providers) commits to its result first
-(`commitResult`, the salt is stored here before the transaction is sent, so a crash cannot
-lose it) and reveals once every replica has committed; ``delivered`` then means revealed.
+A replicated job (the request asks for k ≥ 2 providers) is ``waiting`` after this node's
+claim until all k replicas have claimed (the chain moves it to Claimed; it runs then) or
+the claim deadline passes (Expired: ``lost``, collateral unlocked). A waiting replica holds
+no GPU slot (it is not in `BUSY`). After the run it commits to its result first
+(`commitResult`; the salt is stored here, still ``pinned``, before the transaction is
+sent, so a crash cannot lose it) and reveals once every replica has committed;
+``delivered`` then means revealed. Its end follows its own replica's close-out: paid
+(``settled``), refunded with its collateral slashed (``slashed`` for a missed commit or
+reveal, ``rejected`` when the arbiter found it at fault), or refunded unslashed (``lost``).
 
 Every row is written in one transaction per step, so a `kill -9` leaves the last
 completed step. The agent re-checks the chain before acting on any row, which makes each
@@ -36,6 +43,7 @@ from framecast.shared.errors import NodeError
 LocalState = Literal[
     "seen",
     "skipped",
+    "waiting",
     "claimed",
     "running",
     "pinned",
@@ -57,14 +65,17 @@ TERMINAL: frozenset[str] = frozenset(
 BUSY: frozenset[str] = frozenset({"claimed", "running"})
 
 _ALLOWED: dict[str, frozenset[str]] = {
-    "seen": frozenset({"skipped", "claimed", "lost"}),
+    "seen": frozenset({"skipped", "claimed", "waiting", "lost"}),
+    "waiting": frozenset({"claimed", "lost", "slashed"}),
     "claimed": frozenset({"running", "pinned", "delivered", "lost", "failed", "slashed"}),
     "running": frozenset({"claimed", "pinned", "failed", "lost", "slashed", "delivered"}),
     "pinned": frozenset({"committed", "delivered", "slashed", "lost"}),
     "committed": frozenset({"delivered", "slashed", "lost"}),
-    "delivered": frozenset({"disputed", "settled"}),
-    "disputed": frozenset({"settled", "rejected"}),
-    "failed": frozenset({"released", "slashed", "claimed"}),
+    # A replica can also end `lost` (refunded unslashed: a silent arbiter outvoted it) or
+    # `slashed`/`rejected` straight from the state the node last saw.
+    "delivered": frozenset({"disputed", "settled", "lost", "rejected"}),
+    "disputed": frozenset({"settled", "rejected", "lost"}),
+    "failed": frozenset({"released", "slashed", "claimed", "lost"}),
 }
 
 _SCHEMA = """

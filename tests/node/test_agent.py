@@ -193,19 +193,6 @@ def test_unserved_model_and_low_price_are_skipped(
     assert record.state == "skipped" and "below ask" in (record.reason or "")
 
 
-def test_replicated_job_is_skipped_not_claimed(
-    market_ready: Chain, make_agent: AgentFactory
-) -> None:
-    chain = market_ready
-    agent = make_agent()
-    agent.startup()
-    job_id = submit_tiny(chain, replicas=2)
-    agent.step()
-    record = agent.state.require(job_id)
-    assert record.state == "skipped" and "replicated" in (record.reason or "")
-    assert events(chain, "JobClaimed", job_id) == []
-
-
 def test_metrics_and_health(market_ready: Chain, make_agent: AgentFactory) -> None:
     import urllib.request
 

@@ -78,3 +78,22 @@ def test_replicated_job_commits_before_it_delivers(tmp_path: Path) -> None:
     with pytest.raises(NodeError, match="no transition delivered → committed"):
         store.transition(1, "committed")
     store.close()
+
+
+def test_waiting_replica_holds_no_slot_and_ends_lost_or_claimed(tmp_path: Path) -> None:
+    from framecast.node.state import BUSY
+
+    store = StateStore(tmp_path / "state.db")
+    store.add_seen(_record(1, replicas=2))
+    store.add_seen(_record(2, replicas=2))
+    store.transition(1, "waiting", price=5)
+    store.transition(2, "waiting", price=5)
+    assert store.in_states(*BUSY) == []
+    store.transition(1, "claimed")  # the set filled
+    assert [j.job_id for j in store.in_states(*BUSY)] == [1]
+    store.transition(2, "lost", reason="expired")  # it never did
+    with pytest.raises(NodeError, match="no transition waiting → pinned"):
+        store.add_seen(_record(3, replicas=2))
+        store.transition(3, "waiting")
+        store.transition(3, "pinned")
+    store.close()
