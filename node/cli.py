@@ -443,6 +443,11 @@ def models_list(
 @click.option("--rpc-url", metavar="URL", help="RPC endpoint (default: the node config's).")
 @_WEIGHTS_DIR
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds the replay may run.")
+@click.option(
+    "--replica",
+    type=click.IntRange(min=0),
+    help="Replicated job: which replica's revealed result to replay (its index).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def replay(
     job_id: int,
@@ -453,6 +458,7 @@ def replay(
     rpc_url: str | None,
     weights_dir: Path | None,
     timeout: float,
+    replica: int | None,
     as_json: bool,
 ) -> None:
     """Re-run JOB with its signed spec and compare frames with the delivery.
@@ -480,7 +486,7 @@ def replay(
         rpc_url or settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id
     )
     chain_job = read_chain_job(
-        Market(w3, deployment.market), job_id, from_block=deployment.deployed_block
+        Market(w3, deployment.market), job_id, from_block=deployment.deployed_block, replica=replica
     )
     if chain_job.result_cid is None:
         raise VerificationFailed(

@@ -95,18 +95,40 @@ def job_events(
     return found
 
 
-def read_chain_job(market: Market, job_id: int, *, from_block: int) -> ChainDelivery:
-    """The job's `JobSubmitted` spec and its `JobDelivered` digests, from the market's logs."""
+def read_chain_job(
+    market: Market, job_id: int, *, from_block: int, replica: int | None = None
+) -> ChainDelivery:
+    """The job's `JobSubmitted` spec and what was delivered: its `JobDelivered` digests, or
+    with `replica` (a replicated job) that replica's `ResultRevealed` digests."""
     from framecast.shared.ipfs.cid import CID
 
-    found = job_events(market, job_id, ("JobSubmitted", "JobDelivered"), from_block=from_block)
+    names = ("JobSubmitted", "JobDelivered", "ResultRevealed")
+    found = job_events(market, job_id, names, from_block=from_block)
     if not found["JobSubmitted"]:
         raise VerificationFailed(
             f"job {job_id} was never submitted to the market at {market.address}",
             fix="check the job id and the deployment (--deployment / --rpc-url)",
         )
     submitted = found["JobSubmitted"][-1]
-    args = found["JobDelivered"][-1]["args"] if found["JobDelivered"] else None
+    replicas = int(submitted["args"]["replicas"])
+    if replica is None and replicas > 1:
+        raise VerificationFailed(
+            f"job {job_id} is replicated ({replicas} replicas): say which result to replay",
+            fix=f"pass --replica 0..{replicas - 1} (`framecast status {job_id}` lists them)",
+        )
+    if replica is not None and not 0 <= replica < max(replicas, 1):
+        raise VerificationFailed(
+            f"job {job_id} has {replicas} replica{'s' if replicas > 1 else ''}; "
+            f"there is no replica {replica}",
+            fix="leave --replica out for a single-provider job"
+            if replicas == 1
+            else f"pass --replica 0..{replicas - 1}",
+        )
+    if replicas > 1:
+        revealed = [e for e in found["ResultRevealed"] if int(e["args"]["index"]) == replica]
+        args = revealed[-1]["args"] if revealed else None
+    else:
+        args = found["JobDelivered"][-1]["args"] if found["JobDelivered"] else None
     return ChainDelivery(
         job_id=job_id,
         spec=bytes(submitted["args"]["spec"]),

@@ -222,8 +222,8 @@ def _refuse_replay(job: service.JobDetails, replay: bool) -> None:
         raise VerificationFailed(
             f"--replay is for single-provider jobs; job {job.job_id} has {job.replicas} "
             "replicas, whose agreement the market already compares",
-            fix=f"verify its replicas with `framecast verify {job.job_id}` (levels 1–2), or "
-            f"replay one fetched result with `framecast node replay {job.job_id}`",
+            fix=f"verify its replicas with `framecast verify {job.job_id}` (levels 1–2), and "
+            f"replay one with `framecast node replay {job.job_id} --replica I`",
         )
 
 

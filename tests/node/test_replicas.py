@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from framecast.node.agent import Agent
+from framecast.node.replay import fetch_result, read_chain_job, replay_job
+from framecast.node.runtime.process import ProcessRuntime
 from framecast.shared.chain.bindings import JobState
+from framecast.shared.errors import VerificationFailed
 from tests.conftest import Chain
 from tests.node.conftest import AgentFactory
 from tests.node.test_agent import events, submit_tiny
@@ -58,7 +62,7 @@ def _assert_paid(chain: Chain, agents: Sequence[Agent], job_id: int, before: lis
 
 
 def test_two_replicas_run_commit_reveal_and_are_both_paid(
-    market_ready: Chain, make_agent: AgentFactory
+    market_ready: Chain, make_agent: AgentFactory, tmp_path: Path
 ) -> None:
     chain = market_ready
     agents = [make_agent("provider-1"), make_agent("provider-2")]
@@ -88,9 +92,43 @@ def test_two_replicas_run_commit_reveal_and_are_both_paid(
     assert len(events(chain, "ResultCommitted", job_id)) == 2
     assert len(events(chain, "ResultRevealed", job_id)) == 2
 
+    _replay_each_replica(chain, agents, job_id, tmp_path)
+
     chain.warp(chain.deployment.params.challenge_window)
     step_all(agents, job_id, {"settled"})
     _assert_paid(chain, agents, job_id, before)
+
+
+def _replay_each_replica(
+    chain: Chain, agents: Sequence[Agent], job_id: int, tmp_path: Path
+) -> None:
+    """`framecast node replay --replica I`'s service: each replica's own revealed result."""
+    market, start = chain.market(), chain.deployment.deployed_block
+    with pytest.raises(VerificationFailed, match="say which result to replay"):
+        read_chain_job(market, job_id, from_block=start)
+    with pytest.raises(VerificationFailed, match="there is no replica 2"):
+        read_chain_job(market, job_id, from_block=start, replica=2)
+    runtime = ProcessRuntime(log_dir=tmp_path / "replayer")
+    try:
+        for agent in agents:
+            index = market.replica_index(job_id, agent.address)
+            assert index is not None
+            chain_job = read_chain_job(market, job_id, from_block=start, replica=index)
+            record = agent.state.require(job_id)
+            assert chain_job.result_cid == record.result_cid
+            result = tmp_path / f"replica-{index}"
+            fetch_result(
+                record.result_cid, result, store=agent.settings.store
+            )  # each node pins into its own store
+            report = replay_job(
+                job_id=job_id, spec_bytes=chain_job.spec, result_dir=result, runtime=runtime,
+                runtime_name="process", image_digest=None,
+                weights_root=agent.settings.weights_dir, work_dir=tmp_path / f"replay-{index}",
+                chain_frames_digest=chain_job.frames_digest,
+            )  # fmt: skip
+            assert report.verdict == "exact", report.reason
+    finally:
+        runtime.close()
 
 
 def test_node_killed_between_commit_and_reveal_reveals_after_restart(
