@@ -18,7 +18,13 @@ from framecast.client.context import (
 from framecast.client.credits import format_fcc
 from framecast.shared.chain.bindings import DisputeReason
 
-REASONS = {r.name.lower().replace("_", "-"): r for r in DisputeReason}
+#: The defects a client can name. ReplicaMismatch is raised by the market itself when the
+#: replicas of a job disagree; a client naming it would only mislead the arbiter.
+REASONS = {
+    r.name.lower().replace("_", "-"): r
+    for r in DisputeReason
+    if r is not DisputeReason.REPLICA_MISMATCH
+}
 
 
 def _show(client: ClientContext, result: service.ActionResult, headline: str) -> None:
