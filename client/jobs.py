@@ -481,23 +481,7 @@ def job_details(
     disputed = found.get("JobDisputed")
     settled = found.get("JobSettled")
     return JobDetails(
-        job_id=job_id,
-        state=view.state.label,
-        deadline=view.deadline,
-        chain_time=next_block_time(market.w3),
-        client=request.client,
-        model=spec.model if spec else None,
-        spec=spec.model_dump(mode="json", exclude_none=True) if spec else None,
-        spec_hex="0x" + raw_spec.hex(),
-        model_id="0x" + request.model_id.hex(),
-        spec_hash="0x" + request.spec_hash.hex(),
-        max_price=request.max_price,
-        claim_deadline=request.claim_deadline,
-        delivery_window=request.delivery_window,
-        nonce=request.nonce,
-        request_digest="0x" + request.digest(market.domain()).hex(),
-        submitted_block=int(submitted["blockNumber"]),
-        submitted_tx=hex_of(submitted["transactionHash"]),
+        **_request_fields(market, view, job_id, submitted, request, raw_spec, spec),
         provider=str(claimed["args"]["provider"]) if claimed else None,
         price=int(claimed["args"]["price"]) if claimed else None,
         deliver_by=int(claimed["args"]["deliverBy"]) if claimed else None,
@@ -512,6 +496,37 @@ def job_details(
         slashed=slashed,
         payout=int(settled["args"]["payout"]) if settled else None,
     )
+
+
+def _request_fields(
+    market: Market,
+    view: JobView,
+    job_id: int,
+    submitted: Any,
+    request: JobRequest,
+    raw_spec: bytes,
+    spec: GenerationSpec | None,
+) -> dict[str, Any]:
+    """The JobDetails fields every job has: its state and its signed request."""
+    return {
+        "job_id": job_id,
+        "state": view.state.label,
+        "deadline": view.deadline,
+        "chain_time": next_block_time(market.w3),
+        "client": request.client,
+        "model": spec.model if spec else None,
+        "spec": spec.model_dump(mode="json", exclude_none=True) if spec else None,
+        "spec_hex": "0x" + raw_spec.hex(),
+        "model_id": "0x" + request.model_id.hex(),
+        "spec_hash": "0x" + request.spec_hash.hex(),
+        "max_price": request.max_price,
+        "claim_deadline": request.claim_deadline,
+        "delivery_window": request.delivery_window,
+        "nonce": request.nonce,
+        "request_digest": "0x" + request.digest(market.domain()).hex(),
+        "submitted_block": int(submitted["blockNumber"]),
+        "submitted_tx": hex_of(submitted["transactionHash"]),
+    }
 
 
 def _replicated_details(
@@ -569,23 +584,7 @@ def _replicated_details(
     agreed = found.get("ReplicasAgreed")
     disputed = found.get("JobDisputed")
     return JobDetails(
-        job_id=job_id,
-        state=view.state.label,
-        deadline=view.deadline,
-        chain_time=next_block_time(market.w3),
-        client=request.client,
-        model=spec.model if spec else None,
-        spec=spec.model_dump(mode="json", exclude_none=True) if spec else None,
-        spec_hex="0x" + raw_spec.hex(),
-        model_id="0x" + request.model_id.hex(),
-        spec_hash="0x" + request.spec_hash.hex(),
-        max_price=request.max_price,
-        claim_deadline=request.claim_deadline,
-        delivery_window=request.delivery_window,
-        nonce=request.nonce,
-        request_digest="0x" + request.digest(market.domain()).hex(),
-        submitted_block=int(submitted["blockNumber"]),
-        submitted_tx=hex_of(submitted["transactionHash"]),
+        **_request_fields(market, view, job_id, submitted, request, raw_spec, spec),
         # The commit deadline; the agreed digest and its challenge window once delivered.
         deliver_by=int(filled["args"]["commitBy"]) if filled else None,
         frames_digest=hex_of(agreed["args"]["framesDigest"]) if agreed else None,

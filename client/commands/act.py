@@ -20,7 +20,7 @@ from framecast.shared.chain.bindings import DisputeReason
 
 #: The defects a client can name. ReplicaMismatch is raised by the market itself when the
 #: replicas of a job disagree; a client naming it would only mislead the arbiter.
-REASONS = {
+REASONS: dict[str, DisputeReason] = {
     r.name.lower().replace("_", "-"): r
     for r in DisputeReason
     if r is not DisputeReason.REPLICA_MISMATCH
