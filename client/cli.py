@@ -35,6 +35,13 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: One-line help of the groups other packages contribute (listed without importing them).
+PLUGIN_HELP = {
+    "node": "Provider node agent commands.",
+    "arbiter": "Dispute arbiter: replay disputed jobs and resolve them.",
+}
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
@@ -62,7 +69,7 @@ class LazyGroup(click.Group):
         # Help text comes from the table, so listing commands imports nothing heavy.
         rows = [(name, LAZY_COMMANDS[name][1]) for name in sorted(LAZY_COMMANDS)]
         for ep in entry_points(group="framecast.commands"):
-            rows.append((ep.name, "Provider node agent commands."))
+            rows.append((ep.name, PLUGIN_HELP.get(ep.name, f"Commands from {ep.module}.")))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(sorted(rows))
