@@ -26,6 +26,7 @@ from prometheus_client import (
 )
 
 from framecast.node.state import STATES, StateStore
+from framecast.shared.errors import ConfigError
 
 _JOB_PATH = re.compile(r"/jobs/([0-9]{1,78})")
 #: The node is unhealthy when no chain poll succeeded for this long.
@@ -122,7 +123,15 @@ def serve_metrics(
         def log_message(self, *args: object) -> None:
             pass  # scrapes are not news
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        # Most often a second node on the same host with the default port.
+        raise ConfigError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}",
+            fix="set another metrics_port in the node config (or FRAMECAST_NODE_METRICS_PORT; "
+            "0 picks a free port)",
+        ) from None
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,17 @@ def test_bond_below_minimum(node_env: tuple[dict[str, str], Path]) -> None:
     done = _run(env, "node", "register", "--config", str(config), "--bond", "1")
     assert done.returncode == 1
     assert "minimum is 100 FCC" in done.stderr
+
+
+def test_metrics_port_in_use(node_env: tuple[dict[str, str], Path]) -> None:
+    # A second node on the same host with the default metrics port.
+    env, config = node_env
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _run({**env, "FRAMECAST_NODE_METRICS_PORT": str(port)}, "node", "run",
+                    "--config", str(config))  # fmt: skip
+    assert done.returncode == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
+    assert "metrics_port" in done.stderr and "Traceback" not in done.stderr
