@@ -464,7 +464,6 @@ def job_details(
             market,
             view,
             job_id,
-            submitted,
             request,
             raw_spec,
             spec,
@@ -478,10 +477,9 @@ def job_details(
         )
     claimed = found.get("JobClaimed")
     delivered = found.get("JobDelivered")
-    disputed = found.get("JobDisputed")
     settled = found.get("JobSettled")
     return JobDetails(
-        **_request_fields(market, view, job_id, submitted, request, raw_spec, spec),
+        **_common_fields(market, view, job_id, found, request, raw_spec, spec),
         provider=str(claimed["args"]["provider"]) if claimed else None,
         price=int(claimed["args"]["price"]) if claimed else None,
         deliver_by=int(claimed["args"]["deliverBy"]) if claimed else None,
@@ -489,25 +487,24 @@ def job_details(
         video_sha256=hex_of(delivered["args"]["videoSha256"]) if delivered else None,
         frames_digest=hex_of(delivered["args"]["framesDigest"]) if delivered else None,
         challenge_ends=int(delivered["args"]["challengeEnds"]) if delivered else None,
-        dispute_reason=DisputeReason(int(disputed["args"]["reason"])).name.lower()
-        if disputed
-        else None,
         refunded=refunded,
         slashed=slashed,
         payout=int(settled["args"]["payout"]) if settled else None,
     )
 
 
-def _request_fields(
+def _common_fields(
     market: Market,
     view: JobView,
     job_id: int,
-    submitted: Any,
+    found: dict[str, Any],
     request: JobRequest,
     raw_spec: bytes,
     spec: GenerationSpec | None,
 ) -> dict[str, Any]:
-    """The JobDetails fields every job has: its state and its signed request."""
+    """The JobDetails fields every job has: its state, its signed request, its dispute."""
+    submitted = found["JobSubmitted"]
+    disputed = found.get("JobDisputed")
     return {
         "job_id": job_id,
         "state": view.state.label,
@@ -526,6 +523,9 @@ def _request_fields(
         "request_digest": "0x" + request.digest(market.domain()).hex(),
         "submitted_block": int(submitted["blockNumber"]),
         "submitted_tx": hex_of(submitted["transactionHash"]),
+        "dispute_reason": DisputeReason(int(disputed["args"]["reason"])).name.lower()
+        if disputed
+        else None,
     }
 
 
@@ -533,7 +533,6 @@ def _replicated_details(
     market: Market,
     view: JobView,
     job_id: int,
-    submitted: Any,
     request: JobRequest,
     raw_spec: bytes,
     spec: GenerationSpec | None,
@@ -582,16 +581,12 @@ def _replicated_details(
     shown = sum(1 for r in replicas if r.frames_digest is not None)
     filled = found.get("ReplicasFilled")
     agreed = found.get("ReplicasAgreed")
-    disputed = found.get("JobDisputed")
     return JobDetails(
-        **_request_fields(market, view, job_id, submitted, request, raw_spec, spec),
+        **_common_fields(market, view, job_id, found, request, raw_spec, spec),
         # The commit deadline; the agreed digest and its challenge window once delivered.
         deliver_by=int(filled["args"]["commitBy"]) if filled else None,
         frames_digest=hex_of(agreed["args"]["framesDigest"]) if agreed else None,
         challenge_ends=int(agreed["args"]["challengeEnds"]) if agreed else None,
-        dispute_reason=DisputeReason(int(disputed["args"]["reason"])).name.lower()
-        if disputed
-        else None,
         refunded=refunded,
         slashed=slashed,
         payout=sum(paid.values()) if paid else None,
