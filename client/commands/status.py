@@ -168,14 +168,7 @@ def render_details(job: service.JobDetails) -> None:
         rows.append(("frames digest", job.frames_digest or ""))
     if job.state == "delivered" and job.challenge_ends:
         rows.append(("dispute until", local_time(job.challenge_ends)))
-    if job.dispute_reason:
-        rows.append(("disputed for", job.dispute_reason))
-    if job.refunded:
-        rows.append(("refunded", format_fcc(job.refunded)))
-    if job.slashed:
-        rows.append(("slashed to you", format_fcc(job.slashed)))
-    for label, value in rows:
-        click.echo(f"  {label:<14}{value}")
+    _echo_rows(job, rows)
     expired = job.chain_time > job.deadline
     if job.state == "open" and expired:
         click.echo(f"no provider claimed it in time: `framecast reclaim {job.job_id}`")
@@ -215,14 +208,7 @@ def render_replicated(job: service.JobDetails) -> None:
         rows.append(("digests", "agree" if job.digests_agree else "DIFFER"))
     if job.frames_digest:
         rows.append(("agreed digest", job.frames_digest))
-    if job.dispute_reason:
-        rows.append(("disputed for", job.dispute_reason))
-    if job.refunded:
-        rows.append(("refunded", format_fcc(job.refunded)))
-    if job.slashed:
-        rows.append(("slashed to you", format_fcc(job.slashed)))
-    for label, value in rows:
-        click.echo(f"  {label:<14}{value}")
+    _echo_rows(job, rows)
     for r in job.replica_list:
         click.echo(f"  replica {r.index}: {r.provider} at {format_fcc(r.price)} — {r.outcome}")
         if r.result_cid:
@@ -239,3 +225,15 @@ def render_replicated(job: service.JobDetails) -> None:
         click.echo(f"the {phase} deadline has passed: `framecast reclaim {job.job_id}`")
     elif any(r.result_cid for r in job.replica_list):
         click.echo(f"fetch and verify every replica with `framecast verify {job.job_id}`")
+
+
+def _echo_rows(job: service.JobDetails, rows: list[tuple[str, str]]) -> None:
+    """Print a job's rows, ending with how its dispute and money went (any kind of job)."""
+    if job.dispute_reason:
+        rows.append(("disputed for", job.dispute_reason))
+    if job.refunded:
+        rows.append(("refunded", format_fcc(job.refunded)))
+    if job.slashed:
+        rows.append(("slashed to you", format_fcc(job.slashed)))
+    for label, value in rows:
+        click.echo(f"  {label:<14}{value}")
