@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from web3 import Web3
 
+    from framecast.client.jobs import JobDetails
+    from framecast.client.verify import ReplicatedReport, VerifyReport
     from framecast.shared.chain.bindings import Credits, Market
     from framecast.shared.deployment import Deployment
 
@@ -165,6 +167,29 @@ class ClientContext:
         if signing:
             self.account()
         return self._bind(signing)[1]
+
+    # -- results
+    def fetch_verified(self, job: JobDetails, output: Path | None) -> VerifyReport:
+        """`framecast.client.verify.fetch_verified` with this user's chain, store and quarantine."""
+        from framecast.client.verify import fetch_verified
+
+        return fetch_verified(job, output, **self._retrieval())
+
+    def fetch_verified_replicas(self, job: JobDetails, output: Path | None) -> ReplicatedReport:
+        """`fetch_verified_replicas` with this user's chain, store and quarantine."""
+        from framecast.client.verify import fetch_verified_replicas
+
+        return fetch_verified_replicas(job, output, **self._retrieval())
+
+    def _retrieval(self) -> dict[str, Any]:
+        deployment, settings = self.deployment(), self.settings
+        return {
+            "chain_id": deployment.chain_id,
+            "market": deployment.market,
+            "gateway_url": settings.gateway_url,
+            "blocks": settings.blocks,
+            "quarantine": settings.quarantine,
+        }
 
     # -- output
     def echo_json(self, data: Any) -> None:

@@ -89,7 +89,6 @@ def dispute(client: ClientContext, job_id: int, reason: str | None) -> None:
     not disputed, one that fails is disputed for what failed, with the sha256 of the
     verification report as evidence.
     """
-    from framecast.client.verify import fetch_verified
     from framecast.shared.errors import FramecastError, StorageError
 
     deployment = client.deployment()
@@ -97,7 +96,6 @@ def dispute(client: ClientContext, job_id: int, reason: str | None) -> None:
     evidence = b"\0" * 32
     chosen = REASONS[reason] if reason else None
     if chosen is None:
-        settings = client.settings
         job = service.job_details(market, job_id, from_block=deployment.deployed_block)
         if job.replicated:
             chosen, evidence = _replicated_reason(client, job)
@@ -105,15 +103,7 @@ def dispute(client: ClientContext, job_id: int, reason: str | None) -> None:
             _show(client, result, f"disputed job {job_id} ({chosen.name.lower()})")
             return
         try:
-            report = fetch_verified(
-                job,
-                None,
-                chain_id=deployment.chain_id,
-                market=deployment.market,
-                gateway_url=settings.gateway_url,
-                blocks=settings.blocks,
-                quarantine=settings.quarantine,
-            )
+            report = client.fetch_verified(job, None)
         except StorageError as exc:
             chosen, evidence = DisputeReason.NOT_RETRIEVABLE, _digest(str(exc))
         else:
@@ -133,20 +123,9 @@ def _replicated_reason(
 ) -> tuple[DisputeReason, bytes]:
     """Verify every revealed replica; dispute for the first that fails (a copied replica
     fails level 2: its receipt is another provider's)."""
-    from framecast.client.verify import fetch_verified_replicas
     from framecast.shared.errors import FramecastError
 
-    deployment = client.deployment()
-    settings = client.settings
-    report = fetch_verified_replicas(
-        job,
-        None,
-        chain_id=deployment.chain_id,
-        market=deployment.market,
-        gateway_url=settings.gateway_url,
-        blocks=settings.blocks,
-        quarantine=settings.quarantine,
-    )
+    report = client.fetch_verified_replicas(job, None)
     failures = report.failures()
     if not failures:
         raise FramecastError(

@@ -75,37 +75,19 @@ def follow_job(client: ClientContext, job_id: int) -> JobState:
 def fetch_and_report(client: ClientContext, job_id: int, output: Path | None) -> None:
     """Fetch the delivered result of ``job_id``, verify levels 1–2 and print the summary."""
     from framecast.client.commands.verify import render_report
-    from framecast.client.verify import fetch_verified
 
     settings = client.settings
     deployment = client.deployment()
     job = service.job_details(client.market(), job_id, from_block=deployment.deployed_block)
     if job.replicated:
         from framecast.client.commands.verify import report_replicas
-        from framecast.client.verify import fetch_verified_replicas
 
         report_replicas(
             client,
-            fetch_verified_replicas(
-                job,
-                output or settings.downloads / str(job_id),
-                chain_id=deployment.chain_id,
-                market=deployment.market,
-                gateway_url=settings.gateway_url,
-                blocks=settings.blocks,
-                quarantine=settings.quarantine,
-            ),
+            client.fetch_verified_replicas(job, output or settings.downloads / str(job_id)),
         )
         return
-    report = fetch_verified(
-        job,
-        output or settings.downloads / str(job_id),
-        chain_id=deployment.chain_id,
-        market=deployment.market,
-        gateway_url=settings.gateway_url,
-        blocks=settings.blocks,
-        quarantine=settings.quarantine,
-    )
+    report = client.fetch_verified(job, output or settings.downloads / str(job_id))
     render_report(client, report)
     if not report.ok:
         raise VerificationFailed(

@@ -108,7 +108,7 @@ def command(client: ClientContext, target: str, job_id: int | None, replay: bool
 def _verify(
     client: ClientContext, target: str, job_id: int | None, replay: bool, stack: ExitStack
 ) -> None:
-    from framecast.client.verify import fetch_verified, verify_dir
+    from framecast.client.verify import verify_dir
     from framecast.shared.receipt import Receipt
 
     if replay:
@@ -119,36 +119,17 @@ def _verify(
     market = client.market()
     path = Path(target)
     if target.isdigit() and not path.exists():
-        settings = client.settings
         job = service.job_details(market, int(target), from_block=deployment.deployed_block)
         if job.replicated:
-            from framecast.client.verify import fetch_verified_replicas
-
             _refuse_replay(job, replay)
             report_replicas(
                 client,
-                fetch_verified_replicas(
-                    job,
-                    None,
-                    chain_id=deployment.chain_id,
-                    market=deployment.market,
-                    gateway_url=settings.gateway_url,
-                    blocks=settings.blocks,
-                    quarantine=settings.quarantine,
-                ),
+                client.fetch_verified_replicas(job, None),
             )
             return
         # A replay needs the files: keep the verified download until it is done.
         keep = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="framecast-")))
-        report = fetch_verified(
-            job,
-            keep / "result" if replay else None,
-            chain_id=deployment.chain_id,
-            market=deployment.market,
-            gateway_url=settings.gateway_url,
-            blocks=settings.blocks,
-            quarantine=settings.quarantine,
-        )
+        report = client.fetch_verified(job, keep / "result" if replay else None)
     else:
         if not path.is_dir():
             raise click.BadParameter(
