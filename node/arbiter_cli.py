@@ -48,9 +48,7 @@ def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
             fix="use the arbiter's keystore in this config (on the devnet: "
             "`framecast node init --devnet-account arbiter --config arbiter.toml`)",
         )
-    store = settings.store.model_copy(
-        update={"store_path": Path(settings.store.store_path).expanduser()}
-    )
+    store = settings.store
     make_runtime, image_digest = runtime_factory(settings)
     runtime = make_runtime()
     try:

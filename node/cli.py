@@ -496,9 +496,7 @@ def replay(
     from framecast.shared.ipfs.store import open_store
 
     work_dir = new_work_dir(settings.state_dir, job_id)
-    store = settings.store.model_copy(
-        update={"store_path": Path(settings.store.store_path).expanduser()}
-    )
+    store = settings.store
     if result_dir is None:
         result_dir = work_dir / "delivered"
         fetch_result(chain_job.result_cid, result_dir, store=store, gateway_url=gateway)

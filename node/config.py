@@ -98,6 +98,12 @@ class NodeSettings(BaseSettings):
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
 
+    @field_validator("store")
+    @classmethod
+    def _expand_store(cls, value: StoreSettings) -> StoreSettings:
+        # Every user of the store (agent, replay, arbiter) gets a usable path.
+        return value.model_copy(update={"store_path": Path(value.store_path).expanduser()})
+
     @classmethod
     def settings_customise_sources(
         cls,

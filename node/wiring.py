@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from eth_account.signers.local import LocalAccount
 
 from framecast.node.agent import Agent, AgentDeps, RuntimeFactory
@@ -55,9 +53,7 @@ def build_agent(settings: NodeSettings, account: LocalAccount) -> Agent:
     deployment = load_deployment(settings.deployment)
     w3 = connect(settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id)
     _, market = bind(w3, deployment, TxSender(w3, account))
-    store_settings = settings.store.model_copy(
-        update={"store_path": Path(settings.store.store_path).expanduser()}
-    )
+    store_settings = settings.store
     make_runtime, image = runtime_factory(settings)
     return Agent(
         AgentDeps(
