@@ -42,6 +42,7 @@ from web3.exceptions import Web3Exception
 from framecast.node.config import NodeSettings
 from framecast.node.intake import EventIntake
 from framecast.node.metrics import NodeMetrics
+from framecast.node.replay import fetch_inputs, store_fetcher
 from framecast.node.result import pin_result, write_receipt
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.node.state import BUSY, TERMINAL, JobRecord, StateStore
@@ -55,7 +56,7 @@ from framecast.shared.ipfs import parse_cid
 from framecast.shared.ipfs.store import ContentStore
 from framecast.shared.replicas import new_salt, replica_commitment
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest
-from framecast.shared.spec import GenerationSpec, decode_spec
+from framecast.shared.spec import decode_spec
 
 log = logging.getLogger(__name__)
 
@@ -370,7 +371,7 @@ class Agent:
         out_dir = job_dir / "out"
         shutil.rmtree(out_dir, ignore_errors=True)  # a re-run starts clean
         out_dir.mkdir(parents=True)
-        inputs_dir = self._fetch_inputs(spec, job_dir)
+        inputs_dir = fetch_inputs(spec, job_dir, store_fetcher(self.d.store))
         request = RunRequest(
             job_id=str(job_id),
             spec=spec,
@@ -430,18 +431,6 @@ class Agent:
             run_seconds=seconds,
             progress=1.0,
         )
-
-    def _fetch_inputs(self, spec: GenerationSpec, job_dir: Path) -> Path | None:
-        cids = spec.inputs.cids()
-        if not cids:
-            return None
-        target = job_dir / "inputs"
-        target.mkdir(parents=True, exist_ok=True)
-        for cid in cids:
-            with (target / cid).open("wb") as handle:
-                for chunk in self.d.store.cat(cid):
-                    handle.write(chunk)
-        return target
 
     # ------------------------------------------------------------------ deliver & settle
     def deliver(self, job: JobRecord) -> None:

@@ -282,7 +282,7 @@ def replay_job(
         raise WeightsInvalid(f"cannot replay {entry.id}: {exc.message}", fix=fix) from None
 
     work_dir.mkdir(parents=True, exist_ok=True)
-    inputs_dir = _fetch_inputs(spec, work_dir, fetch_input)
+    inputs_dir = fetch_inputs(spec, work_dir, fetch_input)
     out_dir = work_dir / "out"
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
@@ -398,9 +398,10 @@ def _log_event(event: RunnerEvent) -> None:
     log.debug("replay %s: %s %.0f%%", event.job_id, event.status, event.progress * 100)
 
 
-def _fetch_inputs(
+def fetch_inputs(
     spec: GenerationSpec, work_dir: Path, fetch_input: FetchInput | None
 ) -> Path | None:
+    """Fetch the job's input files into `work_dir/inputs` (None when it has none)."""
     cids = spec.inputs.cids()
     if not cids:
         return None
