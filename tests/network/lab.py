@@ -13,6 +13,7 @@ Names carry the test process's pid so parallel runs on one machine never collide
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -73,6 +74,7 @@ class Host:
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             self.argv(command),
+            check=False,
             env=self.environment(env),
             capture_output=True,
             text=True,
@@ -144,15 +146,13 @@ class Lab:
     def close(self) -> None:
         for host in self.hosts.values():
             pids = subprocess.run(
-                ["ip", "netns", "pids", host.netns], capture_output=True, text=True
+                ["ip", "netns", "pids", host.netns], check=False, capture_output=True, text=True
             ).stdout.split()
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), 9)
-                except ProcessLookupError:
-                    pass
-            subprocess.run(["ip", "netns", "del", host.netns], capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.switch], capture_output=True)
+            subprocess.run(["ip", "netns", "del", host.netns], check=False, capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.switch], check=False, capture_output=True)
 
     def __enter__(self) -> Lab:
         return self
