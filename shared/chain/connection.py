@@ -127,12 +127,13 @@ def _method_name(method: Any) -> str:
 
 
 def _rpc_fields(exc: Web3RPCError) -> tuple[int | None, str]:
-    response: Any = exc.rpc_response or {}
+    response: Any = getattr(exc, "rpc_response", None) or {}
+    text = str(getattr(exc, "message", None) or exc)
     error = response.get("error") if isinstance(response, dict) else None
     if isinstance(error, dict):
         code = error.get("code")
-        return (code if isinstance(code, int) else None), str(error.get("message", exc.message))
-    return None, str(exc.message)
+        return (code if isinstance(code, int) else None), str(error.get("message", text))
+    return None, text
 
 
 def _foreign(exc: BaseException, *modules: str) -> bool:
@@ -158,7 +159,8 @@ def map_rpc_error(
     if isinstance(exc, ContractLogicError):
         return revert_from(exc, tx_hash=context.get("tx_hash"))
     if isinstance(exc, requests.HTTPError):
-        status = exc.response.status_code if exc.response is not None else None
+        response = getattr(exc, "response", None)
+        status = response.status_code if response is not None else None
         if status == 429:
             reason = "HTTP 429, rate-limited"
             return RpcUnavailable(url, reason, method=asked, fix=_RATE_FIX, **context)
@@ -258,11 +260,14 @@ def connect(
     expected_chain_id: int | None = None,
     timeout: float = DEFAULT_RPC_TIMEOUT_S,
     attempts: int = DEFAULT_RPC_ATTEMPTS,
+    session: requests.Session | None = None,
 ) -> Web3:
-    """A Web3 on ``rpc_url`` whose chain id is checked against the deployment's."""
+    """A Web3 on ``rpc_url`` whose chain id is checked against the deployment's
+    (``session``: a requests session of the caller's, e.g. with auth headers)."""
     provider = HTTPProvider(
         rpc_url,
         request_kwargs={"timeout": timeout},
+        session=session,
         exception_retry_configuration=ExceptionRetryConfiguration(
             errors=_TRANSPORT_RETRIED, retries=max(1, attempts), backoff_factor=_RPC_BACKOFF_S
         ),
