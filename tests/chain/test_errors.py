@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 import pytest
 import requests
-import websockets.exceptions
 import web3.exceptions
+import websockets.exceptions
 from web3.exceptions import Web3Exception
 
 from framecast.shared import errors
@@ -140,7 +140,7 @@ def _library_classes() -> list[type[BaseException]]:
 def _instance(cls: type[BaseException]) -> BaseException:
     try:
         return cls("boom")
-    except Exception:  # noqa: BLE001 - constructors differ; build one bare
+    except Exception:
         exc = cls.__new__(cls)
         BaseException.__init__(exc, "boom")
         return exc
@@ -157,7 +157,9 @@ def test_every_library_exception_maps_into_the_tree() -> None:
     for cls in classes:
         mapped = map_rpc_error(_instance(cls), url=URL, method="eth_call")
         assert isinstance(mapped, FramecastError), cls
-        if issubclass(cls, OSError | aiohttp.ClientError | websockets.exceptions.WebSocketException):
+        if issubclass(
+            cls, OSError | aiohttp.ClientError | websockets.exceptions.WebSocketException
+        ):
             assert isinstance(mapped, RpcUnavailable), cls
             assert URL in str(mapped) and "eth_call" in str(mapped)
         if issubclass(cls, web3.exceptions.ContractLogicError):
@@ -246,7 +248,7 @@ def test_misbehaving_endpoint_gives_a_typed_error(
     market = Market(w3, chain.deployment.market)
     for action in (
         lambda: market.get_job(1),
-        lambda: market.params(),
+        market.params,
         lambda: market.contract.events.JobSubmitted.get_logs(from_block=0, to_block=1),
         lambda: w3.eth.block_number,
     ):
