@@ -82,6 +82,9 @@ _RATE_FIX = (
     "higher limit (`framecast network list`)"
 )
 
+#: Libraries under web3's providers whose every exception means "no usable answer".
+_TRANSPORT_MODULES = ("aiohttp", "websockets", "requests", "urllib3")
+
 _calling: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "framecast_rpc_calling", default=None
 )
@@ -117,7 +120,7 @@ def guarded(w3: Web3, what: str, **context: Any) -> Iterator[None]:
         except (Web3Exception, OSError) as exc:
             raise map_rpc_error(exc, url=endpoint_of(w3)) from exc
         except Exception as exc:
-            if _foreign(exc, "aiohttp", "websockets", "requests", "urllib3"):
+            if _foreign(exc, *_TRANSPORT_MODULES):
                 raise map_rpc_error(exc, url=endpoint_of(w3)) from exc
             raise
 
@@ -171,7 +174,7 @@ def map_rpc_error(
         reason = type(exc).__name__
         return RpcUnavailable(url, reason, method=asked, **context)
     if isinstance(exc, ProviderConnectionError | PersistentConnectionError) or _foreign(
-        exc, "aiohttp", "websockets"
+        exc, *_TRANSPORT_MODULES
     ):
         return RpcUnavailable(url, type(exc).__name__, method=asked, **context)
     if isinstance(exc, Web3RPCError):
@@ -243,9 +246,16 @@ class _MappingRequestManager(RequestManager):
             )
         except _PASS_THROUGH:
             raise
+        except (Web3Exception, OSError, ValueError) as exc:  # ValueError: undecodable JSON
+            raise self._mapped(exc, method) from exc
         except Exception as exc:
-            url = str(getattr(self.provider, "endpoint_uri", None) or "the RPC endpoint")
-            raise map_rpc_error(exc, url=url, method=_method_name(method)) from exc
+            if _foreign(exc, *_TRANSPORT_MODULES):
+                raise self._mapped(exc, method) from exc
+            raise  # a bug of ours (TypeError, KeyError...): let its traceback show
+
+    def _mapped(self, exc: BaseException, method: Any) -> FramecastError:
+        url = str(getattr(self.provider, "endpoint_uri", None) or "the RPC endpoint")
+        return map_rpc_error(exc, url=url, method=_method_name(method))
 
 
 class ChainWeb3(Web3):

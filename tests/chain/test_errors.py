@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 import requests
+import urllib3.exceptions
 import web3.exceptions
 import websockets.exceptions
 from web3.exceptions import Web3Exception
@@ -121,6 +122,7 @@ def _library_classes() -> list[type[BaseException]]:
     roots: list[type[BaseException]] = [
         Web3Exception,
         requests.RequestException,
+        urllib3.exceptions.HTTPError,
         aiohttp.ClientError,
         websockets.exceptions.WebSocketException,
         OSError,
@@ -158,7 +160,11 @@ def test_every_library_exception_maps_into_the_tree() -> None:
         mapped = map_rpc_error(_instance(cls), url=URL, method="eth_call")
         assert isinstance(mapped, FramecastError), cls
         if issubclass(
-            cls, OSError | aiohttp.ClientError | websockets.exceptions.WebSocketException
+            cls,
+            OSError
+            | aiohttp.ClientError
+            | websockets.exceptions.WebSocketException
+            | urllib3.exceptions.HTTPError,
         ):
             assert isinstance(mapped, RpcUnavailable), cls
             assert URL in str(mapped) and "eth_call" in str(mapped)
