@@ -117,7 +117,7 @@ class RpcUnavailable(ChainError):
         self.method = method
         asked = f" to {method}" if method else ""
         super().__init__(
-            f"RPC endpoint {url} gave no usable answer{asked} ({reason})",
+            f"RPC endpoint {url} gave no usable answer{asked}: {reason}",
             fix=fix,
             url=url,
             method=method,

@@ -93,9 +93,10 @@ _calling: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar
 @contextlib.contextmanager
 def calling(what: str, **context: Any) -> Iterator[None]:
     """Name what the requests inside are for (``JobMarket.getJob``, ``job_id=5``): a
-    mapped error carries it in its message and context."""
+    mapped error carries it in its message and context. An outer name wins: the binding
+    that says "JobMarket.claimJob for job 5" knows more than the sender inside it."""
     outer = _calling.get() or {}
-    token = _calling.set({**outer, **context, "call": what})
+    token = _calling.set({**context, **outer, "call": outer.get("call", what)})
     try:
         yield
     finally:

@@ -105,7 +105,7 @@ class TxSender:
                 "gas": int(estimate * gas_margin) + 10_000,
                 "chainId": self._retry(lambda: self.w3.eth.chain_id),
             }
-            params.update(self.fees())  # type: ignore[typeddict-item]
+            params.update(self.fees())  # the 1559 pair, or a legacy gasPrice
             tx = fn.build_transaction(params)
             signed = self.account.sign_transaction(cast(dict[str, Any], tx))
             tx_hash = self._send_raw(signed.raw_transaction, HexBytes(signed.hash))
@@ -120,7 +120,7 @@ class TxSender:
             )
         return self._nonce
 
-    def fees(self) -> dict[str, Wei]:
+    def fees(self) -> TxParams:
         """Fee fields for the next transaction.
 
         EIP-1559 where the latest block has a base fee: maxFeePerGas = 2 × base fee +
