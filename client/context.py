@@ -9,11 +9,10 @@ command: the keystore is unlocked (and the password prompted for) on the first
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -197,29 +196,6 @@ class ClientContext:
 
 
 pass_client = click.make_pass_decorator(ClientContext, ensure=True)
-
-
-def maps_rpc_errors(fn: F) -> F:
-    """Turn a connection lost mid-command into `RpcUnavailable` naming the URL.
-
-    `connect` checks the endpoint once; read-only binding calls after that go straight to
-    web3, whose transport errors (after its own retries) would otherwise reach the user as
-    a requests traceback.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from framecast.shared.chain.connection import TRANSIENT_ERRORS
-        from framecast.shared.errors import RpcUnavailable
-
-        try:
-            return fn(*args, **kwargs)
-        except TRANSIENT_ERRORS as exc:
-            client = click.get_current_context().find_object(ClientContext)
-            url = client.rpc_url if client is not None else "the RPC endpoint"
-            raise RpcUnavailable(url, type(exc).__name__) from None
-
-    return cast(F, wrapper)
 
 
 def _setting(field: str) -> Callable[[click.Context, click.Parameter, Any], None]:

@@ -33,7 +33,7 @@ from framecast.client.quote import ProviderListing, Quote
 from framecast.shared.catalog import CatalogEntry, default_spec, get_entry
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import Credits, DisputeReason, JobState, JobView, Market
-from framecast.shared.errors import ChainError, SpecError
+from framecast.shared.errors import JobNotFound, JobStalled, SpecError
 from framecast.shared.request import MAX_REPLICAS, JobRequest, sign_request
 from framecast.shared.spec import MAX_SEED, GenerationSpec, decode_spec
 
@@ -387,10 +387,6 @@ class JobDetails(BaseModel):
         return JobState[self.state.upper()]
 
 
-class JobNotFound(ChainError):
-    """No `JobSubmitted` for this id on this market."""
-
-
 def job_details(
     market: Market, job_id: int, *, from_block: int, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS
 ) -> JobDetails:
@@ -700,10 +696,6 @@ class Progress(BaseModel):
         if self.state == "disputed":
             return "replicas disagree: the arbiter decides"
         return self.state
-
-
-class JobStalled(ChainError):
-    """A deadline passed with nobody acting: the client can take its money back."""
 
 
 def node_progress(endpoint: str, job_id: int, http: httpx.Client) -> tuple[str, float] | None:

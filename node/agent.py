@@ -34,10 +34,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.exceptions import Web3Exception
 
 from framecast.node.config import NodeSettings
 from framecast.node.intake import EventIntake
@@ -50,8 +48,9 @@ from framecast.shared.catalog import check_spec, get_entry
 from framecast.shared.catalog.weights import verify_weights
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import JobState, JobView, Market, ReplicaView
+from framecast.shared.chain.connection import OutageLog
 from framecast.shared.deployment import Deployment
-from framecast.shared.errors import ChainError, FramecastError, SpecError
+from framecast.shared.errors import ChainError, FramecastError, RpcUnavailable, SpecError
 from framecast.shared.ipfs import parse_cid
 from framecast.shared.ipfs.store import ContentStore
 from framecast.shared.replicas import new_salt, replica_commitment
@@ -63,7 +62,11 @@ log = logging.getLogger(__name__)
 RuntimeFactory = Callable[[], ContainerRuntime]
 _LOST_RACE = (reverts.InvalidJobState, reverts.ClaimWindowClosed)
 #: The chain (or the way to it) is down for a while: retry later, never fail a job for it.
-_CHAIN_DOWN = (ChainError, Web3Exception, requests.RequestException, OSError)
+#: The chain adapters raise only the tree's errors (`shared.chain.connection`).
+_CHAIN_DOWN = ChainError
+#: Longest pause between rounds while the chain fails: the node is back on its feet
+#: within this of the RPC answering again.
+_MAX_BACKOFF_S = 1.0
 
 
 @dataclass
@@ -108,6 +111,7 @@ class Agent:
         self._stopping = threading.Event()
         self._backoff_s = 0.0
         self.last_poll_ok: float | None = None
+        self._outage = OutageLog(log)
 
     # ------------------------------------------------------------------ lifecycle
     def startup(self) -> None:
@@ -133,8 +137,10 @@ class Agent:
 
     def step(self) -> None:
         """One round: intake, claims, deliveries, settlements, metrics."""
+        started = time.time()
         try:
             result = self.intake.poll()
+            self._outage.answered()
             for job_id in result.reorged:
                 self.reconcile(job_id)
             self.last_poll_ok = time.time()
@@ -156,8 +162,11 @@ class Agent:
                 self.settle(job)
             self._backoff_s = 0.0
         except _CHAIN_DOWN as exc:
-            self._backoff_s = min(10.0, max(0.5, self._backoff_s * 2))
-            log.warning("chain step failed (%s); retrying in %.1f s", exc, self._backoff_s)
+            self._backoff_s = min(_MAX_BACKOFF_S, max(0.25, self._backoff_s * 2))
+            if isinstance(exc, RpcUnavailable):
+                self._outage.failed(exc, started)  # one line per outage, not per round
+            else:
+                log.warning("chain step failed (%s); retrying in %.1f s", exc, self._backoff_s)
             if self.d.metrics:
                 self.d.metrics.rpc_errors.inc()
         finally:

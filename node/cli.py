@@ -193,7 +193,11 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
     amount = parse_fcc(bond, "--bond")
     account = _unlock(settings)
     deployment = load_deployment(settings.deployment)
-    w3 = connect(settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id)
+    w3 = connect(
+        settings.rpc_url or deployment.rpc_url,
+        expected_chain_id=deployment.chain_id,
+        timeout=settings.rpc_timeout_s,
+    )
     credits, market = bind(w3, deployment, TxSender(w3, account))
     credits.approve(market.address, amount)
     market.register_provider(amount, metadata or offer_uri(settings))

@@ -85,6 +85,9 @@ class NodeSettings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", description="Address of /metrics and /healthz.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of /metrics (0: off).")
     poll_interval_s: float = Field(0.2, gt=0, le=60, description="Seconds between chain polls.")
+    rpc_timeout_s: float = Field(
+        4.0, gt=0, le=120, description="Seconds one RPC request may take (tried twice)."
+    )
     backfill_chunk: int = Field(2000, ge=1, le=100_000, description="Blocks per log query.")
     job_timeout_s: float = Field(
         3600, gt=0, description="Longest a job may run (capped by its delivery deadline)."

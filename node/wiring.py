@@ -51,7 +51,11 @@ def runtime_factory(settings: NodeSettings) -> tuple[RuntimeFactory, str | None]
 def build_agent(settings: NodeSettings, account: LocalAccount) -> Agent:
     """Connect, bind and open everything the agent needs."""
     deployment = load_deployment(settings.deployment)
-    w3 = connect(settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id)
+    w3 = connect(
+        settings.rpc_url or deployment.rpc_url,
+        expected_chain_id=deployment.chain_id,
+        timeout=settings.rpc_timeout_s,
+    )
     _, market = bind(w3, deployment, TxSender(w3, account))
     store_settings = settings.store
     make_runtime, image = runtime_factory(settings)

@@ -10,7 +10,6 @@ from framecast.client import jobs as service
 from framecast.client.context import (
     ClientContext,
     json_option,
-    maps_rpc_errors,
     network_options,
     pass_client,
     wallet_option,
@@ -50,7 +49,6 @@ job_argument = click.argument("job_id", metavar="JOB", type=click.IntRange(min=1
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def cancel(client: ClientContext, job_id: int) -> None:
     """Cancel a job no provider has claimed yet; the escrow is freed at once."""
     result = service.cancel(client.market(signing=True), job_id)
@@ -63,7 +61,6 @@ def cancel(client: ClientContext, job_id: int) -> None:
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def reclaim(client: ClientContext, job_id: int) -> None:
     """Take back the escrow of a job not claimed (or not delivered) in time."""
     result = service.reclaim(client.market(signing=True), job_id)
@@ -81,7 +78,6 @@ def reclaim(client: ClientContext, job_id: int) -> None:
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def dispute(client: ClientContext, job_id: int, reason: str | None) -> None:
     """Dispute a delivered job within its challenge window (locks the dispute bond).
 

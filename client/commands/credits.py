@@ -10,7 +10,6 @@ from framecast.client import credits as service
 from framecast.client.context import (
     ClientContext,
     json_option,
-    maps_rpc_errors,
     network_options,
     pass_client,
     wallet_option,
@@ -60,7 +59,6 @@ def command() -> None:
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def faucet(client: ClientContext) -> None:
     """Draw free test credits into the wallet (rate-limited per address)."""
     result = service.faucet(client.credits(signing=True), client.market())
@@ -73,7 +71,6 @@ def faucet(client: ClientContext) -> None:
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def deposit(client: ClientContext, amount: int) -> None:
     """Move credits from the wallet into the market (one transaction, EIP-2612 permit)."""
     result = service.deposit(client.credits(signing=True), client.market(signing=True), amount)
@@ -87,7 +84,6 @@ def deposit(client: ClientContext, amount: int) -> None:
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def withdraw(client: ClientContext, amount: int, to: str | None) -> None:
     """Withdraw free (not escrowed) credits from the market."""
     recipient = client.address(to) if to else None
@@ -103,7 +99,6 @@ def withdraw(client: ClientContext, amount: int, to: str | None) -> None:
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def balance(client: ClientContext, address: str | None) -> None:
     """Show wallet, free, escrowed, in-challenge, refunded and slashed credits."""
     who = client.address(address)
@@ -139,7 +134,6 @@ def balance(client: ClientContext, address: str | None) -> None:
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def history(client: ClientContext, address: str | None) -> None:
     """Jobs and transfers of the wallet, rebuilt from chain events."""
     who = client.address(address)

@@ -10,7 +10,6 @@ from framecast.client.commands.status import fetch_and_report
 from framecast.client.context import (
     ClientContext,
     json_option,
-    maps_rpc_errors,
     network_options,
     pass_client,
 )
@@ -28,7 +27,6 @@ from framecast.client.context import (
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def command(client: ClientContext, job_id: int, output: Path | None, gateway: str | None) -> None:
     """Download a delivered result, verify it (levels 1–2) and keep it only if it passes."""
     if gateway:

@@ -8,7 +8,6 @@ from framecast.client import jobs as service
 from framecast.client.context import (
     ClientContext,
     json_option,
-    maps_rpc_errors,
     network_options,
     pass_client,
     wallet_option,
@@ -29,7 +28,6 @@ from framecast.client.credits import format_fcc
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def command(client: ClientContext, mine: bool, limit: int) -> None:
     """List recent jobs (all clients, or --mine), newest first."""
     rows = service.list_jobs(

@@ -10,7 +10,6 @@ from framecast.client import jobs as service
 from framecast.client.context import (
     ClientContext,
     json_option,
-    maps_rpc_errors,
     network_options,
     pass_client,
 )
@@ -108,7 +107,6 @@ def fetch_and_report(client: ClientContext, job_id: int, output: Path | None) ->
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def command(client: ClientContext, job_id: int, wait: bool, output: Path | None) -> None:
     """Show a job's state, price, deadlines and result (rebuilt from chain events)."""
     if wait:

@@ -13,7 +13,6 @@ from framecast.client.commands.status import fetch_and_report, follow_job
 from framecast.client.context import (
     ClientContext,
     json_option,
-    maps_rpc_errors,
     network_options,
     pass_client,
     wallet_option,
@@ -105,7 +104,6 @@ def _render_quote(quote: quotes.Quote, replicas: int = 1) -> None:
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def command(
     client: ClientContext,
     prompt: str,

@@ -14,7 +14,6 @@ from framecast.client import jobs as service
 from framecast.client.context import (
     ClientContext,
     json_option,
-    maps_rpc_errors,
     network_options,
     pass_client,
 )
@@ -98,7 +97,6 @@ def report_replicas(client: ClientContext, report: ReplicatedReport) -> None:
 @network_options
 @json_option
 @pass_client
-@maps_rpc_errors
 def command(client: ClientContext, target: str, job_id: int | None, replay: bool) -> None:
     """Check a result folder, or a job's result (fetched, then discarded), against the chain."""
     with ExitStack() as stack:

@@ -41,10 +41,6 @@ def _on_step_end(on_step: StepCallback) -> Callable[..., dict[str, Any]]:
     return callback
 
 
-class JobCanceled(Exception):
-    """Raised from a step callback when the node asked to cancel the job."""
-
-
 @dataclass
 class LoadedModel:
     """A pipeline (two for long video) in memory, with the entry it was verified against."""

@@ -21,7 +21,6 @@ from pydantic import ValidationError
 
 from framecast.runner.environment import describe_environment, pick_device
 from framecast.runner.pipelines import (
-    JobCanceled,
     LoadedModel,
     expected_steps,
     generate,
@@ -31,7 +30,7 @@ from framecast.runner.pipelines import (
 )
 from framecast.runner.video import encoder_description, frames_digest, write_poster, write_video
 from framecast.shared.catalog import check_spec, get_entry, get_style
-from framecast.shared.errors import FramecastError, SpecError, WeightsInvalid
+from framecast.shared.errors import FramecastError, JobCanceled, SpecError, WeightsInvalid
 from framecast.shared.runner_protocol import (
     CancelMessage,
     RunnerEvent,
@@ -141,7 +140,7 @@ class JobRunner:
         def on_step() -> None:
             nonlocal done
             if job in self.canceled:
-                raise JobCanceled(job)
+                raise JobCanceled(f"job {job} was canceled between steps", job_id=job)
             done += 1
             emit(
                 RunnerEvent(
@@ -163,7 +162,7 @@ class JobRunner:
         )
         metrics["inference_s"] = time.perf_counter() - t1
         if job in self.canceled:
-            raise JobCanceled(job)
+            raise JobCanceled(f"job {job} was canceled between steps", job_id=job)
         t2 = time.perf_counter()
         video_sha = write_video(frames, output_dir / "video.mp4", spec.fps)
         write_poster(frames, output_dir / "poster.jpg")

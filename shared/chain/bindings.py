@@ -18,6 +18,7 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 from framecast.shared.chain.artifacts import load_artifact
+from framecast.shared.chain.connection import guarded
 from framecast.shared.chain.sender import TxReceipt, TxSender
 from framecast.shared.deployment import Deployment, MarketParams
 from framecast.shared.errors import ChainError, ConfigError, TransactionFailed
@@ -139,7 +140,11 @@ def _contract(w3: Web3, name: str, address: str) -> Contract:
 
 
 class _Binding:
+    """Every call goes through `guarded`: a failure is the tree's error naming the RPC URL
+    and the contract function (and the job, for `_job_read` / `_job_send`)."""
+
     def __init__(self, w3: Web3, name: str, address: str, sender: TxSender | None) -> None:
+        self.name = name
         self.w3 = w3
         self.contract = _contract(w3, name, address)
         self.address = self.contract.address
@@ -154,14 +159,29 @@ class _Binding:
             )
         return self._sender
 
-    def _send(self, fn_name: str, *args: Any) -> TxReceipt:
-        return self.sender.send(getattr(self.contract.functions, fn_name)(*args))
+    def _send(self, fn_name: str, *args: Any, what: str | None = None, **context: Any) -> TxReceipt:
+        sender = self.sender
+        with guarded(self.w3, what or f"{self.name}.{fn_name}", **context):
+            return sender.send(getattr(self.contract.functions, fn_name)(*args))
 
-    def _read(self, fn_name: str, *args: Any) -> Any:
-        fn = getattr(self.contract.functions, fn_name)(*args)
-        if self._sender is not None:
-            return self._sender.call(fn)
-        return fn.call()
+    def _read(self, fn_name: str, *args: Any, what: str | None = None, **context: Any) -> Any:
+        with guarded(self.w3, what or f"{self.name}.{fn_name}", **context):
+            fn = getattr(self.contract.functions, fn_name)(*args)
+            if self._sender is not None:
+                return self._sender.call(fn)
+            return fn.call()
+
+    def _job_send(self, fn_name: str, job_id: int, *args: Any) -> TxReceipt:
+        what = f"{self.name}.{fn_name} for job {job_id}"
+        return self._send(fn_name, job_id, *args, what=what, job_id=job_id)
+
+    def _job_read(self, fn_name: str, job_id: int, *args: Any) -> Any:
+        what = f"{self.name}.{fn_name} for job {job_id}"
+        return self._read(fn_name, job_id, *args, what=what, job_id=job_id)
+
+    def _chain_id(self) -> int:
+        with guarded(self.w3, "eth_chainId"):
+            return int(self.w3.eth.chain_id)
 
     def events(self, receipt: TxReceipt, event: str) -> list[Any]:
         """Decoded `event` logs of this contract in a receipt."""
@@ -207,7 +227,7 @@ class Credits(_Binding):
             domain_data={
                 "name": name,
                 "version": "1",
-                "chainId": self.w3.eth.chain_id,
+                "chainId": self._chain_id(),
                 "verifyingContract": self.address,
             },
             message_types={
@@ -238,10 +258,10 @@ class Market(_Binding):
 
     # -- views
     def domain(self) -> Domain:
-        return Domain(chain_id=self.w3.eth.chain_id, market=self.address)
+        return Domain(chain_id=self._chain_id(), market=self.address)
 
     def get_job(self, job_id: int) -> JobView:
-        raw = self._read("getJob", job_id)
+        raw = self._job_read("getJob", job_id)
         return JobView(
             job_id=job_id,
             client=raw[0],
@@ -264,7 +284,7 @@ class Market(_Binding):
         return int(self._read("freeBalanceOf", Web3.to_checksum_address(account)))
 
     def escrow_of(self, job_id: int) -> int:
-        return int(self._read("escrowOf", job_id))
+        return int(self._job_read("escrowOf", job_id))
 
     def collateral_for(self, price: int) -> int:
         return int(self._read("collateralFor", price))
@@ -302,7 +322,7 @@ class Market(_Binding):
         return bool(self._read("hasRole", role, Web3.to_checksum_address(account)))
 
     def get_replica_set(self, job_id: int) -> ReplicaSetView:
-        raw = self._read("getReplicaSet", job_id)
+        raw = self._job_read("getReplicaSet", job_id)
         return ReplicaSetView(
             job_id=job_id,
             replicas=raw[0],
@@ -322,7 +342,7 @@ class Market(_Binding):
     ) -> ReplicaView:
         """Replica `index` (all zero if there is none); pass the set to save a read."""
         rs = replica_set or self.get_replica_set(job_id)
-        raw = self._read("getReplica", job_id, index)
+        raw = self._job_read("getReplica", job_id, index)
         return ReplicaView(
             job_id=job_id,
             index=index,
@@ -359,7 +379,7 @@ class Market(_Binding):
     ) -> bytes:
         """The contract's own `replicaCommitment` (the Python one is `shared.replicas`)."""
         return bytes(
-            self._read(
+            self._job_read(
                 "replicaCommitment",
                 job_id,
                 Web3.to_checksum_address(provider),
@@ -422,30 +442,30 @@ class Market(_Binding):
         return self._send("invalidateNonce", nonce)
 
     def cancel_job(self, job_id: int) -> TxReceipt:
-        return self._send("cancelJob", job_id)
+        return self._job_send("cancelJob", job_id)
 
     def claim_job(self, job_id: int, price: int) -> TxReceipt:
-        return self._send("claimJob", job_id, price)
+        return self._job_send("claimJob", job_id, price)
 
     def release_job(self, job_id: int) -> TxReceipt:
-        return self._send("releaseJob", job_id)
+        return self._job_send("releaseJob", job_id)
 
     def deliver(
         self, job_id: int, result_cid: bytes, video_sha256: bytes, frames_digest: bytes
     ) -> TxReceipt:
-        return self._send("deliver", job_id, result_cid, video_sha256, frames_digest)
+        return self._job_send("deliver", job_id, result_cid, video_sha256, frames_digest)
 
     def dispute(
         self, job_id: int, reason: DisputeReason, evidence: bytes = b"\0" * 32
     ) -> TxReceipt:
-        return self._send("dispute", job_id, int(reason), evidence)
+        return self._job_send("dispute", job_id, int(reason), evidence)
 
     def resolve(self, job_id: int, provider_at_fault: bool) -> TxReceipt:
-        return self._send("resolve", job_id, provider_at_fault)
+        return self._job_send("resolve", job_id, provider_at_fault)
 
     def commit_result(self, job_id: int, commitment: bytes) -> TxReceipt:
         """Commit a replica's result (see `framecast.shared.replicas.replica_commitment`)."""
-        return self._send("commitResult", job_id, commitment)
+        return self._job_send("commitResult", job_id, commitment)
 
     def reveal_result(
         self,
@@ -456,18 +476,18 @@ class Market(_Binding):
         salt: bytes,
     ) -> TxReceipt:
         """Reveal the result committed to; it must hash to the commitment."""
-        return self._send("revealResult", job_id, result_cid, video_sha256, frames_digest, salt)
+        return self._job_send("revealResult", job_id, result_cid, video_sha256, frames_digest, salt)
 
     def resolve_replicas(self, job_id: int, fault: int | set[int] | frozenset[int]) -> TxReceipt:
         """Arbiter: decide a replicated dispute; `fault` is a bit mask or a set of indexes."""
         mask = fault if isinstance(fault, int) else sum(1 << i for i in fault)
-        return self._send("resolveReplicas", job_id, mask)
+        return self._job_send("resolveReplicas", job_id, mask)
 
     def settle(self, job_id: int) -> TxReceipt:
-        return self._send("settle", job_id)
+        return self._job_send("settle", job_id)
 
     def reclaim(self, job_id: int) -> TxReceipt:
-        return self._send("reclaim", job_id)
+        return self._job_send("reclaim", job_id)
 
     # -- admin
     def set_protocol_fee(self, fee_bps: int) -> TxReceipt:
@@ -482,7 +502,9 @@ def bind(
 ) -> tuple[Credits, Market]:
     """Both bindings for a deployment, after checking code exists at the addresses."""
     for name, address in (("Credits", deployment.credits), ("JobMarket", deployment.market)):
-        if not w3.eth.get_code(Web3.to_checksum_address(address)):
+        with guarded(w3, f"eth_getCode of {name}"):
+            code = w3.eth.get_code(Web3.to_checksum_address(address))
+        if not code:
             raise ChainError(
                 f"no {name} contract at {address} on chain {deployment.chain_id}",
                 fix="the chain was reset: run `framecast devnet up` again to redeploy",

@@ -296,3 +296,15 @@ def __getattr__(name: str) -> type[ContractRevert]:
         return by_name[name]
     except KeyError:
         raise AttributeError(name) from None
+
+
+def revert_from(
+    exc: Exception, *, tx_hash: str | None = None
+) -> ContractRevert | TransactionFailed:
+    """Typed exception from web3's contract errors (which carry only selector + data)."""
+    data: Any = getattr(exc, "data", None)
+    if isinstance(data, dict):
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x"):
+        return decode_revert(bytes.fromhex(data[2:]), tx_hash=tx_hash)
+    return TransactionFailed(f"transaction reverted: {exc}", tx_hash=tx_hash)

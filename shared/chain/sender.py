@@ -18,20 +18,14 @@ from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import (
-    ContractCustomError,
-    ContractLogicError,
-    ContractPanicError,
-    TimeExhausted,
-    Web3RPCError,
-)
-from web3.types import Nonce, TxParams, Wei
+from web3.exceptions import TimeExhausted
+from web3.types import Nonce, RPCEndpoint, TxParams, Wei
 
-from framecast.shared.chain.connection import TRANSIENT_ERRORS
-from framecast.shared.chain.reverts import decode_revert
+from framecast.shared.chain.connection import endpoint_of, guarded
 from framecast.shared.errors import (
     ChainError,
     ContractRevert,
+    RpcError,
     RpcUnavailable,
     TransactionFailed,
 )
@@ -50,30 +44,25 @@ class TxReceipt(BaseModel):
     raw: Any
 
 
-def revert_from(
-    exc: Exception, *, tx_hash: str | None = None
-) -> ContractRevert | TransactionFailed:
-    """Typed exception from web3's contract errors (which carry only selector + data)."""
-    data: Any = getattr(exc, "data", None)
-    if isinstance(data, dict):
-        data = data.get("data")
-    if isinstance(data, str) and data.startswith("0x"):
-        return decode_revert(bytes.fromhex(data[2:]), tx_hash=tx_hash)
-    return TransactionFailed(f"transaction reverted: {exc}", tx_hash=tx_hash)
-
-
-_CONTRACT_ERRORS = (ContractCustomError, ContractPanicError, ContractLogicError)
+def _label(fn: ContractFunction | ContractConstructor) -> str:
+    return str(getattr(fn, "fn_name", None) or "constructor")
 
 
 class TxSender:
-    """Sends transactions for one local account."""
+    """Sends transactions for one local account.
+
+    Whatever goes wrong comes out as the tree's error (the connection maps web3's): a
+    revert as the decoded `ContractRevert`, a transport failure as `RpcUnavailable` after
+    ``retries`` retries of the whole request (each itself tried by the connection), a
+    refused transaction as `TransactionFailed`.
+    """
 
     def __init__(
         self,
         w3: Web3,
         account: LocalAccount,
         *,
-        retries: int = 5,
+        retries: int = 3,
         backoff_s: float = 0.2,
         receipt_timeout_s: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -86,6 +75,8 @@ class TxSender:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._nonce: int | None = None
+        #: False once the endpoint said it has no eth_maxPriorityFeePerGas.
+        self._priority_method = True
 
     @property
     def address(self) -> str:
@@ -93,36 +84,34 @@ class TxSender:
 
     def call(self, fn: ContractFunction) -> Any:
         """Read through a contract function, with typed reverts and retried transport errors."""
-        try:
+        with guarded(self.w3, _label(fn)):
             return self._retry(lambda: fn.call({"from": self.account.address}))
-        except _CONTRACT_ERRORS as exc:
-            raise revert_from(exc) from None
 
     def send(
         self, fn: ContractFunction | ContractConstructor, *, gas_margin: float = 1.25
     ) -> TxReceipt:
         """Simulate, sign, send and wait; raises the decoded revert if the call would fail."""
+        with guarded(self.w3, _label(fn)):
+            return self._send(fn, gas_margin)
+
+    def _send(self, fn: ContractFunction | ContractConstructor, gas_margin: float) -> TxReceipt:
         base: TxParams = {"from": self.account.address}
-        try:
-            estimate = self._retry(lambda: fn.estimate_gas(base))
-        except _CONTRACT_ERRORS as exc:
-            raise revert_from(exc) from None
+        estimate = self._retry(lambda: fn.estimate_gas(base))
         with self._lock:
             nonce = self._next_nonce()
-            fees = self._fees()
             params: TxParams = {
                 "from": self.account.address,
                 "nonce": Nonce(nonce),
                 "gas": int(estimate * gas_margin) + 10_000,
-                "maxFeePerGas": Wei(fees["maxFeePerGas"]),
-                "maxPriorityFeePerGas": Wei(fees["maxPriorityFeePerGas"]),
                 "chainId": self._retry(lambda: self.w3.eth.chain_id),
             }
+            params.update(self.fees())  # the 1559 pair, or a legacy gasPrice
             tx = fn.build_transaction(params)
             signed = self.account.sign_transaction(cast(dict[str, Any], tx))
             tx_hash = self._send_raw(signed.raw_transaction, HexBytes(signed.hash))
             self._nonce = nonce + 1
-        return self._wait(tx_hash, tx)
+        with guarded(self.w3, _label(fn), tx_hash=tx_hash.to_0x_hex()):
+            return self._wait(tx_hash, tx)
 
     def _next_nonce(self) -> int:
         if self._nonce is None:
@@ -131,30 +120,67 @@ class TxSender:
             )
         return self._nonce
 
-    def _fees(self) -> dict[str, int]:
+    def fees(self) -> TxParams:
+        """Fee fields for the next transaction.
+
+        EIP-1559 where the latest block has a base fee: maxFeePerGas = 2 × base fee +
+        priority fee (two base fees of headroom survive six full blocks of 12.5 % growth),
+        the priority fee from ``eth_maxPriorityFeePerGas``, or, where the endpoint lacks
+        that method (several L2 RPCs), ``eth_gasPrice`` less the base fee. A chain without
+        a base fee (pre-London, some L2s) gets a legacy ``gasPrice``.
+        """
         latest = self._retry(lambda: self.w3.eth.get_block("latest"))
-        base_fee = int(latest.get("baseFeePerGas", 0) or 0)
-        priority = int(self._retry(lambda: self.w3.eth.max_priority_fee))
-        # Two base fees of headroom survive six full blocks of fee growth.
-        return {"maxFeePerGas": 2 * base_fee + priority, "maxPriorityFeePerGas": priority}
+        base_fee = latest.get("baseFeePerGas")
+        if base_fee is None:
+            return {"gasPrice": Wei(int(self._retry(lambda: self.w3.eth.gas_price)))}
+        priority = self._priority_fee(int(base_fee))
+        return {
+            "maxFeePerGas": Wei(2 * int(base_fee) + priority),
+            "maxPriorityFeePerGas": Wei(priority),
+        }
+
+    def _priority_fee(self, base_fee: int) -> int:
+        if self._priority_method:
+            try:
+                # The raw method: web3's `max_priority_fee` falls back on its own, silently.
+                return int(
+                    self._retry(
+                        lambda: self.w3.manager.request_blocking(
+                            RPCEndpoint("eth_maxPriorityFeePerGas"), []
+                        )
+                    ),
+                    16,
+                )
+            except RpcError:
+                self._priority_method = False
+        gas_price = int(self._retry(lambda: self.w3.eth.gas_price))
+        return max(0, gas_price - base_fee)
 
     def _send_raw(self, raw: bytes, expected_hash: HexBytes) -> HexBytes:
         for attempt in range(self.retries + 1):
             try:
                 return HexBytes(self.w3.eth.send_raw_transaction(raw))
-            except Web3RPCError as exc:
-                text = str(exc).lower()
+            except RpcError as exc:
+                text = exc.rpc_message.lower()
                 if "already known" in text or "already imported" in text:
                     # A retried send whose first try did arrive: same bytes, same hash.
                     return expected_hash
                 if "nonce too low" in text or "nonce too high" in text:
                     self._nonce = None
                     raise ChainError(
-                        f"nonce of {self.account.address} is out of sync with the chain ({exc})",
+                        f"nonce of {self.account.address} is out of sync with the chain "
+                        f"({exc.rpc_message})",
                         fix="retry; another process may be sending from the same account",
+                        url=exc.url,
                     ) from None
-                raise TransactionFailed(f"RPC rejected the transaction: {exc}") from None
-            except TRANSIENT_ERRORS as exc:
+                raise TransactionFailed(
+                    f"RPC {exc.url} rejected the transaction: {exc.rpc_message}",
+                    fix="check the account's balance and the fee (`framecast credits "
+                    "balance`), then retry",
+                    url=exc.url,
+                    tx_hash=expected_hash.to_0x_hex(),
+                ) from None
+            except RpcUnavailable as exc:
                 if attempt == self.retries:
                     raise self._unavailable(exc) from None
                 self._sleep(self.backoff_s * 2**attempt)
@@ -189,10 +215,16 @@ class TxSender:
         tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
         try:
             self.w3.eth.call(call, block_identifier=receipt["blockNumber"])
-        except _CONTRACT_ERRORS as exc:
-            return revert_from(exc, tx_hash=tx_hash)
-        except Web3RPCError as exc:
-            return TransactionFailed(f"transaction {tx_hash} reverted: {exc}", tx_hash=tx_hash)
+        except ContractRevert as exc:
+            exc.tx_hash = tx_hash
+            exc.context["tx_hash"] = tx_hash
+            return exc
+        except TransactionFailed as exc:
+            return TransactionFailed(exc.message, tx_hash=tx_hash)
+        except RpcError as exc:
+            return TransactionFailed(
+                f"transaction {tx_hash} reverted: {exc.rpc_message}", tx_hash=tx_hash
+            )
         return TransactionFailed(
             f"transaction {tx_hash} reverted (out of gas or state changed before mining)",
             tx_hash=tx_hash,
@@ -202,12 +234,17 @@ class TxSender:
         for attempt in range(self.retries + 1):
             try:
                 return action()
-            except TRANSIENT_ERRORS as exc:
+            except RpcUnavailable as exc:
                 if attempt == self.retries:
                     raise self._unavailable(exc) from None
                 self._sleep(self.backoff_s * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _unavailable(self, exc: BaseException) -> RpcUnavailable:
-        endpoint = getattr(self.w3.provider, "endpoint_uri", None) or "the RPC endpoint"
-        return RpcUnavailable(str(endpoint), f"{type(exc).__name__} after {self.retries} retries")
+    def _unavailable(self, exc: RpcUnavailable) -> RpcUnavailable:
+        return RpcUnavailable(
+            exc.url or endpoint_of(self.w3),
+            f"{exc.reason}, after {self.retries} retries",
+            method=exc.method,
+            fix=exc.fix,
+            tx_hash=exc.context.get("tx_hash"),
+        )

@@ -3,11 +3,13 @@ a real `kill -9` of `framecast node run`, and a graceful SIGTERM."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from framecast.shared.chain.connection import connect
 from framecast.shared.chain.devnet import devnet_account
 from framecast.shared.chain.sender import TxSender
 from framecast.shared.deployment import Deployment
+from tests.chain.rpc_server import ScriptedRpc
 from tests.chain.test_sender import FlakyProxy
 from tests.conftest import Chain, free_port
 from tests.node.conftest import AgentFactory
@@ -70,6 +73,64 @@ def test_agent_rides_out_a_flaky_rpc(
         agent.shutdown(grace_s=0)
     finally:
         proxy.close()
+
+
+def test_partition_logs_one_line_each_way_and_recovers_within_a_second(
+    market_ready: Chain,
+    make_agent: AgentFactory,
+    anvil_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    chain = market_ready
+    rpc = ScriptedRpc(anvil_url)
+    stop = threading.Event()
+    try:
+        reference = make_agent()
+        # The node's own RPC settings, shortened so the test does not sit out 2 × 4 s.
+        w3 = connect(rpc.url, expected_chain_id=chain.deployment.chain_id, timeout=0.5)
+        account = chain.account("provider-1")
+        agent = Agent(
+            AgentDeps(
+                settings=reference.settings,
+                deployment=chain.deployment,
+                w3=w3,
+                market=Market(w3, chain.deployment.market, TxSender(w3, account)),
+                account=account,
+                state=StateStore(tmp_path / "partition.sqlite3"),
+                store=reference.d.store,
+                runtime_factory=lambda: ProcessRuntime(log_dir=tmp_path / "runner"),
+                runtime_name="process",
+            )
+        )
+        agent.startup()
+        worker = threading.Thread(target=agent.run_forever, args=(stop,), daemon=True)
+        caplog.set_level(logging.INFO, logger="framecast.node.agent")
+        worker.start()
+        time.sleep(0.5)
+        rpc.set("*", ("hang",))  # a partition: requests are accepted, never answered
+        partitioned = time.time()
+        time.sleep(4.0)
+        down = [r for r in caplog.records if "unreachable since" in r.getMessage()]
+        assert len(down) == 1, [r.getMessage() for r in caplog.records]
+        assert down[0].created - partitioned < 2.5  # two tries of 0.5 s, then one line
+        assert rpc.url in down[0].getMessage()
+        rpc.set("*", None)
+        healed = time.time()
+        deadline = healed + 5
+        while time.time() < deadline and (agent.last_poll_ok or 0) < healed:
+            time.sleep(0.02)
+        assert (agent.last_poll_ok or 0) - healed < 1.5  # ≤ one request timeout + a pause
+        back = [r for r in caplog.records if "rpc back after" in r.getMessage()]
+        assert len(back) == 1
+        assert [r for r in caplog.records if "chain step failed" in r.getMessage()] == []
+        stop.set()
+        worker.join(timeout=10)
+        job_id = submit_tiny(chain)
+        step_until(agent, job_id, {"delivered"})
+    finally:
+        stop.set()
+        rpc.close()
 
 
 class OwnChain:
