@@ -67,11 +67,11 @@ class HeadWatch:
         announced_down = False
         while not self._stop.is_set():
             try:
-                self._subscribe_and_listen()
+                refusal = self._subscribe_and_listen()
+                if refusal is not None:
+                    log.info("no head subscriptions at %s (%s): polling only", self.ws_url, refusal)
+                    return
                 retry = RETRY_S
-            except _Unsupported as exc:
-                log.info("no head subscriptions at %s (%s): polling only", self.ws_url, exc)
-                return
             except Exception as exc:  # the socket library's errors, OSError, bad JSON
                 if not announced_down and not self._stop.is_set():
                     log.info("head subscription at %s unavailable (%s): polling", self.ws_url, exc)
@@ -81,7 +81,8 @@ class HeadWatch:
                 return
             retry = min(RETRY_CAP_S, retry * 2)
 
-    def _subscribe_and_listen(self) -> None:
+    def _subscribe_and_listen(self) -> str | None:
+        """Listen until the socket closes; the refusal when the endpoint has no newHeads."""
         from websockets.sync.client import connect
 
         with connect(self.ws_url, open_timeout=self.timeout_s, max_size=2**20) as socket:
@@ -93,7 +94,7 @@ class HeadWatch:
             )
             answer = json.loads(socket.recv(timeout=self.timeout_s))
             if "error" in answer or not isinstance(answer.get("result"), str):
-                raise _Unsupported(str(answer.get("error", answer)))
+                return str(answer.get("error", answer))
             self.subscribed.set()
             log.info("following new heads by subscription at %s", self.ws_url)
             while not self._stop.is_set():
@@ -101,10 +102,7 @@ class HeadWatch:
                 if '"eth_subscription"' in str(message):
                     self.heads += 1
                     self.wake.set()
-
-
-class _Unsupported(Exception):
-    """The endpoint answered but offers no newHeads subscription."""
+        return None
 
 
 def wait_subscribed(watch: HeadWatch, timeout_s: float) -> bool:
