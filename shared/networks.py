@@ -353,7 +353,7 @@ def resolve_network(name: str, *, home: Path, rpc_url: str | None = None) -> Res
         )
     if entry.status == "devnet":
         return _resolve_devnet(entry, home, rpc_url)
-    url, rpc_source = _pick_rpc(entry, rpc_url, file_url=None)
+    url, rpc_source = pick_rpc(entry, rpc_url, file_url=None)
     return ResolvedNetwork(
         name=name,
         source=where,
@@ -374,7 +374,7 @@ def _resolve_devnet(entry: NetworkEntry, home: Path, rpc_url: str | None) -> Res
             f"network {entry.name} is chain {entry.chain_id}",
             fix="recreate it with `framecast devnet down && framecast devnet up`",
         )
-    url, rpc_source = _pick_rpc(entry, rpc_url, file_url=deployment.rpc_url)
+    url, rpc_source = pick_rpc(entry, rpc_url, file_url=deployment.rpc_url)
     return ResolvedNetwork(
         name=entry.name,
         source=str(path),
@@ -385,7 +385,7 @@ def _resolve_devnet(entry: NetworkEntry, home: Path, rpc_url: str | None) -> Res
     )
 
 
-def _pick_rpc(entry: NetworkEntry, override: str | None, file_url: str | None) -> tuple[str, str]:
+def pick_rpc(entry: NetworkEntry, override: str | None, file_url: str | None) -> tuple[str, str]:
     if override:
         return override, "--rpc-url (or the rpc_url setting)"
     from_env = os.environ.get(entry.rpc_env)
