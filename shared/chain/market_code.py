@@ -69,7 +69,12 @@ def _strip_metadata(code: bytes) -> bytes:
 
 def mismatch(chain_code: bytes, contract: str) -> str | None:
     """Why ``chain_code`` is not ``contract``'s runtime code (None when it is)."""
-    expected, mask = _artifact_code(load_artifact(contract).deployed_bytecode)
+    return compare_code(chain_code, load_artifact(contract).deployed_bytecode, contract)
+
+
+def compare_code(chain_code: bytes, deployed_bytecode: str, contract: str) -> str | None:
+    """Why ``chain_code`` is not the runtime code ``deployed_bytecode`` (None when it is)."""
+    expected, mask = _artifact_code(deployed_bytecode)
     body = _strip_metadata(expected)
     got = _strip_metadata(chain_code)
     if len(got) != len(body):
