@@ -96,7 +96,7 @@ def test_not_deployed_network_says_how_to_deploy(tmp_path: Path) -> None:
 
 
 def test_unknown_network_lists_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown network 'nope'.*local.*network add nope"):
+    with pytest.raises(ConfigError, match=r"unknown network 'nope'.*local.*network add nope"):
         resolve_network("nope", home=tmp_path)
 
 
@@ -150,7 +150,7 @@ def test_names_a_user_network_cannot_take(tmp_path: Path) -> None:
         check_new_name(tmp_path, "Bad Name", 777, force=False)
     check_new_name(tmp_path, "sepolia", 11155111, force=False)  # the right chain is fine
     save_user_network(tmp_path, user_entry(), header="t")
-    with pytest.raises(ConfigError, match="already exists.*--force"):
+    with pytest.raises(ConfigError, match=r"already exists.*--force"):
         check_new_name(tmp_path, "mine", 777, force=False)
     check_new_name(tmp_path, "mine", 777, force=True)
 

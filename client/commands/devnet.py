@@ -10,6 +10,7 @@ import click
 
 from framecast.client.config import ClientSettings
 from framecast.client.devnet import (
+    LOOPBACK,
     DevnetPaths,
     devnet_down,
     devnet_status,
@@ -22,7 +23,8 @@ from framecast.shared.deployment import Deployment
 def _show(deployment: Deployment, paths: DevnetPaths, as_json: bool, headline: str) -> None:
     host = paths.bound_host()
     port = urlsplit(deployment.rpc_url).port or 8545
-    shared = None if ipaddress.ip_address(host).is_loopback else shared_url(host, port)
+    # Bound beyond the default loopback address: say how other hosts (or namespaces) join.
+    shared = None if host in (LOOPBACK, "::1") else shared_url(host, port)
     if as_json:
         data = deployment.model_dump(mode="json")
         click.echo(json.dumps({**data, "bind": host, "shared_rpc_url": shared}, indent=2))
