@@ -2,9 +2,10 @@
 
 Commands take it with ``@pass_client``; the option decorators here (``wallet_option``,
 ``network_options``, ``json_option``) fill it, so every command spells `--wallet`,
-`--rpc-url` and `--json` the same way. Everything expensive is lazy and done once per
-command: the keystore is unlocked (and the password prompted for) on the first
-``account()``, the RPC connected and the contracts bound on the first ``market()``.
+`--network`, `--rpc-url` and `--json` the same way (the root group's `--network` counts
+too). Everything expensive is lazy and done once per command: the keystore is unlocked
+(and the password prompted for) on the first ``account()``, the network resolved, the RPC
+connected and the contracts bound on the first ``market()``.
 """
 
 from __future__ import annotations

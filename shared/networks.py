@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from framecast.shared.deployment import Deployment, MarketParams, load_deployment
-from framecast.shared.errors import ChainMismatch, ConfigError
+from framecast.shared.errors import ChainMismatch, ConfigError, RpcUnavailable
 from framecast.shared.network_choice import DEFAULT_NETWORK
 from framecast.shared.request import Address
 
@@ -150,6 +150,7 @@ class ResolvedNetwork(BaseModel):
     source: str = Field(description="Where the addresses came from (a file path).")
     deployment: Deployment
     rpc_source: str = Field(description="What chose the RPC URL (an option, a variable, a file).")
+    rpc_env: str | None = Field(None, description="The network's RPC variable, if it has one.")
     confirmations: int = Field(ge=0)
     log_range_limit: int = Field(ge=1)
     code_hash: str | None = None
@@ -359,6 +360,7 @@ def resolve_network(name: str, *, home: Path, rpc_url: str | None = None) -> Res
         source=where,
         deployment=entry.deployment(url),
         rpc_source=rpc_source,
+        rpc_env=entry.rpc_env,
         confirmations=entry.confirmations,
         log_range_limit=entry.log_range_limit,
         code_hash=entry.code_hash,
@@ -380,6 +382,7 @@ def _resolve_devnet(entry: NetworkEntry, home: Path, rpc_url: str | None) -> Res
         source=str(path),
         deployment=deployment.model_copy(update={"rpc_url": url}),
         rpc_source=rpc_source,
+        rpc_env=entry.rpc_env,
         confirmations=entry.confirmations,
         log_range_limit=entry.log_range_limit,
     )
@@ -463,7 +466,16 @@ def connect_network(network: ResolvedNetwork, *, timeout: float = 10.0) -> Web3:
     """A Web3 on the network's RPC, after checking it serves the network's chain."""
     from framecast.shared.chain.connection import connect
 
-    w3 = connect(network.rpc_url, timeout=timeout)
+    try:
+        w3 = connect(network.rpc_url, timeout=timeout)
+    except RpcUnavailable as exc:
+        if network.rpc_env is not None and network.name != DEFAULT_NETWORK:
+            # Not the devnet: `framecast devnet up` would not help; say where the URL came from.
+            exc.fix = (
+                f"check the RPC of network {network.name} (set by {network.rpc_source}); set "
+                f"{network.rpc_env}=URL or pass --rpc-url"
+            )
+        raise
     served = int(w3.eth.chain_id)
     if served != network.chain_id:
         raise ChainMismatch(

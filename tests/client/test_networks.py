@@ -177,6 +177,13 @@ def test_a_network_whose_rpc_serves_another_chain_is_refused(
     message = str(result.exception)
     assert "serves chain 31337" in message and "chain 777" in message
     assert "FRAMECAST_RPC_FOREIGN" in message
+    # Unreachable: the fix names the network's variable, not `devnet up`.
+    dead = f"http://127.0.0.1:{free_port()}"
+    down = Cli(env={**cli.env, "FRAMECAST_RPC_FOREIGN": dead})(
+        "--network", "foreign", "jobs", ok=False
+    )
+    assert isinstance(down.exception, RpcUnavailable)
+    assert dead in str(down.exception) and "set FRAMECAST_RPC_FOREIGN=URL" in str(down.exception)
 
 
 def test_a_deployment_file_and_another_network_conflict(
