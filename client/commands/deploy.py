@@ -84,7 +84,7 @@ def command(
     """
     from framecast.client.networks import connect_rpc, deploy_network
     from framecast.shared.keystore import unlock_file
-    from framecast.shared.networks import check_new_name, name_for_chain
+    from framecast.shared.networks import DEV_CHAIN_ID, check_new_name, name_for_chain
 
     market_params = _params(params)
     if arbiter is not None and not _is_address(arbiter):
@@ -102,6 +102,14 @@ def command(
         deployer = client.account()
     if not client.as_json:
         click.echo(f"deploying to chain {chain_id} from {deployer.address}…", err=True)
+    if not params and chain_id != DEV_CHAIN_ID:
+        # The devnet's windows (a 15 s challenge) leave no time to dispute on a public chain.
+        click.secho(
+            "note: the devnet's market parameters; for a public chain pass e.g. "
+            "--param challenge_window=3600 --param resolve_window=86400",
+            fg="yellow",
+            err=True,
+        )
     entry, path = deploy_network(
         w3,
         deployer,
