@@ -16,10 +16,13 @@ from typing import Any
 import click
 
 from framecast.shared.errors import FramecastError
+from framecast.shared.network_choice import NETWORK_ENV, NETWORK_META_KEY
 
 # name -> "module:attribute" of a click command; imported only when invoked.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "devnet": ("framecast.client.commands.devnet", "Manage the local development chain."),
+    "network": ("framecast.client.commands.network", "List, show, add and remove networks."),
+    "deploy": ("framecast.client.commands.deploy", "Deploy the contracts to any EVM chain."),
     "demo": ("framecast.client.commands.demo", "Run the whole market end to end on this machine."),
     "cid": ("framecast.client.commands.cid", "Print the IPFS CID of a file or directory."),
     "wallet": ("framecast.client.commands.wallet", "Create, import and list encrypted wallets."),
@@ -75,8 +78,25 @@ class LazyGroup(click.Group):
                 formatter.write_dl(sorted(rows))
 
 
+def _store_network(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    # click shares ``meta`` with every nested context: client and node commands alike read
+    # the choice from there (framecast.shared.network_choice.chosen_network).
+    if value:
+        ctx.meta[NETWORK_META_KEY] = value
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, envvar="FRAMECAST_DEBUG", help="Show tracebacks.")
+@click.option(
+    "--network",
+    metavar="NAME",
+    envvar=NETWORK_ENV,
+    expose_value=False,
+    is_eager=True,
+    callback=_store_network,
+    help=f"Network every command uses (or {NETWORK_ENV}); default: local, this machine's "
+    "devnet. `framecast network list` shows them.",
+)
 @click.version_option(package_name="framecast")
 @click.pass_context
 def root(ctx: click.Context, debug: bool) -> None:

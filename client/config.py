@@ -21,11 +21,19 @@ class ClientSettings(BaseSettings):
         default_factory=lambda: Path.home() / ".framecast",
         description="State folder: wallets, devnet, downloads (FRAMECAST_HOME).",
     )
+    network: str | None = Field(
+        None,
+        description="Network name, from the registry or <home>/networks (`framecast network "
+        "list`); default `local`, this machine's devnet (FRAMECAST_NETWORK).",
+    )
     deployment: Path | None = Field(
-        None, description="Deployment file; default: the devnet's (FRAMECAST_DEPLOYMENT)."
+        None,
+        description="Deployment file to use instead of a network's (FRAMECAST_DEPLOYMENT).",
     )
     rpc_url: str | None = Field(
-        None, description="RPC endpoint; default: the deployment's (FRAMECAST_RPC_URL)."
+        None,
+        description="RPC endpoint; default: the network's (its FRAMECAST_RPC_<NAME> variable, "
+        "then its file) (FRAMECAST_RPC_URL).",
     )
     wallet: str | None = Field(
         None,
@@ -96,10 +104,6 @@ class ClientSettings(BaseSettings):
     @property
     def keystores(self) -> Path:
         return self.home / "keystores"
-
-    @property
-    def deployment_path(self) -> Path:
-        return self.deployment or self.devnet.deployment
 
     @property
     def blocks(self) -> Path:

@@ -2,9 +2,10 @@
 
 Commands take it with ``@pass_client``; the option decorators here (``wallet_option``,
 ``network_options``, ``json_option``) fill it, so every command spells `--wallet`,
-`--rpc-url` and `--json` the same way. Everything expensive is lazy and done once per
-command: the keystore is unlocked (and the password prompted for) on the first
-``account()``, the RPC connected and the contracts bound on the first ``market()``.
+`--network`, `--rpc-url` and `--json` the same way (the root group's `--network` counts
+too). Everything expensive is lazy and done once per command: the keystore is unlocked
+(and the password prompted for) on the first ``account()``, the network resolved, the RPC
+connected and the contracts bound on the first ``market()``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from framecast.client.config import ClientSettings
 from framecast.client.wallet import Keystores, WalletInfo
 from framecast.shared.errors import WalletError
 from framecast.shared.keystore import Secret
+from framecast.shared.network_choice import NETWORK_META_KEY
 
 if TYPE_CHECKING:
     # web3 takes seconds to import on a busy machine: keystore-only commands never pay it.
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from framecast.client.verify import ReplicatedReport, VerifyReport
     from framecast.shared.chain.bindings import Credits, Market
     from framecast.shared.deployment import Deployment
+    from framecast.shared.networks import ResolvedNetwork
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,7 +46,7 @@ class ClientContext:
         self.as_json = False
         self._settings: ClientSettings | None = None
         self._account: LocalAccount | None = None
-        self._deployment: Deployment | None = None
+        self._network: ResolvedNetwork | None = None
         self._w3: Web3 | None = None
         self._bound: dict[bool, tuple[Credits, Market]] = {}
 
@@ -51,7 +54,13 @@ class ClientContext:
     @property
     def settings(self) -> ClientSettings:
         if self._settings is None:
-            self._settings = ClientSettings(**self.overrides)
+            overrides = dict(self.overrides)
+            # `framecast --network NAME cmd`: the root group leaves the choice in click's
+            # shared meta; a command's own --network (in overrides) wins over it.
+            ctx = click.get_current_context(silent=True)
+            if "network" not in overrides and ctx is not None and ctx.meta.get(NETWORK_META_KEY):
+                overrides["network"] = ctx.meta[NETWORK_META_KEY]
+            self._settings = ClientSettings(**overrides)
         return self._settings
 
     @property
@@ -127,22 +136,32 @@ class ClientContext:
         return recorded if recorded is not None else str(self.account().address)
 
     # -- chain
-    def deployment(self) -> Deployment:
-        if self._deployment is None:
-            from framecast.shared.deployment import load_deployment
+    def network(self) -> ResolvedNetwork:
+        """The chosen network (--network, FRAMECAST_NETWORK, --deployment; default local)."""
+        if self._network is None:
+            from framecast.shared.networks import select_network
 
-            self._deployment = load_deployment(self.settings.deployment_path)
-        return self._deployment
+            settings = self.settings
+            self._network = select_network(
+                settings.network,
+                deployment_file=settings.deployment,
+                home=settings.home,
+                rpc_url=settings.rpc_url,
+            )
+        return self._network
+
+    def deployment(self) -> Deployment:
+        return self.network().deployment
 
     @property
     def rpc_url(self) -> str:
-        return str(self.settings.rpc_url or self.deployment().rpc_url)
+        return self.network().rpc_url
 
     def web3(self) -> Web3:
         if self._w3 is None:
-            from framecast.shared.chain.connection import connect
+            from framecast.shared.networks import connect_network
 
-            self._w3 = connect(self.rpc_url, expected_chain_id=self.deployment().chain_id)
+            self._w3 = connect_network(self.network())
         return self._w3
 
     def _bind(self, signing: bool) -> tuple[Credits, Market]:
@@ -247,18 +266,25 @@ def wallet_option(fn: F) -> F:
 
 
 def network_options(fn: F) -> F:
-    """``--deployment PATH`` and ``--rpc-url URL``."""
+    """``--network NAME``, ``--deployment PATH`` and ``--rpc-url URL``."""
     fn = click.option(
         "--rpc-url",
         metavar="URL",
         expose_value=False,
         callback=_setting("rpc_url"),
-        help="RPC endpoint (or FRAMECAST_RPC_URL); default: the deployment's.",
+        help="RPC endpoint (or FRAMECAST_RPC_URL); default: the network's.",
     )(fn)
-    return click.option(
+    fn = click.option(
         "--deployment",
         type=click.Path(dir_okay=False, path_type=Path),
         expose_value=False,
         callback=_setting("deployment"),
-        help="Deployment file (or FRAMECAST_DEPLOYMENT); default: the devnet's.",
+        help="Deployment file to use instead of a network's (or FRAMECAST_DEPLOYMENT).",
+    )(fn)
+    return click.option(
+        "--network",
+        metavar="NAME",
+        expose_value=False,
+        callback=_setting("network"),
+        help="Network (or FRAMECAST_NETWORK); default: local, this machine's devnet.",
     )(fn)

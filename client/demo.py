@@ -101,6 +101,8 @@ class NodeProcess:
             **os.environ,
             "FRAMECAST_HOME": str(settings.home),
             "FRAMECAST_PASSWORD_FILE": str(paths.password_file),
+            # The node joins the devnet the demo started, whatever network the shell chose.
+            "FRAMECAST_NETWORK": "local",
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.metrics_url = ""

@@ -7,6 +7,8 @@ command reads. Devnet keys are anvil's public test mnemonic: never use them else
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import os
 import shutil
 import signal
@@ -73,6 +75,38 @@ class DevnetPaths:
     def log(self) -> Path:
         return self.root / "anvil.log"
 
+    @property
+    def bind(self) -> Path:
+        """The address anvil listens on (`devnet up --host`)."""
+        return self.root / "anvil.host"
+
+    def bound_host(self) -> str:
+        try:
+            return self.bind.read_text().strip() or LOOPBACK
+        except FileNotFoundError:
+            return LOOPBACK
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL this machine uses for an anvil bound to ``host`` (a wildcard: loopback)."""
+    if ipaddress.ip_address(host).is_unspecified:
+        return _url("::1" if ":" in host else LOOPBACK, port)
+    return _url(host, port)
+
+
+def shared_url(host: str, port: int) -> str:
+    """The URL other hosts use: the bound address, or this host's name for a wildcard."""
+    if ipaddress.ip_address(host).is_unspecified:
+        return _url(socket.gethostname(), port)
+    return _url(host, port)
+
 
 def start_anvil(
     port: int,
@@ -81,8 +115,14 @@ def start_anvil(
     detach: bool,
     state_path: Path | None = None,
     block_time_s: int | None = None,
+    host: str = LOOPBACK,
+    chain_id: int = DEVNET_CHAIN_ID,
 ) -> subprocess.Popen[bytes]:
-    """Start anvil on 127.0.0.1:`port` and wait until it answers.
+    """Start anvil on `host`:`port` and wait until it answers.
+
+    ``host`` is 127.0.0.1 unless other hosts must reach the chain (an address of this
+    machine, or 0.0.0.0 for all). ``chain_id`` is the devnet's unless a test wants a
+    chain that is not the devnet.
 
     With ``state_path`` the chain is loaded from it (if present) and dumped to it on exit,
     so a stopped devnet comes back with its contracts, balances and jobs. With
@@ -90,11 +130,11 @@ def start_anvil(
     transactions still mine at once), so chain time moves on an idle devnet and deadlines
     pass as they would on a real chain.
     """
-    _require_free_port(port)
+    _require_free_port(port, host)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        command = [find_tool("anvil"), "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--chain-id", str(DEVNET_CHAIN_ID), "--mnemonic", DEVNET_MNEMONIC]
+        command = [find_tool("anvil"), "--host", host, "--port", str(port)]
+        command += ["--chain-id", str(chain_id), "--mnemonic", DEVNET_MNEMONIC]
         command += ["--accounts", str(len(NAMED_ACCOUNTS))]
         if state_path is not None:
             command += ["--state", str(state_path)]
@@ -108,7 +148,7 @@ def start_anvil(
             # A detached anvil is its own session so it survives the CLI that started it.
             start_new_session=detach,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = local_url(host, port)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -128,17 +168,24 @@ def start_anvil(
     raise RpcUnavailable(url, "anvil did not start within 15 s")
 
 
-def _require_free_port(port: int) -> None:
+def _require_free_port(port: int, host: str = LOOPBACK) -> None:
     """Refuse a busy port: a second anvil would fail to bind while the first one answered."""
-    with socket.socket() as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
         # SO_REUSEADDR: connections of a stopped anvil in TIME_WAIT do not count (anvil
         # itself binds that way); only a socket still listening on the port makes it busy.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(
+                    f"{host} is not an address of this machine",
+                    fix="pass --host one of this machine's addresses (`ip -brief address`), "
+                    "or 0.0.0.0 for all of them",
+                ) from None
             raise ConfigError(
-                f"port {port} on 127.0.0.1 is already in use (another devnet or node?)",
+                f"port {port} on {host} is already in use (another devnet or node?)",
                 fix="stop it (`framecast devnet down` with the FRAMECAST_HOME that started it) "
                 "or choose another port with --port",
             ) from None
@@ -191,16 +238,31 @@ def devnet_status(paths: DevnetPaths) -> Deployment | None:
     return deployment
 
 
-def devnet_up(paths: DevnetPaths, port: int = 8545) -> tuple[Deployment, bool]:
-    """Start (or find running) the devnet; returns its deployment and whether it was started."""
+def devnet_up(
+    paths: DevnetPaths, port: int = 8545, host: str | None = None
+) -> tuple[Deployment, bool]:
+    """Start (or find running) the devnet; returns its deployment and whether it was started.
+
+    ``host`` is the address anvil binds (default 127.0.0.1); a running devnet bound
+    elsewhere is not silently kept for a different ``host``.
+    """
     running = devnet_status(paths)
     if running is not None:
+        bound = paths.bound_host()
+        if host is not None and host != bound:
+            raise ConfigError(
+                f"the devnet already runs, bound to {bound}",
+                fix=f"stop it with `framecast devnet down`, then `framecast devnet up --host "
+                f"{host}` (its chain starts afresh)",
+            )
         return running, False
     devnet_down(paths)
-    process = start_anvil(port, paths.log, detach=True, block_time_s=1)
+    host = host or LOOPBACK
+    process = start_anvil(port, paths.log, detach=True, block_time_s=1, host=host)
     paths.pid.write_text(str(process.pid))
+    paths.bind.write_text(host)
     try:
-        deployment = deploy_devnet(f"http://127.0.0.1:{port}")
+        deployment = deploy_devnet(local_url(host, port))
     except Exception:
         devnet_down(paths)
         raise
@@ -210,6 +272,7 @@ def devnet_up(paths: DevnetPaths, port: int = 8545) -> tuple[Deployment, bool]:
 
 def devnet_down(paths: DevnetPaths) -> bool:
     """Stop the devnet's anvil if this home started one; returns whether one was stopped."""
+    paths.bind.unlink(missing_ok=True)
     if not paths.pid.exists():
         return False
     pid = int(paths.pid.read_text().strip() or 0)

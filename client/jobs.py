@@ -446,7 +446,7 @@ def job_details(
     if submitted is None or view.state is JobState.NONE:
         raise JobNotFound(
             f"job {job_id} does not exist on the market at {market.address}",
-            fix="list jobs with `framecast jobs` (is --deployment the right network?)",
+            fix="list jobs with `framecast jobs` (is --network the right one?)",
         )
     args = submitted["args"]
     raw_spec = bytes(args["spec"])

@@ -38,11 +38,18 @@ def check_replay_available() -> None:
 
 
 def replay_command(
-    job_id: int, result_dir: Path, *, deployment: Path | None, rpc_url: str | None
+    job_id: int,
+    result_dir: Path,
+    *,
+    deployment: Path | None,
+    rpc_url: str | None,
+    network: str | None = None,
 ) -> list[str]:
     """The node command line (same interpreter, so the same install answers)."""
-    command = [sys.executable, "-m", "framecast.client.cli", "node", "replay", str(job_id)]
-    command += ["--result", str(result_dir), "--json"]
+    command = [sys.executable, "-m", "framecast.client.cli"]
+    if network is not None:
+        command += ["--network", network]
+    command += ["node", "replay", str(job_id), "--result", str(result_dir), "--json"]
     if deployment is not None:
         command += ["--deployment", str(deployment)]
     if rpc_url is not None:
@@ -56,6 +63,7 @@ def run_replay(
     *,
     deployment: Path | None,
     rpc_url: str | None,
+    network: str | None = None,
     timeout_s: float = 3900.0,
 ) -> ReplayReport:
     """Replay `job_id` against the verified `result_dir`; the report whatever the verdict.
@@ -64,7 +72,9 @@ def run_replay(
     with the node command's own error line.
     """
     check_replay_available()
-    command = replay_command(job_id, result_dir, deployment=deployment, rpc_url=rpc_url)
+    command = replay_command(
+        job_id, result_dir, deployment=deployment, rpc_url=rpc_url, network=network
+    )
     env = {**os.environ, "NO_COLOR": "1"}
     try:
         done = subprocess.run(

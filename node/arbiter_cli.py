@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from framecast.node.arbiter import Arbiter, ArbiterDeps, Decision
-from framecast.node.cli import _settings, _unlock, config_option
+from framecast.node.cli import _settings, _unlock, config_option, network_option, rpc_url_option
 from framecast.node.config import NodeSettings
 from framecast.shared.errors import ConfigError
 
@@ -30,17 +30,18 @@ def arbiter_group() -> None:
 @contextmanager
 def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
     """Wire an arbiter from a node config: chain, key, runtime, store (closed on exit)."""
+    from framecast.node.config import node_network
     from framecast.node.replay import store_fetcher
     from framecast.node.wiring import runtime_factory
     from framecast.shared.chain.bindings import bind
-    from framecast.shared.chain.connection import connect
     from framecast.shared.chain.sender import TxSender
-    from framecast.shared.deployment import load_deployment
     from framecast.shared.ipfs.store import open_store
+    from framecast.shared.networks import connect_network
 
     account = _unlock(settings)
-    deployment = load_deployment(settings.deployment)
-    w3 = connect(settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id)
+    network = node_network(settings)
+    deployment = network.deployment
+    w3 = connect_network(network)
     _, market = bind(w3, deployment, TxSender(w3, account))
     if not market.is_arbiter(account.address):
         raise ConfigError(
@@ -71,6 +72,8 @@ def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
 
 @arbiter_group.command("run")
 @config_option
+@network_option
+@rpc_url_option
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="text")
 @click.option("--poll", default=2.0, show_default=True, help="Seconds between chain scans.")
 def run(config_path: Path, log_format: str, poll: float) -> None:
@@ -89,6 +92,8 @@ def run(config_path: Path, log_format: str, poll: float) -> None:
 @arbiter_group.command("decide")
 @click.argument("job_id", metavar="JOB", type=click.IntRange(min=1))
 @config_option
+@network_option
+@rpc_url_option
 @click.option("--dry-run", is_flag=True, help="Judge and print, but do not resolve on chain.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def decide(job_id: int, config_path: Path, dry_run: bool, as_json: bool) -> None:

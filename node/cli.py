@@ -19,8 +19,15 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
-from framecast.node.config import NodeSettings, load_settings, render_toml
+from framecast.node.config import (
+    NodeSettings,
+    framecast_home,
+    load_settings,
+    render_toml,
+    with_network,
+)
 from framecast.shared.errors import ConfigError
+from framecast.shared.network_choice import NETWORK_META_KEY, chosen_network
 
 DEFAULT_CONFIG = Path(os.environ.get("FRAMECAST_HOME", "~/.framecast")) / "node" / "node.toml"
 FCC = 10**18
@@ -36,8 +43,49 @@ config_option = click.option(
 )
 
 
+#: Where `--rpc-url` of a node command leaves its value in click's shared meta.
+_RPC_META_KEY = "framecast.node.rpc_url"
+
+
+def _store_meta(key: str) -> Any:
+    def store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.meta[key] = value
+
+    return store
+
+
+#: ``--network NAME``: the same choice as the root `framecast --network` (either place works).
+network_option = click.option(
+    "--network",
+    metavar="NAME",
+    expose_value=False,
+    callback=_store_meta(NETWORK_META_KEY),
+    help="Network to serve (or FRAMECAST_NETWORK); default: the config's `network`.",
+)
+#: ``--rpc-url URL``: overrides the config's rpc_url and the network's.
+rpc_url_option = click.option(
+    "--rpc-url",
+    metavar="URL",
+    expose_value=False,
+    callback=_store_meta(_RPC_META_KEY),
+    help="RPC endpoint (default: the config's rpc_url, else the network's).",
+)
+
+
+def _chosen_network() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    return chosen_network(ctx.meta if ctx is not None else {})
+
+
 def _settings(config_path: Path) -> NodeSettings:
-    return load_settings(config_path.expanduser())
+    """The node config, serving the network and RPC the command line chose (if any)."""
+    settings = with_network(load_settings(config_path.expanduser()), _chosen_network())
+    ctx = click.get_current_context(silent=True)
+    rpc_url = ctx.meta.get(_RPC_META_KEY) if ctx is not None else None
+    if rpc_url:
+        settings = settings.model_copy(update={"rpc_url": rpc_url})
+    return settings
 
 
 def parse_fcc(value: str, field: str) -> int:
@@ -58,6 +106,7 @@ def node_group() -> None:
 
 @node_group.command("init")
 @config_option
+@network_option
 @click.option("--devnet-account", help="Use this named devnet account (e.g. provider-1).")
 @click.option("--model", "models", multiple=True, help="Model id to serve (repeatable).")
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Override state_dir.")
@@ -86,6 +135,18 @@ def init(
         overrides["state_dir"] = state_dir
     if password_file:
         overrides["password_file"] = password_file
+    network = _chosen_network()
+    if network:
+        from framecast.shared.networks import all_networks
+
+        known = all_networks(framecast_home())
+        if network not in known:
+            raise ConfigError(
+                f"unknown network {network!r} (known: {', '.join(sorted(known))})",
+                fix=f"join it first with `framecast network add {network} --rpc-url URL "
+                "--market ADDR`",
+            )
+        overrides["network"] = network
     home = path.parent
     overrides.setdefault("keystore", home / "provider.json")
     overrides.setdefault("weights_dir", home / "weights")
@@ -175,6 +236,8 @@ def offer_uri(settings: NodeSettings) -> str:
 
 @node_group.command("register")
 @config_option
+@network_option
+@rpc_url_option
 @click.option("--bond", required=True, help="Bond in FCC (at least the market's minimum).")
 @click.option(
     "--metadata",
@@ -184,21 +247,17 @@ def offer_uri(settings: NodeSettings) -> str:
 )
 def register(config_path: Path, bond: str, metadata: str) -> None:
     """Approve and lock a bond, registering this node's key as a provider."""
+    from framecast.node.config import node_network
     from framecast.shared.chain.bindings import bind
-    from framecast.shared.chain.connection import connect
     from framecast.shared.chain.sender import TxSender
-    from framecast.shared.deployment import load_deployment
+    from framecast.shared.networks import connect_network
 
     settings = _settings(config_path)
     amount = parse_fcc(bond, "--bond")
     account = _unlock(settings)
-    deployment = load_deployment(settings.deployment)
-    w3 = connect(
-        settings.rpc_url or deployment.rpc_url,
-        expected_chain_id=deployment.chain_id,
-        timeout=settings.rpc_timeout_s,
-    )
-    credits, market = bind(w3, deployment, TxSender(w3, account))
+    network = node_network(settings)
+    w3 = connect_network(network, timeout=settings.rpc_timeout_s)
+    credits, market = bind(w3, network.deployment, TxSender(w3, account))
     credits.approve(market.address, amount)
     market.register_provider(amount, metadata or offer_uri(settings))
     view = market.get_provider(account.address)
@@ -207,6 +266,8 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
 
 @node_group.command("run")
 @config_option
+@network_option
+@rpc_url_option
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json")
 @click.option("--grace", default=30.0, show_default=True, help="Seconds to finish jobs on stop.")
 def run(config_path: Path, log_format: str, grace: float) -> None:
@@ -438,11 +499,12 @@ def models_list(
     help="The job's verified result folder (default: fetched by the CID delivered on chain).",
 )
 @click.option("--gateway", metavar="URL", help="Trustless gateway to fetch the result from.")
+@network_option
 @click.option(
     "--deployment",
     "deployment_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Deployment file (default: the node config's).",
+    help="Deployment file to use instead of the network's (default: the node config's).",
 )
 @click.option("--rpc-url", metavar="URL", help="RPC endpoint (default: the node config's).")
 @_WEIGHTS_DIR
@@ -469,6 +531,7 @@ def replay(
 
     Exit 0 on an exact or perceptual match, 1 on a mismatch.
     """
+    from framecast.node.config import node_network
     from framecast.node.replay import (
         fetch_result,
         new_work_dir,
@@ -478,17 +541,20 @@ def replay(
     )
     from framecast.node.wiring import runtime_factory
     from framecast.shared.chain.bindings import Market
-    from framecast.shared.chain.connection import connect
-    from framecast.shared.deployment import load_deployment
     from framecast.shared.errors import VerificationFailed
+    from framecast.shared.networks import check_no_conflict, connect_network
 
     settings = _settings(config_path)
     if weights_dir is not None:
         settings = settings.model_copy(update={"weights_dir": weights_dir})
-    deployment = load_deployment(deployment_path or settings.deployment)
-    w3 = connect(
-        rpc_url or settings.rpc_url or deployment.rpc_url, expected_chain_id=deployment.chain_id
-    )
+    if deployment_path is not None:
+        check_no_conflict(_chosen_network(), deployment_path, framecast_home())
+        settings = settings.model_copy(update={"deployment": deployment_path})
+    if rpc_url is not None:
+        settings = settings.model_copy(update={"rpc_url": rpc_url})
+    network = node_network(settings)
+    deployment = network.deployment
+    w3 = connect_network(network, timeout=settings.rpc_timeout_s)
     chain_job = read_chain_job(
         Market(w3, deployment.market), job_id, from_block=deployment.deployed_block, replica=replica
     )

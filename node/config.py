@@ -20,6 +20,13 @@ from pydantic_settings import (
 
 from framecast.shared.errors import ConfigError
 from framecast.shared.ipfs.store import StoreSettings
+from framecast.shared.network_choice import DEFAULT_NETWORK
+from framecast.shared.networks import (
+    NAME_PATTERN,
+    ResolvedNetwork,
+    check_no_conflict,
+    select_network,
+)
 
 
 def framecast_home() -> Path:
@@ -36,11 +43,20 @@ class NodeSettings(BaseSettings):
     #: Set by `load_settings` before construction; TOML is read from here.
     toml_path: ClassVar[Path | None] = None
 
-    deployment: Path = Field(
-        default_factory=lambda: framecast_home() / "devnet" / "deployment.json",
-        description="Deployment file (chain id, contract addresses, start block).",
+    network: str = Field(
+        DEFAULT_NETWORK,
+        pattern=NAME_PATTERN,
+        description="Network to serve (`framecast network list`): `local` is this machine's "
+        "devnet; --network / FRAMECAST_NETWORK on the command line win.",
     )
-    rpc_url: str | None = Field(None, description="RPC endpoint; default: the deployment's.")
+    deployment: Path | None = Field(
+        None,
+        description="Deployment file to use instead of the network's (older configs name the "
+        "devnet's here).",
+    )
+    rpc_url: str | None = Field(
+        None, description="RPC endpoint; default: the network's (FRAMECAST_RPC_<NAME>, its file)."
+    )
     keystore: Path = Field(
         default_factory=lambda: framecast_home() / "node" / "provider.json",
         description="Web3 Secret Storage keystore of the provider key.",
@@ -144,6 +160,30 @@ def load_settings(path: Path | None, **overrides: Any) -> NodeSettings:
         ) from None
     finally:
         NodeSettings.toml_path = None
+
+
+def with_network(settings: NodeSettings, chosen: str | None) -> NodeSettings:
+    """``settings`` serving the network chosen on the command line (None: as configured).
+
+    A config that names a deployment file of its own conflicts with a chosen network,
+    except the devnet's file with `local` (what `node init` wrote before networks existed).
+    """
+    if not chosen:
+        return settings
+    if settings.deployment is not None:
+        check_no_conflict(chosen, settings.deployment, framecast_home())
+    return settings.model_copy(update={"network": chosen, "deployment": None})
+
+
+def node_network(settings: NodeSettings) -> ResolvedNetwork:
+    """The deployment and RPC this node serves: its deployment file, else its network."""
+    return select_network(
+        None,
+        deployment_file=settings.deployment,
+        home=framecast_home(),
+        rpc_url=settings.rpc_url,
+        configured=settings.network,
+    )
 
 
 def render_toml(settings: NodeSettings) -> str:

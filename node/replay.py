@@ -107,7 +107,7 @@ def read_chain_job(
     if not found["JobSubmitted"]:
         raise VerificationFailed(
             f"job {job_id} was never submitted to the market at {market.address}",
-            fix="check the job id and the deployment (--deployment / --rpc-url)",
+            fix="check the job id and the network (--network / --rpc-url)",
         )
     submitted = found["JobSubmitted"][-1]
     replicas = int(submitted["args"]["replicas"])

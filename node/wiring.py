@@ -5,16 +5,15 @@ from __future__ import annotations
 from eth_account.signers.local import LocalAccount
 
 from framecast.node.agent import Agent, AgentDeps, RuntimeFactory
-from framecast.node.config import NodeSettings
+from framecast.node.config import NodeSettings, node_network
 from framecast.node.metrics import NodeMetrics
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.node.state import StateStore
 from framecast.shared.chain.bindings import bind
-from framecast.shared.chain.connection import connect
 from framecast.shared.chain.sender import TxSender
-from framecast.shared.deployment import load_deployment
 from framecast.shared.errors import ConfigError
 from framecast.shared.ipfs.store import open_store
+from framecast.shared.networks import connect_network
 
 
 def runtime_factory(settings: NodeSettings) -> tuple[RuntimeFactory, str | None]:
@@ -50,13 +49,18 @@ def runtime_factory(settings: NodeSettings) -> tuple[RuntimeFactory, str | None]
 
 def build_agent(settings: NodeSettings, account: LocalAccount) -> Agent:
     """Connect, bind and open everything the agent needs."""
-    deployment = load_deployment(settings.deployment)
-    w3 = connect(
-        settings.rpc_url or deployment.rpc_url,
-        expected_chain_id=deployment.chain_id,
-        timeout=settings.rpc_timeout_s,
-    )
+    network = node_network(settings)
+    deployment = network.deployment
+    w3 = connect_network(network, timeout=settings.rpc_timeout_s)
     _, market = bind(w3, deployment, TxSender(w3, account))
+    # The network's habits are floors/ceilings the config may tighten, never loosen: at least
+    # its confirmations, at most its getLogs span.
+    settings = settings.model_copy(
+        update={
+            "confirmations": max(settings.confirmations, network.confirmations),
+            "backfill_chunk": min(settings.backfill_chunk, network.log_range_limit),
+        }
+    )
     store_settings = settings.store
     make_runtime, image = runtime_factory(settings)
     return Agent(

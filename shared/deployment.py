@@ -1,5 +1,5 @@
-"""Where the contracts live: the deployment file written by `framecast devnet up` (or by
-an operator for a public testnet) and read by the client and the node."""
+"""Where the contracts live: the deployment file written by `framecast devnet up` and read
+by the client and the node for the `local` network (other networks: `shared/networks.py`)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def load_deployment(path: Path) -> Deployment:
     except FileNotFoundError:
         raise ConfigError(
             f"no deployment file at {path}",
-            fix="start the local chain with `framecast devnet up`, or pass --deployment",
+            fix="start the local chain with `framecast devnet up`, or choose another network "
+            "with --network NAME (`framecast network list`)",
         ) from None
     except (ValidationError, json.JSONDecodeError) as exc:
         raise ConfigError(

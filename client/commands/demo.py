@@ -48,6 +48,8 @@ def command(prompt: str, seed: int, port: int, keep_node: bool) -> None:
     paths = DemoPaths(settings.home / "demo")
     password_file = ensure_password(paths)
     client.overrides.update({"wallet": DEMO_WALLET, "password_file": password_file})
+    if settings.deployment is None:
+        client.overrides["network"] = "local"  # the demo's chain is the devnet it starts
     client._settings = None  # re-read with the demo's wallet and password file
 
     _say("starting the local devnet (anvil + Credits + JobMarket)…")

@@ -164,8 +164,10 @@ def _verify(
         outcome = run_replay(
             report.job_id,
             Path(report.path),
-            deployment=client.settings.deployment_path,
+            # The node side resolves the same network (or the same explicit file).
+            deployment=client.settings.deployment,
             rpc_url=client.settings.rpc_url,
+            network=None if client.settings.deployment else client.network().name,
         )
         render_replay(client, report, outcome)
         if not outcome.passed:
