@@ -71,7 +71,7 @@ pytest:
 bench-gas: setup
 	$(BIN)/python bench/gas.py
 
-# Docker (DESIGN §6). Debian's engine and debootstrap; the runner image is built offline.
+# Docker (docs/protocol.md §5). Debian's engine and debootstrap; the runner image is built offline.
 docker-setup:
 	@if command -v dockerd >/dev/null && command -v debootstrap >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
