@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 #: Top-level folders a cited path may start with (a path outside them is someone else's).
 TOP = ("bench", "client", "contracts", "docker", "docs", "node", "shared", "tests")
-PATH = re.compile(r"(?<![\w./~<>{}$-])((?:" + "|".join(TOP) + r")/[A-Za-z0-9_./-]*[A-Za-z0-9_/])")
+# A path may be a glob (`shared/catalog/manifests/tiny-*.json`): then something must match.
+PATH = re.compile(r"(?<![\w./~<>{}$-])((?:" + "|".join(TOP) + r")/[A-Za-z0-9_.*/-]*[A-Za-z0-9_/])")
 PY_PATH = re.compile(r"(?<![\w./~<>{}$-])((?:" + "|".join(TOP) + r")/[A-Za-z0-9_./-]*\.py)\b")
 CITATION = re.compile(r"docs/([a-z_-]+)\.md,? §(\d+)")
 SECTION = re.compile(r"^## (\d+)\. ", re.MULTILINE)
@@ -90,7 +91,7 @@ def _missing_paths(path: Path, pattern: re.Pattern[str]) -> list[str]:
     return [
         f"{path.relative_to(REPO)}: {cited}"
         for cited in sorted(set(pattern.findall(text)))
-        if not (REPO / cited).exists()
+        if not ((REPO / cited).exists() or ("*" in cited and any(REPO.glob(cited))))
     ]
 
 
