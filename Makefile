@@ -68,11 +68,14 @@ slither: contracts $(SLITHER_VENV)/.installed
 pytest:
 	$(BIN)/pytest
 
-# The inner loop (CONTRIBUTING.md): lint, types, then every test not marked docker or slow;
-# under 3 minutes on a 2-core machine. PYTEST_FAST_ARGS adds options (e.g. `-x`, `-k name`).
+# The inner loop (CONTRIBUTING.md): lint, types, then every test not marked docker or slow,
+# on FAST_WORKERS pytest-xdist workers (each with its own anvil); under 3 minutes on a
+# 2-core machine. PYTEST_FAST_ARGS adds options (e.g. `-x`, `-k name`).
+FAST_WORKERS ?= 2
 .PHONY: test-fast
 test-fast: setup lint typecheck
-	$(BIN)/pytest -m "not docker and not slow" -p no:cacheprovider -q $(PYTEST_FAST_ARGS)
+	$(BIN)/pytest -m "not docker and not slow" -p no:cacheprovider -q -n $(FAST_WORKERS) \
+		$(PYTEST_FAST_ARGS)
 
 bench-gas: setup
 	$(BIN)/python bench/gas.py
