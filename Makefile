@@ -34,14 +34,15 @@ lint:
 	$(BIN)/ruff format --check .
 
 # mypy cannot follow setuptools' package-dir mapping (framecast.shared -> shared/), so it
-# checks a mirror of symlinks laid out as the import namespace.
+# checks a mirror of symlinks laid out as the import namespace. Its cache lives outside the
+# mirror (.mypy_cache), so a second run takes seconds instead of minutes.
 typecheck:
 	rm -rf .mypy-src && mkdir -p .mypy-src/framecast
 	ln -s ../../client .mypy-src/framecast/client
 	ln -s ../../node .mypy-src/framecast/node
 	ln -s ../../shared .mypy-src/framecast/shared
 	ln -s ../../docker/runner .mypy-src/framecast/runner
-	cd .mypy-src && $(CURDIR)/$(BIN)/mypy --config-file ../pyproject.toml \
+	cd .mypy-src && $(CURDIR)/$(BIN)/mypy --config-file ../pyproject.toml --cache-dir $(CURDIR)/.mypy_cache \
 		-p framecast.shared -p framecast.client -p framecast.node -p framecast.runner
 
 contracts:
