@@ -1,4 +1,4 @@
-"""Honest-replay match rate and replay wall time (DESIGN §8 level 3) on the tiny model.
+"""Honest-replay match rate and replay wall time (docs/protocol.md §8 level 3) on the tiny model.
 
 Run: `.venv/bin/python bench/replay.py [--jobs N]`. A "provider" runs N tiny CogVideoX jobs
 (different seeds and prompts) in one warm process runtime and signs real receipts, as the

@@ -1,4 +1,4 @@
-"""Retrieval and verification of job results, levels 1–2 of DESIGN §8, for the client.
+"""Retrieval and verification of job results, levels 1–2 of docs/protocol.md §8, for the client.
 
 The checks themselves live in `framecast.shared.verification` (the arbiter runs the same
 ones): this layer turns a `JobDetails` into the `Delivery` they check against, and keeps

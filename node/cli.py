@@ -486,7 +486,7 @@ def models_list(
     Console().print(table)
 
 
-# -- replay (DESIGN §8 level 3) ------------------------------------------------------------
+# -- replay (docs/protocol.md §8 level 3) --------------------------------------------------
 
 
 @node_group.command("replay")

@@ -1,4 +1,4 @@
-"""Replay (DESIGN §8 level 3): re-run a delivered job here and compare its frames.
+"""Replay (docs/protocol.md §8 level 3): re-run a delivered job here and compare its frames.
 
 The replay runs the job's signed spec (the bytes of `JobSubmitted`) with the catalog
 entry's verified weights through this node's configured runtime (process or Docker),
@@ -8,7 +8,7 @@ and compared frame by frame (`python -m framecast.runner.compare` in a subproces
 never imports the runner) and the verdict depends on whether the environments differ:
 
 - same runtime, image digest, device, GPU, driver and library versions → only an exact
-  match passes (DESIGN §8: "same image and GPU class → identical framesDigest");
+  match passes (docs/protocol.md §8, level 3: same environment, identical frames);
 - otherwise → ``perceptual`` if every frame is within `PERCEPTUAL_THRESHOLD`, else
   ``mismatch``.
 

@@ -1,4 +1,4 @@
-"""The result directory of DESIGN §7: `video.mp4`, `poster.jpg`, a provider-signed
+"""The result directory of docs/protocol.md §6: `video.mp4`, `poster.jpg`, a provider-signed
 `receipt.json` — pinned as one UnixFS directory whose CID goes on chain."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Durable per-job state machine in SQLite (DESIGN §9).
+"""Durable per-job state machine in SQLite (docs/architecture.md §5).
 
 ::
 

@@ -1,4 +1,4 @@
-"""Which URLs one party may take from another (docs/protocol.md, "The network").
+"""Which URLs one party may take from another (docs/protocol.md §12).
 
 A provider publishes its gateway and progress endpoints in its on-chain offer; a client,
 an arbiter or another node then fetches from them. Anyone can write an offer, so a URL

@@ -1,4 +1,4 @@
-"""The provider-signed receipt inside every result directory (DESIGN §7).
+"""The provider-signed receipt inside every result directory (docs/protocol.md §7).
 
 `receipt.json` sits next to `video.mp4` and `poster.jpg` in the UnixFS result directory.
 It binds the job (chain, market, job id, request digest, spec hash), what ran (catalog

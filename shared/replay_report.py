@@ -1,4 +1,4 @@
-"""The result of a replay (DESIGN §8 level 3): `framecast node replay JOB --json`.
+"""The result of a replay (docs/protocol.md §8 level 3): `framecast node replay JOB --json`.
 
 The node re-runs the job's signed spec with the same catalog entry and weights manifest
 (and, with the Docker runtime, its own runner image) and compares frames digests:

@@ -1,4 +1,4 @@
-"""The EIP-712 `JobRequest` a client signs (DESIGN §3).
+"""The EIP-712 `JobRequest` a client signs (docs/protocol.md §2).
 
 The digest computed here must equal `JobMarket.hashRequest` on chain; a test checks it
 against the deployed contract. Domain: name "framecast", version "1", chain id, market.

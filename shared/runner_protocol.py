@@ -1,4 +1,4 @@
-"""The node ↔ runner protocol (DESIGN §6): JSON lines over the runner's stdio.
+"""The node ↔ runner protocol (docs/protocol.md §5): JSON lines over the runner's stdio.
 
 The node writes one message per line on the runner's stdin — a `RunRequest`, a
 `CancelMessage` or a `ShutdownMessage` — and reads one `RunnerEvent` per line from its

@@ -1,6 +1,6 @@
 """Per-frame similarity of two videos: the report format and the perceptual threshold.
 
-Replay (DESIGN §8 level 3) compares a delivered `video.mp4` with a re-run of the same
+Replay (docs/protocol.md §8 level 3) compares a delivered `video.mp4` with a re-run of the same
 job. On the same image and GPU class the frames digests must be equal; across hardware
 classes floating-point kernels differ and the frames drift a little, so the videos are
 decoded and compared frame by frame. The comparison itself runs in the runner package

@@ -1,4 +1,4 @@
-"""The generation spec (DESIGN §4) and its canonical encoding (DESIGN §3).
+"""The generation spec and its canonical encoding (docs/protocol.md §3).
 
 The spec travels in calldata as canonical JSON — sorted keys, no whitespace, UTF-8, no
 floats — and the client signs ``keccak256`` of those bytes. Canonical means unique: parsing
@@ -91,7 +91,7 @@ class GenerationSpec(BaseModel):
 
 
 def model_id(catalog_id: str) -> bytes:
-    """`modelId = keccak256(id)` (DESIGN §5)."""
+    """`modelId = keccak256(id)` (docs/protocol.md §4)."""
     return keccak(catalog_id.encode("utf-8"))
 
 

@@ -1,4 +1,4 @@
-"""Levels 1–2 of DESIGN §8 for one delivery, shared by `framecast verify` and the arbiter.
+"""Levels 1–2 of docs/protocol.md §8 for one delivery, shared by `framecast verify` and the arbiter.
 
 Level 1 (integrity): the directory holds exactly the result files, its recomputed CID is
 the one delivered on chain, and `video.mp4` hashes to the chain's `videoSha256`.
@@ -37,7 +37,7 @@ from framecast.shared.receipt import RECEIPT_VERSION, Hex32, Receipt, ReceiptEnv
 from framecast.shared.request import Address
 from framecast.shared.spec import GenerationSpec, decode_spec
 
-#: The result directory of DESIGN §7, sorted (the order `files` reports them in).
+#: The result directory of docs/protocol.md §6, sorted (the order `files` reports them in).
 RESULT_FILES = ("poster.jpg", "receipt.json", "video.mp4")
 LEVEL_NAMES = {1: "integrity", 2: "provenance"}
 FRAMES_DIGEST_NOTE = (

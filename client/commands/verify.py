@@ -1,4 +1,4 @@
-"""`framecast verify PATH_OR_JOB [--replay]`: levels 1–2 of DESIGN §8, and 3 on request."""
+"""`framecast verify PATH_OR_JOB [--replay]`: levels 1–2 of docs/protocol.md §8 (3 on request)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Frame-by-frame similarity of two videos: `python -m framecast.runner.compare REF CAND`.
 
-Replay (DESIGN §8 level 3) uses it when the frames digests differ: both MP4s are decoded
+Replay (docs/protocol.md §8 level 3) uses it when the frames digests differ: both MP4s are decoded
 to RGB and every frame pair gets a PSNR (over RGB) and an SSIM (over BT.601 luma). SSIM
 is the Wang et al. (2004) index with an 11-tap Gaussian window (σ = 1.5), K1 = 0.01,
 K2 = 0.03, L = 255, averaged over the window positions that fit inside the frame — the

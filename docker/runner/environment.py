@@ -37,7 +37,7 @@ def configure_determinism() -> None:
 
 
 def describe_environment(device: str, encoder: str) -> RunEnvironment:
-    """What ran the job, for the receipt and for replays (DESIGN §8)."""
+    """What ran the job, for the receipt and for replays (docs/protocol.md §8)."""
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
     return RunEnvironment(
         python=platform.python_version(),

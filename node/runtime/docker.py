@@ -1,4 +1,4 @@
-"""The Docker `ContainerRuntime`: the runner in a hardened, warm container (DESIGN §6).
+"""The Docker `ContainerRuntime`: the runner in a hardened, warm container (docs/protocol.md §5).
 
 One container per model stays up between jobs with the pipeline loaded (`python -m
 framecast.runner serve`); the node talks to it over the container's attached stdin/stdout

@@ -1,4 +1,4 @@
-"""The model catalog (DESIGN §5): entries and styles as package data, validated on load.
+"""The model catalog (docs/protocol.md §4): entries and styles as package data, validated on load.
 
 The data is `models.toml` plus one `manifests/ID.json` per pinned entry (and one
 `manifests/ID/ROLE.json` per pinned component, e.g. a ControlNet). The client imports

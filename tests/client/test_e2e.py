@@ -7,11 +7,14 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from framecast.client.devnet import devnet_account
 from tests.client.conftest import FRAMECAST, PASSWORD, TEST_SCRYPT_N
 from tests.conftest import Chain
 
 
+@pytest.mark.slow  # six console-script subprocesses, each paying the CLI start
 def test_wallet_and_credits_through_the_console_script(
     on_chain: Chain, client_env: Path, tmp_path: Path
 ) -> None:

@@ -14,6 +14,8 @@ from framecast.shared.deployment import Deployment
 from tests.conftest import Chain, free_port
 
 FRAMECAST = str(Path(sys.executable).with_name("framecast"))
+# Each test starts from `framecast node init` (tiny weights built in a subprocess).
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

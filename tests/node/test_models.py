@@ -500,6 +500,7 @@ def test_models_list_reports_missing_lora_and_corrupted_controlnet(
     assert table.exit_code == 0 and "invalid" in table.output
 
 
+@pytest.mark.slow  # builds, pulls and runs a pose model in a runner
 def test_runner_runs_a_pose_job_with_the_controlnet_the_pull_placed(tmp_path: Path) -> None:
     """Pull the tiny pose model from stand-in repos (base pipeline and ControlNet apart, as
     on the hub), then run a pose job on it through the real runner in a subprocess."""

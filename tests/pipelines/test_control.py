@@ -54,6 +54,7 @@ def control_job(
     )
 
 
+@pytest.mark.slow  # a ControlNet build and three runs per model
 @pytest.mark.parametrize("model", ["tiny-t2v-zero-pose", "tiny-t2v-zero-edge"])
 def test_control_video_conditions_the_frames(
     runner: JobRunner, tiny_dirs: dict[str, Path], tmp_path: Path, model: str

@@ -45,6 +45,7 @@ def test_tiny_lora_builds_to_its_pinned_sha256_and_cid(lora_model_dir: Path) -> 
     assert str(CID.from_block(path.read_bytes())) == lora.cid
 
 
+@pytest.mark.slow  # four pipeline runs with and without the LoRA
 def test_lora_changes_frames_deterministically_and_is_unloaded_after_the_job(
     runner: JobRunner, lora_model_dir: Path, tmp_path: Path
 ) -> None:

@@ -123,6 +123,7 @@ def test_ltx_frame_rate_conditions_the_frames(
     assert len(digests) == 2
 
 
+@pytest.mark.slow  # several segments, each a pipeline run
 def test_long_video_chains_segments_on_the_last_frame(
     runner: JobRunner, tiny_dirs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -238,6 +239,7 @@ def run_in_two_processes(model_dir: Path, spec: GenerationSpec, tmp_path: Path) 
     assert json.loads(first.environment.model_dump_json())["deterministic_algorithms"]
 
 
+@pytest.mark.slow  # two fresh runner processes, each loading the model
 def test_two_processes_give_identical_frames_and_video(
     tiny_cogvideox_dir: Path, tmp_path: Path
 ) -> None:

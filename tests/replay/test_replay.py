@@ -1,4 +1,4 @@
-"""Replay (DESIGN §8 level 3) on real parts: the tiny CogVideoX model run by a provider's
+"""Replay (docs/protocol.md §8 level 3) on real parts: the tiny CogVideoX model run by a provider's
 process runtime, replayed in a fresh runner process, compared by the runner's tool."""
 
 from __future__ import annotations

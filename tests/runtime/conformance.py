@@ -1,4 +1,4 @@
-"""The conformance suite every `ContainerRuntime` must pass (DESIGN §6).
+"""The conformance suite every `ContainerRuntime` must pass (docs/protocol.md §5).
 
 Use it by subclassing `RuntimeConformance` in a test module and providing a `runtime`
 fixture (class scope is best: the runner stays warm across the suite) that yields a
