@@ -464,10 +464,10 @@ def _is_devnet_file(name: str, path: Path, home: Path) -> bool:
 
 def connect_network(network: ResolvedNetwork, *, timeout: float | None = None) -> Web3:
     """A Web3 on the network's RPC, after checking it serves the network's chain."""
-    from framecast.shared.chain.connection import connect
+    from framecast.shared.chain.connection import DEFAULT_RPC_TIMEOUT_S, connect
 
     try:
-        w3 = connect(network.rpc_url, **({} if timeout is None else {"timeout": timeout}))
+        w3 = connect(network.rpc_url, timeout=timeout or DEFAULT_RPC_TIMEOUT_S)
     except RpcUnavailable as exc:
         if network.rpc_env is not None and network.name != DEFAULT_NETWORK:
             # Not the devnet: `framecast devnet up` would not help; say where the URL came from.
