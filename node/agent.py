@@ -38,6 +38,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from framecast.node.config import NodeSettings
+from framecast.node.heads import HeadWatch, ws_url_for
 from framecast.node.intake import EventIntake
 from framecast.node.metrics import NodeMetrics
 from framecast.node.replay import fetch_inputs, store_fetcher
@@ -128,12 +129,33 @@ class Agent:
         log.info("node %s ready: serving %s", self.address, ", ".join(self.settings.models))
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Poll until ``stop`` is set; transient chain errors back off, never crash."""
-        while not stop.is_set():
-            started = time.monotonic()
-            self.step()
-            pause = max(self.settings.poll_interval_s, self._backoff_s)
-            stop.wait(max(0.0, pause - (time.monotonic() - started)))
+        """Poll until ``stop`` is set; transient chain errors back off, never crash.
+
+        Where the RPC offers head subscriptions a new block ends the pause at once
+        (`framecast.node.heads`); the poll interval stays the fallback.
+        """
+        wake = threading.Event()
+        watch = self._head_watch(wake)
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                wake.clear()
+                self.step()
+                pause = max(self.settings.poll_interval_s, self._backoff_s)
+                if self._backoff_s or watch is None:
+                    stop.wait(max(0.0, pause - (time.monotonic() - started)))
+                else:
+                    wake.wait(max(0.0, pause - (time.monotonic() - started)))
+        finally:
+            if watch is not None:
+                watch.close()
+
+    def _head_watch(self, wake: threading.Event) -> HeadWatch | None:
+        if not self.settings.subscribe_heads:
+            return None
+        rpc_url = str(getattr(self.d.w3.provider, "endpoint_uri", "") or "")
+        ws_url = self.settings.ws_url or ws_url_for(rpc_url)
+        return HeadWatch(ws_url, wake).start() if ws_url else None
 
     def step(self) -> None:
         """One round: intake, claims, deliveries, settlements, metrics."""

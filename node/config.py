@@ -101,6 +101,16 @@ class NodeSettings(BaseSettings):
     metrics_host: str = Field("127.0.0.1", description="Address of /metrics and /healthz.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of /metrics (0: off).")
     poll_interval_s: float = Field(0.2, gt=0, le=60, description="Seconds between chain polls.")
+    subscribe_heads: bool = Field(
+        True,
+        description="Wake on new blocks by eth_subscribe where the RPC offers it (polling stays "
+        "the fallback).",
+    )
+    ws_url: str | None = Field(
+        None,
+        pattern=r"^wss?://",
+        description="WebSocket RPC for head subscriptions; default: the RPC URL with ws(s)://.",
+    )
     rpc_timeout_s: float = Field(
         4.0, gt=0, le=120, description="Seconds one RPC request may take (tried twice)."
     )

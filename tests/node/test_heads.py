@@ -9,7 +9,8 @@ from pathlib import Path
 
 from framecast.client.devnet import start_anvil
 from framecast.node.heads import HeadWatch, wait_subscribed, ws_url_for
-from tests.conftest import free_port
+from tests.conftest import Chain, free_port
+from tests.node.conftest import AgentFactory
 
 
 def test_ws_url_is_the_rpc_url_with_the_socket_scheme() -> None:
@@ -70,3 +71,50 @@ def test_the_subscription_comes_back_after_the_rpc_restarts(tmp_path: Path) -> N
     finally:
         watch.close()
         anvil.terminate()
+
+
+def test_the_agent_notices_a_job_by_subscription_long_before_its_poll(
+    make_agent: AgentFactory, market_ready: Chain
+) -> None:
+    """With a 60 s poll interval only the head subscription can wake the loop in time."""
+    from tests.node.test_agent import submit_tiny
+
+    agent = make_agent(poll_interval_s=60)
+    agent.startup()
+    stop = threading.Event()
+    loop = threading.Thread(target=agent.run_forever, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        time.sleep(1.0)  # the first round has run; the loop now waits up to 60 s
+        job_id = submit_tiny(market_ready)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            record = agent.state.get(job_id)
+            if record is not None and record.state not in {"seen"}:
+                break
+            time.sleep(0.1)
+        record = agent.state.get(job_id)
+        assert record is not None and record.state != "seen", record
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+
+
+def test_without_subscriptions_the_agent_waits_for_its_poll(
+    make_agent: AgentFactory, market_ready: Chain
+) -> None:
+    from tests.node.test_agent import submit_tiny
+
+    agent = make_agent(poll_interval_s=60, subscribe_heads=False)
+    agent.startup()
+    stop = threading.Event()
+    loop = threading.Thread(target=agent.run_forever, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        time.sleep(1.0)
+        job_id = submit_tiny(market_ready)
+        time.sleep(3.0)
+        assert agent.state.get(job_id) is None
+    finally:
+        stop.set()
+        loop.join(timeout=30)
