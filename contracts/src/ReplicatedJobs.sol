@@ -130,9 +130,17 @@ library ReplicatedJobs {
         }
     }
 
-    /// @notice Settles the replicated job `jobId`, Delivered or Disputed with its deadline passed
-    ///         (JobMarket checked both); see {IJobMarket-settle}.
-    function settle(Books storage books, uint256 jobId, Terms terms) external {
+    /// @notice Closes the replicated job `jobId` once a deadline passed: settles it (`settling`,
+    ///         for {IJobMarket-settle}) or reclaims it (for {IJobMarket-reclaim}). One entry point
+    ///         for both keeps JobMarket's code small.
+    function close(Books storage books, uint256 jobId, bool settling, Terms terms) external {
+        if (settling) _settle(books, jobId, terms);
+        else _reclaim(books, jobId, terms);
+    }
+
+    /// @dev Settles the replicated job `jobId`, Delivered or Disputed with its deadline passed
+    ///      (JobMarket checked both); see {IJobMarket-settle}.
+    function _settle(Books storage books, uint256 jobId, Terms terms) private {
         IJobMarket.Job storage job = books.jobs[jobId];
         IJobMarket.ReplicaSet storage set = books.sets[jobId];
         uint256 revealed = set.revealedMask;
@@ -149,9 +157,9 @@ library ReplicatedJobs {
         }
     }
 
-    /// @notice Reclaims the replicated job `jobId` past its claim, commit or reveal deadline; see
-    ///         {IJobMarket-reclaim}.
-    function reclaim(Books storage books, uint256 jobId, Terms terms) external {
+    /// @dev Reclaims the replicated job `jobId` past its claim, commit or reveal deadline; see
+    ///      {IJobMarket-reclaim}.
+    function _reclaim(Books storage books, uint256 jobId, Terms terms) private {
         IJobMarket.Job storage job = books.jobs[jobId];
         IJobMarket.JobState state = job.state;
         IJobMarket.ReplicaSet storage set = books.sets[jobId];
@@ -164,8 +172,9 @@ library ReplicatedJobs {
         }
         if (block.timestamp <= deadline) revert IJobMarket.TooEarly(jobId, deadline);
         uint256 missed = Tally.missed(state, set.claims, set.committedMask, set.revealedMask);
-        (uint96 refunded, uint96 slashed) =
-            _closeReplicas(books, _closing(books, jobId, 0, missed, state != IJobMarket.JobState.Open, terms), 0);
+        (uint96 refunded, uint96 slashed) = _closeReplicas(
+            books, _closing(books, jobId, 0, missed, state != IJobMarket.JobState.Open, terms), 0
+        );
         if (state == IJobMarket.JobState.Open) {
             uint96 unclaimed = set.escrow;
             set.escrow = 0;
