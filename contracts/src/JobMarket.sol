@@ -23,7 +23,9 @@ import {Terms, TermsLib} from "./libraries/Terms.sol";
 ///      under 250k gas: a job is two slots written at submit and only overwritten later;
 ///      amounts are 96-bit, stored timestamps 40-bit. A replicated job (replicas ≥ 2) keeps the
 ///      same two slots, marked by `provider == _REPLICATED`, and its replicas in separate mappings,
-///      so single jobs read nothing more than before.
+///      so single jobs read nothing more than before. Its logic (claim of a share, commit, reveal,
+///      comparison, arbiter, settle, reclaim) runs in the externally linked library
+///      {ReplicatedJobs} on this contract's storage ({Books}); single jobs never call it.
 contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
