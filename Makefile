@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Foundry binaries (anvil, forge, cast) come from npm: put them first on PATH.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test check lint typecheck contracts contracts-test slither pytest artifacts bench-gas clean \
+.PHONY: setup demo test check lint typecheck contracts contracts-fmt contracts-test slither pytest artifacts bench-gas clean \
 	docker-setup docker-image docker-test-image bench-docker
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -27,7 +27,7 @@ demo: setup
 
 test: setup docker-test-image check pytest
 
-check: lint typecheck contracts-test artifacts slither
+check: lint typecheck contracts-fmt contracts-test artifacts slither
 
 lint:
 	$(BIN)/ruff check .
@@ -48,9 +48,14 @@ typecheck:
 contracts:
 	cd contracts && forge build
 
+# CI=true (set by .ci/run) runs the fuzz and invariant tests under foundry.toml's ci profile
+# (more runs); the gas snapshot is always checked under the default profile it was taken with.
 contracts-test:
-	cd contracts && forge test
-	cd contracts && forge snapshot --check
+	cd contracts && $(if $(filter true,$(CI)),FOUNDRY_PROFILE=ci )forge test
+	cd contracts && FOUNDRY_PROFILE=default forge snapshot --check
+
+contracts-fmt:
+	cd contracts && forge fmt --check
 
 # The ABIs/bytecode the Python side loads are committed; fail if a rebuild differs.
 artifacts: contracts

@@ -46,6 +46,11 @@ class Deployment(BaseModel):
     accounts: dict[str, Address] = Field(
         default_factory=dict, description="Named funded accounts (devnet only)."
     )
+    libraries: dict[str, Address] = Field(
+        default_factory=dict,
+        description="Libraries linked into JobMarket, by name (ReplicatedJobs); empty in files "
+        "written before the market linked one.",
+    )
 
     def save(self, path: Path) -> None:
         """Write atomically so a reader never sees half a file."""

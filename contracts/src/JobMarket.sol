@@ -10,6 +10,11 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
+import {ReplicatedJobs} from "./ReplicatedJobs.sol";
+import {Amounts} from "./libraries/Amounts.sol";
+import {Books} from "./libraries/Books.sol";
+import {Results} from "./libraries/Results.sol";
+import {Terms, TermsLib} from "./libraries/Terms.sol";
 
 /// @title JobMarket — framecast's registry and escrow
 /// @notice See {IJobMarket}. All accounting is internal: the token moves only on deposit,
@@ -18,7 +23,9 @@ import {IJobMarket} from "./interfaces/IJobMarket.sol";
 ///      under 250k gas: a job is two slots written at submit and only overwritten later;
 ///      amounts are 96-bit, stored timestamps 40-bit. A replicated job (replicas ≥ 2) keeps the
 ///      same two slots, marked by `provider == _REPLICATED`, and its replicas in separate mappings,
-///      so single jobs read nothing more than before.
+///      so single jobs read nothing more than before. Its logic (claim of a share, commit, reveal,
+///      comparison, arbiter, settle, reclaim) runs in the externally linked library
+///      {ReplicatedJobs} on this contract's storage ({Books}); single jobs never call it.
 contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -35,7 +42,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     /// @notice Canonical spec JSON carried in calldata is at most 4 KiB.
     uint256 public constant MAX_SPEC_BYTES = 4096;
     /// @notice A binary CID (CIDv1 + multihash) is far below this.
-    uint256 public constant MAX_CID_BYTES = 128;
+    uint256 public constant MAX_CID_BYTES = Results.MAX_CID_BYTES;
     /// @notice Shortest delivery window a request may ask for.
     uint64 public constant MIN_DELIVERY_WINDOW = 60;
     /// @notice Longest delivery window a request may ask for.
@@ -47,10 +54,10 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     /// @notice Longest challenge, arbiter or exit window the constructor accepts (keeps every
     ///         stored deadline far inside 40 bits).
     uint64 public constant MAX_WINDOW = 365 days;
-    uint256 private constant _BPS = 10_000;
+    uint256 private constant _BPS = Amounts.BPS;
     /// @dev `Job.provider` of a replicated job. No transaction can come from address(1) (the
     ///      ecrecover precompile), so it never matches a caller.
-    address private constant _REPLICATED = address(1);
+    address private constant _REPLICATED = ReplicatedJobs.REPLICATED;
 
     /// @notice Construction parameters; they are immutable so running jobs keep their terms.
     struct MarketConfig {
@@ -82,19 +89,16 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     uint64 public immutable EXIT_COOLDOWN;
     /// @notice Seconds replicas have to reveal once every one committed (or the commit deadline passed).
     uint64 public immutable REVEAL_WINDOW;
+    /// @dev The terms above that ReplicatedJobs needs, packed for its calls.
+    Terms private immutable _TERMS;
 
     // Packed in one slot: submitJob reads the fee and bumps the id with one cold access.
     uint64 private _nextJobId = 1;
     uint16 private _protocolFeeBps;
-    uint256 private _feesOwed;
-
-    mapping(uint256 jobId => Job) private _jobs;
-    mapping(address account => uint256) private _free;
-    mapping(address provider => Provider) private _providers;
+    // Jobs, balances, providers, replicas and fees: shared with the linked ReplicatedJobs.
+    Books private _books;
     // Unordered nonces as bitmaps: 256 per word, so sequential nonces cost one warm-ish write.
     mapping(address client => mapping(uint256 word => uint256 bits)) private _nonceBits;
-    mapping(uint256 jobId => ReplicaSet) private _sets;
-    mapping(uint256 jobId => mapping(uint256 index => Replica)) private _replicas;
 
     /// @param token The credits token (a standard ERC-20 with permit, no transfer fees).
     /// @param config See {MarketConfig}.
@@ -120,6 +124,14 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         RESOLVE_WINDOW = config.resolveWindow;
         EXIT_COOLDOWN = config.exitCooldown;
         REVEAL_WINDOW = config.revealWindow;
+        // The windows are at most MAX_WINDOW (checked above), far inside 48 bits.
+        _TERMS = TermsLib.pack(
+            DISPUTE_BOND,
+            config.collateralBps,
+            uint48(config.challengeWindow),
+            uint48(config.resolveWindow),
+            uint48(config.revealWindow)
+        );
         _protocolFeeBps = config.protocolFeeBps;
         _grantRole(DEFAULT_ADMIN_ROLE, config.admin);
         if (config.arbiter != address(0)) _grantRole(ARBITER_ROLE, config.arbiter);
@@ -147,11 +159,11 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     function withdraw(uint256 amount, address to) external nonReentrant {
         if (to == address(0)) revert ZeroAddress();
         if (amount == 0) revert ZeroAmount();
-        uint256 available = _free[msg.sender];
+        uint256 available = _books.free[msg.sender];
         if (available < amount) revert InsufficientBalance(msg.sender, available, amount);
         unchecked {
             // Cannot underflow: checked just above.
-            _free[msg.sender] = available - amount;
+            _books.free[msg.sender] = available - amount;
         }
         emit Withdrawn(msg.sender, to, amount);
         TOKEN.safeTransfer(to, amount);
@@ -161,7 +173,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function registerProvider(uint256 bond, string calldata metadataURI) external nonReentrant {
-        Provider storage p = _providers[msg.sender];
+        Provider storage p = _books.providers[msg.sender];
         if (p.registered) revert AlreadyRegistered(msg.sender);
         uint96 amount = _toAmount(bond);
         if (amount < MIN_BOND) revert BondTooLow(msg.sender, amount, MIN_BOND);
@@ -173,13 +185,13 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function updateMetadata(string calldata metadataURI) external {
-        if (!_providers[msg.sender].registered) revert NotRegistered(msg.sender);
+        if (!_books.providers[msg.sender].registered) revert NotRegistered(msg.sender);
         emit ProviderMetadataUpdated(msg.sender, metadataURI);
     }
 
     /// @inheritdoc IJobMarket
     function addBond(uint256 amount) external nonReentrant {
-        Provider storage p = _providers[msg.sender];
+        Provider storage p = _books.providers[msg.sender];
         if (!p.registered) revert NotRegistered(msg.sender);
         if (amount == 0) revert ZeroAmount();
         p.bond = _toAmount(uint256(p.bond) + amount);
@@ -189,7 +201,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function requestExit() external {
-        Provider storage p = _providers[msg.sender];
+        Provider storage p = _books.providers[msg.sender];
         if (!p.registered) revert NotRegistered(msg.sender);
         if (p.exitAvailableAt != 0) revert ProviderExiting(msg.sender, p.exitAvailableAt);
         uint40 availableAt = uint40(block.timestamp + EXIT_COOLDOWN);
@@ -199,7 +211,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function cancelExit() external {
-        Provider storage p = _providers[msg.sender];
+        Provider storage p = _books.providers[msg.sender];
         if (p.exitAvailableAt == 0) revert NotExiting(msg.sender);
         p.exitAvailableAt = 0;
         emit ExitCancelled(msg.sender);
@@ -209,7 +221,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     function withdrawBond(uint256 amount, address to) external nonReentrant {
         if (to == address(0)) revert ZeroAddress();
         if (amount == 0) revert ZeroAmount();
-        Provider storage p = _providers[msg.sender];
+        Provider storage p = _books.providers[msg.sender];
         uint40 availableAt = p.exitAvailableAt;
         if (availableAt == 0 || block.timestamp < availableAt) revert ExitNotReady(msg.sender, availableAt);
         uint256 unlocked = p.bond - p.locked;
@@ -250,11 +262,11 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         _checkSignature(request, signature);
         _useNonce(client, request.nonce);
 
-        uint256 available = _free[client];
+        uint256 available = _books.free[client];
         if (available < escrow) revert InsufficientBalance(client, available, escrow);
         unchecked {
             // Cannot underflow: checked just above.
-            _free[client] = available - escrow;
+            _books.free[client] = available - escrow;
         }
 
         jobId = _nextJobId;
@@ -264,7 +276,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             _nextJobId = uint64(jobId + 1);
         }
         // claimDeadline <= now + MAX_CLAIM_HORIZON fits 40 bits; MAX_DELIVERY_WINDOW fits 32.
-        _jobs[jobId] = Job({
+        _books.jobs[jobId] = Job({
             client: client,
             deadline: uint40(request.claimDeadline),
             state: JobState.Open,
@@ -274,7 +286,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             amount: maxPrice
         });
         if (replicas != 1) {
-            ReplicaSet storage set = _sets[jobId];
+            ReplicaSet storage set = _books.sets[jobId];
             set.replicas = replicas;
             set.perceptual = request.perceptual;
             set.escrow = escrow;
@@ -291,32 +303,32 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function cancelJob(uint256 jobId) external {
-        Job storage job = _jobs[jobId];
+        Job storage job = _books.jobs[jobId];
         if (job.state != JobState.Open) revert InvalidJobState(jobId, job.state);
         address client = job.client;
         if (msg.sender != client) revert NotJobClient(jobId, msg.sender);
         uint96 refund = job.amount;
         if (job.provider == _REPLICATED) {
-            ReplicaSet storage set = _sets[jobId];
+            ReplicaSet storage set = _books.sets[jobId];
             if (set.claims != 0) revert ReplicasClaimed(jobId, set.claims);
             refund = set.escrow;
             set.escrow = 0;
         }
         job.state = JobState.Cancelled;
-        _free[client] += refund;
+        _books.free[client] += refund;
         emit JobCancelled(jobId, client, refund);
     }
 
     /// @inheritdoc IJobMarket
     function claimJob(uint256 jobId, uint256 price) external {
-        Job storage job = _jobs[jobId];
+        Job storage job = _books.jobs[jobId];
         if (job.state != JobState.Open) revert InvalidJobState(jobId, job.state);
         uint40 claimDeadline = job.deadline;
         if (block.timestamp > claimDeadline) revert ClaimWindowClosed(jobId, claimDeadline);
         uint96 maxPrice = job.amount;
         if (price > maxPrice) revert PriceAboveMax(jobId, price, maxPrice);
 
-        Provider storage p = _providers[msg.sender];
+        Provider storage p = _books.providers[msg.sender];
         if (!p.registered) revert NotRegistered(msg.sender);
         if (p.exitAvailableAt != 0) revert ProviderExiting(msg.sender, p.exitAvailableAt);
         uint96 bond = p.bond;
@@ -336,11 +348,11 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             // claimPrice <= maxPrice.
             refund = maxPrice - claimPrice;
         }
-        if (refund != 0) _free[job.client] += refund;
+        if (refund != 0) _books.free[job.client] += refund;
 
         uint40 deliverBy = uint40(block.timestamp) + job.deliveryWindow;
         if (job.provider == _REPLICATED) {
-            deliverBy = _claimReplica(jobId, job, claimPrice, refund, deliverBy);
+            deliverBy = ReplicatedJobs.claim(_books, jobId, claimPrice, refund, deliverBy);
         } else {
             job.state = JobState.Claimed;
             job.deadline = deliverBy;
@@ -352,7 +364,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function releaseJob(uint256 jobId) external {
-        Job storage job = _jobs[jobId];
+        Job storage job = _books.jobs[jobId];
         if (job.state != JobState.Claimed) revert InvalidJobState(jobId, job.state);
         _checkProvider(jobId, job);
         uint40 deliverBy = job.deadline;
@@ -361,14 +373,14 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         uint96 collateral = _collateral(price);
         // collateral < 2^96 and RELEASE_PENALTY_BPS < _BPS, so the penalty fits 96 bits.
         uint96 penalty = uint96((uint256(collateral) * RELEASE_PENALTY_BPS) / _BPS);
-        Provider storage p = _providers[msg.sender];
+        Provider storage p = _books.providers[msg.sender];
         unchecked {
             // The claim locked `collateral`; penalty <= collateral <= locked <= bond.
             p.locked -= collateral;
             p.bond -= penalty;
         }
         job.state = JobState.Released;
-        _free[job.client] += uint256(price) + penalty;
+        _books.free[job.client] += uint256(price) + penalty;
         emit JobReleased(jobId, msg.sender, price, penalty);
     }
 
@@ -376,12 +388,12 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     function deliver(uint256 jobId, bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest)
         external
     {
-        Job storage job = _jobs[jobId];
+        Job storage job = _books.jobs[jobId];
         if (job.state != JobState.Claimed) revert InvalidJobState(jobId, job.state);
         _checkProvider(jobId, job);
         uint40 deliverBy = job.deadline;
         if (block.timestamp > deliverBy) revert DeliveryWindowClosed(jobId, deliverBy);
-        _checkResult(resultCid, videoSha256, framesDigest);
+        Results.check(resultCid, videoSha256, framesDigest);
 
         uint40 challengeEnds = uint40(block.timestamp + CHALLENGE_WINDOW);
         job.state = JobState.Delivered;
@@ -391,18 +403,18 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function dispute(uint256 jobId, DisputeReason reason, bytes32 evidence) external {
-        Job storage job = _jobs[jobId];
+        Job storage job = _books.jobs[jobId];
         if (job.state != JobState.Delivered) revert InvalidJobState(jobId, job.state);
         if (msg.sender != job.client) revert NotJobClient(jobId, msg.sender);
         uint40 challengeEnds = job.deadline;
         if (block.timestamp >= challengeEnds) revert ChallengeWindowClosed(jobId, challengeEnds);
-        uint256 available = _free[msg.sender];
+        uint256 available = _books.free[msg.sender];
         if (available < DISPUTE_BOND) revert InsufficientBalance(msg.sender, available, DISPUTE_BOND);
         unchecked {
             // Cannot underflow: checked just above.
-            _free[msg.sender] = available - DISPUTE_BOND;
+            _books.free[msg.sender] = available - DISPUTE_BOND;
         }
-        if (job.provider == _REPLICATED) _sets[jobId].bonded = true;
+        if (job.provider == _REPLICATED) _books.sets[jobId].bonded = true;
         uint40 resolveBy = uint40(block.timestamp + RESOLVE_WINDOW);
         job.state = JobState.Disputed;
         job.deadline = resolveBy;
@@ -411,7 +423,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function resolve(uint256 jobId, bool providerAtFault) external onlyRole(ARBITER_ROLE) {
-        Job storage job = _jobs[jobId];
+        Job storage job = _books.jobs[jobId];
         if (job.state != JobState.Disputed) revert InvalidJobState(jobId, job.state);
         if (job.provider == _REPLICATED) revert ReplicatedJob(jobId);
         uint40 resolveBy = job.deadline;
@@ -422,7 +434,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             uint96 price = job.amount;
             uint96 slashed = _unlock(job.provider, price, true);
             job.state = JobState.Rejected;
-            _free[client] += uint256(price) + slashed + DISPUTE_BOND;
+            _books.free[client] += uint256(price) + slashed + DISPUTE_BOND;
             emit JobRefunded(jobId, client, JobState.Rejected, price, slashed);
             emit DisputeBondReturned(jobId, client, DISPUTE_BOND);
         } else {
@@ -432,16 +444,16 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function settle(uint256 jobId) external {
-        Job storage job = _jobs[jobId];
+        Job storage job = _books.jobs[jobId];
         JobState state = job.state;
         if (state != JobState.Delivered && state != JobState.Disputed) revert InvalidJobState(jobId, state);
         uint40 deadline = job.deadline;
         if (block.timestamp < deadline) revert TooEarly(jobId, deadline);
-        if (job.provider == _REPLICATED) return _settleReplicas(jobId, job, state);
+        if (job.provider == _REPLICATED) return _closeReplicated(jobId, true);
         if (state == JobState.Disputed) {
             // The arbiter stayed silent: the delivery stands and the client gets its bond back.
             address client = job.client;
-            _free[client] += DISPUTE_BOND;
+            _books.free[client] += DISPUTE_BOND;
             emit DisputeBondReturned(jobId, client, DISPUTE_BOND);
         }
         _payProvider(jobId, job, 0);
@@ -449,8 +461,8 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function reclaim(uint256 jobId) external {
-        Job storage job = _jobs[jobId];
-        if (job.provider == _REPLICATED) return _reclaimReplicas(jobId, job);
+        Job storage job = _books.jobs[jobId];
+        if (job.provider == _REPLICATED) return _closeReplicated(jobId, false);
         JobState state = job.state;
         address client = job.client;
         if (state == JobState.Open) {
@@ -458,7 +470,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             if (block.timestamp <= claimDeadline) revert TooEarly(jobId, claimDeadline);
             uint96 refund = job.amount;
             job.state = JobState.Expired;
-            _free[client] += refund;
+            _books.free[client] += refund;
             emit JobRefunded(jobId, client, JobState.Expired, refund, 0);
         } else if (state == JobState.Claimed) {
             uint40 deliverBy = job.deadline;
@@ -466,7 +478,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
             uint96 price = job.amount;
             uint96 slashed = _unlock(job.provider, price, true);
             job.state = JobState.Defaulted;
-            _free[client] += uint256(price) + slashed;
+            _books.free[client] += uint256(price) + slashed;
             emit JobRefunded(jobId, client, JobState.Defaulted, price, slashed);
         } else {
             revert InvalidJobState(jobId, state);
@@ -477,20 +489,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function commitResult(uint256 jobId, bytes32 commitment) external {
-        (Job storage job, ReplicaSet storage set) = _replicated(jobId, JobState.Claimed);
-        uint40 commitBy = job.deadline;
-        if (block.timestamp > commitBy) revert DeliveryWindowClosed(jobId, commitBy);
-        if (commitment == bytes32(0)) revert EmptyDigest();
-        uint8 index = _indexOf(jobId, set.claims);
-        uint8 bit = uint8(1 << index);
-        uint8 committed = set.committedMask;
-        if (committed & bit != 0) revert AlreadyCommitted(jobId, msg.sender);
-        _replicas[jobId][index].commitment = commitment;
-        uint8 commits = set.commits + 1;
-        set.committedMask = committed | bit;
-        set.commits = commits;
-        emit ResultCommitted(jobId, msg.sender, index, commitment);
-        if (commits == set.replicas) _openReveals(job);
+        ReplicatedJobs.commit(_books, jobId, commitment, _TERMS);
     }
 
     /// @inheritdoc IJobMarket
@@ -501,31 +500,12 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         bytes32 framesDigest,
         bytes32 salt
     ) external {
-        (Job storage job, ReplicaSet storage set) = _replicated(jobId, JobState.Revealing);
-        uint40 revealBy = job.deadline;
-        if (block.timestamp > revealBy) revert RevealWindowClosed(jobId, revealBy);
-        _checkResult(resultCid, videoSha256, framesDigest);
-        if (_recordReveal(jobId, set, resultCid, videoSha256, framesDigest, salt) == set.commits) {
-            _compareReveals(jobId, job, set);
-        }
+        ReplicatedJobs.reveal(_books, jobId, resultCid, videoSha256, framesDigest, salt, _TERMS);
     }
 
     /// @inheritdoc IJobMarket
     function resolveReplicas(uint256 jobId, uint8 faultMask) external onlyRole(ARBITER_ROLE) {
-        (Job storage job, ReplicaSet storage set) = _replicated(jobId, JobState.Disputed);
-        uint40 resolveBy = job.deadline;
-        if (block.timestamp >= resolveBy) revert ResolveWindowClosed(jobId, resolveBy);
-        uint8 revealed = set.revealedMask;
-        if (faultMask & ~revealed != 0) revert InvalidFaultMask(jobId, faultMask, revealed);
-        uint256 fault = faultMask;
-        emit ReplicasResolved(jobId, msg.sender, faultMask);
-        uint96 bond = set.bonded ? DISPUTE_BOND : 0;
-        // A fault proves the client right: its bond comes back; otherwise the paid replicas share it.
-        if (faultMask != 0) {
-            _closeOut(jobId, job, revealed & ~fault, fault, true, bond, 0);
-        } else {
-            _closeOut(jobId, job, revealed, 0, false, 0, bond);
-        }
+        ReplicatedJobs.resolve(_books, jobId, faultMask, _TERMS);
     }
 
     // ================================================================ admin
@@ -540,11 +520,11 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
     /// @inheritdoc IJobMarket
     function withdrawFees(address to, uint256 amount) external onlyRole(DEFAULT_ADMIN_ROLE) nonReentrant {
         if (to == address(0)) revert ZeroAddress();
-        uint256 owed = _feesOwed;
+        uint256 owed = _books.feesOwed;
         if (amount > owed) revert InsufficientFees(owed, amount);
         unchecked {
             // Cannot underflow: checked just above.
-            _feesOwed = owed - amount;
+            _books.feesOwed = owed - amount;
         }
         emit FeesWithdrawn(to, amount);
         TOKEN.safeTransfer(to, amount);
@@ -554,15 +534,15 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function getJob(uint256 jobId) external view returns (Job memory) {
-        return _jobs[jobId];
+        return _books.jobs[jobId];
     }
 
     /// @inheritdoc IJobMarket
     function escrowOf(uint256 jobId) external view returns (uint256) {
-        Job storage job = _jobs[jobId];
+        Job storage job = _books.jobs[jobId];
         JobState state = job.state;
         if (job.provider == _REPLICATED) {
-            ReplicaSet storage set = _sets[jobId];
+            ReplicaSet storage set = _books.sets[jobId];
             // The counter is kept exact on every path; only a client's bond is held beside it.
             return uint256(set.escrow) + (state == JobState.Disputed && set.bonded ? DISPUTE_BOND : 0);
         }
@@ -580,12 +560,12 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function getProvider(address provider) external view returns (Provider memory) {
-        return _providers[provider];
+        return _books.providers[provider];
     }
 
     /// @inheritdoc IJobMarket
     function freeBalanceOf(address account) external view returns (uint256) {
-        return _free[account];
+        return _books.free[account];
     }
 
     /// @inheritdoc IJobMarket
@@ -600,12 +580,12 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function getReplicaSet(uint256 jobId) external view returns (ReplicaSet memory) {
-        return _sets[jobId];
+        return _books.sets[jobId];
     }
 
     /// @inheritdoc IJobMarket
     function getReplica(uint256 jobId, uint8 index) external view returns (Replica memory) {
-        return _replicas[jobId][index];
+        return _books.replicas[jobId][index];
     }
 
     /// @inheritdoc IJobMarket
@@ -617,7 +597,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         bytes32 framesDigest,
         bytes32 salt
     ) external pure returns (bytes32) {
-        return keccak256(abi.encode(jobId, provider, keccak256(resultCid), videoSha256, framesDigest, salt));
+        return Results.commitment(jobId, provider, keccak256(resultCid), videoSha256, framesDigest, salt);
     }
 
     /// @inheritdoc IJobMarket
@@ -627,7 +607,7 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IJobMarket
     function feesOwed() external view returns (uint256) {
-        return _feesOwed;
+        return _books.feesOwed;
     }
 
     /// @inheritdoc IJobMarket
@@ -656,9 +636,15 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
 
     function _deposit(uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
-        _free[msg.sender] += amount;
+        _books.free[msg.sender] += amount;
         emit Deposited(msg.sender, amount);
         TOKEN.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @dev Settles (`settling`) or reclaims a replicated job in ReplicatedJobs; one call site for
+    ///      both, as each library call costs JobMarket about 140 bytes of code.
+    function _closeReplicated(uint256 jobId, bool settling) private {
+        ReplicatedJobs.close(_books, jobId, settling, _TERMS);
     }
 
     /// @dev Settles a single job: pays its provider.
@@ -667,17 +653,19 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         _pay(jobId, job.provider, job.amount, job.feeBps, bondPaid);
     }
 
-    /// @dev Pays price - fee (plus `bondPaid`) to `provider` and unlocks its collateral.
+    /// @dev Pays price - fee (plus `bondPaid`) to `provider` and unlocks its collateral. The
+    ///      single-job twin of {Payouts-pay} (which ReplicatedJobs uses): calling the shared one
+    ///      here cost single jobs gas, measured (bench/gas.py).
     function _pay(uint256 jobId, address provider, uint96 price, uint16 feeBps, uint96 bondPaid) private {
         uint96 fee = uint96((uint256(price) * feeBps) / _BPS);
         uint96 collateral = _collateral(price);
-        Provider storage p = _providers[provider];
+        Provider storage p = _books.providers[provider];
         unchecked {
             // The claim locked exactly this collateral; fee <= price (feeBps <= MAX_FEE_BPS).
             p.locked -= collateral;
-            _free[provider] += uint256(price - fee) + bondPaid;
+            _books.free[provider] += uint256(price - fee) + bondPaid;
         }
-        if (fee != 0) _feesOwed += fee;
+        if (fee != 0) _books.feesOwed += fee;
         emit JobSettled(jobId, provider, price - fee, fee, collateral, bondPaid);
     }
 
@@ -689,285 +677,11 @@ contract JobMarket is IJobMarket, EIP712, AccessControl, ReentrancyGuardTransien
         if (msg.sender != provider) revert NotJobProvider(jobId, msg.sender);
     }
 
-    function _checkResult(bytes calldata resultCid, bytes32 videoSha256, bytes32 framesDigest) private pure {
-        if (resultCid.length == 0 || resultCid.length > MAX_CID_BYTES) revert InvalidCid(resultCid.length);
-        if (videoSha256 == bytes32(0) || framesDigest == bytes32(0)) revert EmptyDigest();
-    }
-
-    // ---------------------------------------------------------------- replicas
-
-    /// @dev The replicated job `jobId` in `state`, with its replica set.
-    function _replicated(uint256 jobId, JobState state)
-        private
-        view
-        returns (Job storage job, ReplicaSet storage set)
-    {
-        job = _jobs[jobId];
-        if (job.provider != _REPLICATED) revert NotReplicated(jobId);
-        if (job.state != state) revert InvalidJobState(jobId, job.state);
-        set = _sets[jobId];
-    }
-
-    /// @dev The caller's replica index among the first `claims`; reverts if it holds none.
-    function _indexOf(uint256 jobId, uint8 claims) private view returns (uint8 index) {
-        for (; index < claims; ++index) {
-            if (_replicas[jobId][index].provider == msg.sender) return index;
-        }
-        revert NotJobProvider(jobId, msg.sender);
-    }
-
-    /// @dev Records a replica claim (collateral already locked, surplus already refunded);
-    ///      returns the commit deadline if this claim fills the set, else 0.
-    function _claimReplica(uint256 jobId, Job storage job, uint96 price, uint96 refund, uint40 commitBy)
-        private
-        returns (uint40)
-    {
-        ReplicaSet storage set = _sets[jobId];
-        uint8 claims = set.claims;
-        for (uint256 i; i < claims; ++i) {
-            if (_replicas[jobId][i].provider == msg.sender) revert AlreadyReplica(jobId, msg.sender);
-        }
-        Replica storage r = _replicas[jobId][claims];
-        r.provider = msg.sender;
-        r.price = price;
-        unchecked {
-            // claims < replicas <= MAX_REPLICAS (the set fills, then the job leaves Open); the
-            // escrow holds maxPrice for this unclaimed share, and refund <= maxPrice.
-            claims += 1;
-            set.escrow -= refund;
-        }
-        set.claims = claims;
-        if (claims != set.replicas) return 0;
-        job.state = JobState.Claimed;
-        job.deadline = commitBy;
-        emit ReplicasFilled(jobId, commitBy);
-        return commitBy;
-    }
-
-    /// @dev Checks the caller's reveal against its commitment and records it; returns the reveals so far.
-    function _recordReveal(
-        uint256 jobId,
-        ReplicaSet storage set,
-        bytes calldata resultCid,
-        bytes32 videoSha256,
-        bytes32 framesDigest,
-        bytes32 salt
-    ) private returns (uint8 reveals) {
-        uint8 index = _indexOf(jobId, set.claims);
-        uint8 bit = uint8(1 << index);
-        if (set.committedMask & bit == 0) revert NotCommitted(jobId, msg.sender);
-        uint8 revealed = set.revealedMask;
-        if (revealed & bit != 0) revert AlreadyRevealed(jobId, msg.sender);
-        Replica storage r = _replicas[jobId][index];
-        bytes32 expected =
-            keccak256(abi.encode(jobId, msg.sender, keccak256(resultCid), videoSha256, framesDigest, salt));
-        if (r.commitment != expected) revert CommitmentMismatch(jobId, msg.sender);
-        r.framesDigest = framesDigest;
-        reveals = set.reveals + 1;
-        set.revealedMask = revealed | bit;
-        set.reveals = reveals;
-        emit ResultRevealed(jobId, msg.sender, index, resultCid, videoSha256, framesDigest);
-    }
-
-    function _openReveals(Job storage job) private {
-        job.state = JobState.Revealing;
-        job.deadline = uint40(block.timestamp + REVEAL_WINDOW);
-    }
-
-    /// @dev Every committed replica revealed (or the reveal deadline passed): agreement of ≥ 2
-    ///      identical digests delivers; anything else goes to the arbiter; nobody left defaults.
-    function _compareReveals(uint256 jobId, Job storage job, ReplicaSet storage set) private {
-        uint8 revealed = set.revealedMask;
-        if (revealed == 0) {
-            job.state = JobState.Defaulted;
-            return;
-        }
-        bytes32 first = bytes32(0);
-        bool agree = set.reveals >= 2;
-        for (uint256 i; i < set.claims; ++i) {
-            if (revealed & (1 << i) == 0) continue;
-            bytes32 digest = _replicas[jobId][i].framesDigest;
-            if (first == bytes32(0)) first = digest;
-            else if (digest != first) agree = false;
-        }
-        if (agree) {
-            uint40 challengeEnds = uint40(block.timestamp + CHALLENGE_WINDOW);
-            job.state = JobState.Delivered;
-            job.deadline = challengeEnds;
-            emit ReplicasAgreed(jobId, first, revealed, challengeEnds);
-        } else {
-            uint40 resolveBy = uint40(block.timestamp + RESOLVE_WINDOW);
-            job.state = JobState.Disputed;
-            job.deadline = resolveBy;
-            emit JobDisputed(jobId, address(0), DisputeReason.ReplicaMismatch, bytes32(0), resolveBy);
-        }
-    }
-
-    function _reclaimReplicas(uint256 jobId, Job storage job) private {
-        JobState state = job.state;
-        ReplicaSet storage set = _sets[jobId];
-        uint40 deadline = job.deadline;
-        if (state != JobState.Open && state != JobState.Claimed && state != JobState.Revealing) {
-            revert InvalidJobState(jobId, state);
-        }
-        if (block.timestamp <= deadline) revert TooEarly(jobId, deadline);
-        uint256 claimed = (1 << set.claims) - 1;
-        uint256 committed = set.committedMask;
-        // The set never filled: everyone gets out whole, nobody is slashed. Past the commit
-        // deadline the non-committers default, past the reveal deadline the committed non-revealers.
-        uint256 missed = state == JobState.Open
-            ? claimed
-            : state == JobState.Claimed ? claimed & ~committed : committed & ~uint256(set.revealedMask);
-        (uint96 refunded, uint96 slashed) = _closeReplicas(jobId, job, 0, missed, state != JobState.Open, 0);
-        if (state == JobState.Open) {
-            uint96 unclaimed = set.escrow;
-            set.escrow = 0;
-            _free[job.client] += unclaimed;
-            refunded += unclaimed;
-            job.state = JobState.Expired;
-        } else if (state == JobState.Revealing) {
-            _compareReveals(jobId, job, set);
-        } else if (committed == 0) {
-            job.state = JobState.Defaulted;
-        } else {
-            _openReveals(job);
-        }
-        emit JobRefunded(jobId, job.client, job.state, refunded, slashed);
-    }
-
-    function _settleReplicas(uint256 jobId, Job storage job, JobState state) private {
-        ReplicaSet storage set = _sets[jobId];
-        uint256 revealed = set.revealedMask;
-        if (state == JobState.Delivered) {
-            _closeOut(jobId, job, revealed, 0, false, 0, 0);
-        } else if (set.bonded) {
-            // A silent arbiter on a client dispute: the delivery stands, the bond goes back.
-            _closeOut(jobId, job, revealed, 0, false, DISPUTE_BOND, 0);
-        } else {
-            // A silent arbiter on a mismatch: a strict majority wins; the rest is refunded
-            // without slashing, as nobody proved a fault.
-            uint256 majority = _majority(jobId, set, revealed);
-            _closeOut(jobId, job, majority, revealed & ~majority, false, 0, 0);
-        }
-    }
-
-    /// @dev The revealed replicas whose digest more than half of the revealed ones share (or 0).
-    function _majority(uint256 jobId, ReplicaSet storage set, uint256 revealed)
-        private
-        view
-        returns (uint256)
-    {
-        uint256 claims = set.claims;
-        uint256 reveals = set.reveals;
-        for (uint256 i; i < claims; ++i) {
-            if (revealed & (1 << i) == 0) continue;
-            bytes32 digest = _replicas[jobId][i].framesDigest;
-            uint256 same = 0;
-            uint256 count = 0;
-            for (uint256 j; j < claims; ++j) {
-                if (revealed & (1 << j) != 0 && _replicas[jobId][j].framesDigest == digest) {
-                    same |= 1 << j;
-                    ++count;
-                }
-            }
-            if (count * 2 > reveals) return same;
-        }
-        return 0;
-    }
-
-    /// @dev Ends a replicated job: pays `payMask` (sharing `bondToReplicas`), refunds
-    ///      `refundMask` to the client (slashing if `slash`), returns `bondToClient` to it.
-    ///      Settled if anyone was paid, else Rejected.
-    function _closeOut(
-        uint256 jobId,
-        Job storage job,
-        uint256 payMask,
-        uint256 refundMask,
-        bool slash,
-        uint96 bondToClient,
-        uint96 bondToReplicas
-    ) private {
-        JobState end = payMask != 0 ? JobState.Settled : JobState.Rejected;
-        job.state = end;
-        (uint96 refund, uint96 slashed) =
-            _closeReplicas(jobId, job, payMask, refundMask, slash, bondToReplicas);
-        address client = job.client;
-        if (refundMask != 0) emit JobRefunded(jobId, client, end, refund, slashed);
-        if (bondToClient != 0) {
-            _free[client] += bondToClient;
-            emit DisputeBondReturned(jobId, client, bondToClient);
-        }
-    }
-
-    /// @dev Pays the replicas in `payMask` (price - fee each; `bond` split among them, the
-    ///      remainder to the lowest index) and returns the shares in `refundMask` to the client
-    ///      (their collateral slashed to it if `slash`, else unlocked). Returns the client's totals.
-    function _closeReplicas(
-        uint256 jobId,
-        Job storage job,
-        uint256 payMask,
-        uint256 refundMask,
-        bool slash,
-        uint96 bond
-    ) private returns (uint96 refund, uint96 slashed) {
-        uint96 share = 0;
-        if (bond != 0) {
-            // payMask != 0 whenever a bond is shared (resolveReplicas pays every revealed one).
-            // `bond` keeps the remainder, which the lowest paid index gets with its share.
-            uint96 n = _popcount(payMask);
-            share = bond / n;
-            bond %= n;
-        }
-        uint96 closed = 0;
-        uint16 feeBps = job.feeBps;
-        for (uint256 i; (payMask | refundMask) >> i != 0; ++i) {
-            if ((payMask | refundMask) >> i & 1 == 0) continue;
-            bool pay = payMask >> i & 1 != 0;
-            (uint96 price, uint96 taken) = _closeReplica(jobId, i, pay, slash, feeBps, share + bond);
-            closed += price;
-            if (pay) {
-                bond = 0;
-            } else {
-                refund += price;
-                slashed += taken;
-            }
-        }
-        ReplicaSet storage set = _sets[jobId];
-        // Masks only hold bits of claimed replicas (< MAX_REPLICAS); the escrow holds every open
-        // share's price.
-        set.settledMask |= uint8(payMask | refundMask);
-        set.escrow -= closed;
-        if (refund != 0) _free[job.client] += uint256(refund) + slashed;
-    }
-
-    /// @dev Pays replica `i` (with `bondPaid`) or refunds its share (`slash`: collateral taken).
-    function _closeReplica(uint256 jobId, uint256 i, bool pay, bool slash, uint16 feeBps, uint96 bondPaid)
-        private
-        returns (uint96 price, uint96 taken)
-    {
-        Replica storage r = _replicas[jobId][i];
-        address provider = r.provider;
-        price = r.price;
-        if (pay) {
-            _pay(jobId, provider, price, feeBps, bondPaid);
-        } else {
-            taken = _unlock(provider, price, slash);
-            // i < claims <= MAX_REPLICAS.
-            emit ReplicaDefaulted(jobId, provider, uint8(i), price, taken);
-        }
-    }
-
-    function _popcount(uint256 x) private pure returns (uint96 n) {
-        for (; x != 0; x &= x - 1) {
-            ++n;
-        }
-    }
-
     /// @dev Unlocks the collateral of a claim at `price`; with `slash` also removes it from the
-    ///      provider's bond and returns it.
+    ///      provider's bond and returns it (single-job twin of {Payouts-unlock}).
     function _unlock(address provider, uint96 price, bool slash) private returns (uint96 slashed) {
         uint96 collateral = _collateral(price);
-        Provider storage p = _providers[provider];
+        Provider storage p = _books.providers[provider];
         unchecked {
             // The claim locked `collateral`, so locked >= collateral and bond >= locked.
             p.locked -= collateral;

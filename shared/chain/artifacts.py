@@ -19,7 +19,11 @@ from pydantic import BaseModel, ConfigDict
 from framecast.shared.errors import ConfigError
 
 ARTIFACT_DIR = Path(__file__).with_name("compiled")
-CONTRACTS: tuple[str, ...] = ("Credits", "JobMarket")
+CONTRACTS: tuple[str, ...] = ("Credits", "JobMarket", "ReplicatedJobs")
+
+#: Where a library's address goes in a linking contract's bytecode: source file -> library
+#: name -> byte ranges (solc's ``linkReferences``).
+LinkReferences = dict[str, dict[str, list[dict[str, int]]]]
 
 
 class Artifact(BaseModel):
@@ -31,6 +35,31 @@ class Artifact(BaseModel):
     abi: list[dict[str, Any]]
     bytecode: str
     deployed_bytecode: str
+    #: Libraries to link into ``bytecode`` before deploying it (JobMarket: ReplicatedJobs).
+    link_references: LinkReferences = {}
+
+    def libraries(self) -> list[str]:
+        """Names of the libraries whose addresses ``bytecode`` needs, in a stable order."""
+        return sorted({name for refs in self.link_references.values() for name in refs})
+
+    def linked_bytecode(self, addresses: dict[str, str]) -> str:
+        """``bytecode`` with each library's placeholder replaced by its address in ``addresses``."""
+        code = list(self.bytecode.removeprefix("0x"))
+        for refs in self.link_references.values():
+            for name, ranges in refs.items():
+                if name not in addresses:
+                    raise ConfigError(
+                        f"{self.contract} needs library {name} linked and no address was given",
+                        fix=f"deploy {name} first and pass its address",
+                    )
+                address = addresses[name].removeprefix("0x").lower()
+                # Offsets are in bytes; the placeholder `__$<hash>$__` spans 2 hex digits each.
+                for span in ranges:
+                    start, length = 2 * span["start"], 2 * span["length"]
+                    code[start : start + length] = address
+        linked = "".join(code)
+        bytes.fromhex(linked)  # every placeholder is filled: what is left is plain hex
+        return "0x" + linked
 
 
 @cache
@@ -53,6 +82,7 @@ def _from_forge(out_dir: Path, name: str) -> Artifact:
         abi=raw["abi"],
         bytecode=raw["bytecode"]["object"],
         deployed_bytecode=raw["deployedBytecode"]["object"],
+        link_references=raw["bytecode"].get("linkReferences", {}),
     )
 
 

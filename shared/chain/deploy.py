@@ -1,4 +1,9 @@
-"""Deploying Credits + JobMarket from the committed artifacts (devnet, tests, testnets)."""
+"""Deploying Credits + JobMarket from the committed artifacts (devnet, tests, testnets).
+
+JobMarket calls the externally linked library ReplicatedJobs (its replicated-job logic): the
+library is deployed first and its address written into JobMarket's bytecode at the places
+the artifact's link references name.
+"""
 
 from __future__ import annotations
 
@@ -27,9 +32,12 @@ DEVNET_DRIP = 1000 * FCC
 DEVNET_FAUCET_COOLDOWN = 3600
 
 
-def _deploy(sender: TxSender, name: str, *args: object) -> tuple[str, int]:
+def _deploy(
+    sender: TxSender, name: str, *args: object, libraries: dict[str, str] | None = None
+) -> tuple[str, int]:
     artifact = load_artifact(name)
-    factory = sender.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    bytecode = artifact.linked_bytecode(libraries or {})
+    factory = sender.w3.eth.contract(abi=artifact.abi, bytecode=bytecode)
     receipt = sender.send(factory.constructor(*args))
     address = receipt.raw["contractAddress"]
     if not address:
@@ -48,7 +56,8 @@ def deploy_contracts(
     network: str = "devnet",
     rpc_url: str = "",
 ) -> Deployment:
-    """Deploy both contracts with ``deployer`` as owner/admin and ``arbiter`` as arbiter."""
+    """Deploy both contracts (and the library JobMarket links) with ``deployer`` as owner/admin
+    and ``arbiter`` as arbiter."""
     sender = TxSender(w3, deployer)
     credits, first_block = _deploy(sender, "Credits", deployer.address, drip, faucet_cooldown)
     config = (
@@ -63,7 +72,8 @@ def deploy_contracts(
         params.protocol_fee_bps,
         params.reveal_window,
     )
-    market, _ = _deploy(sender, "JobMarket", credits, config)
+    libraries = {name: _deploy(sender, name)[0] for name in load_artifact("JobMarket").libraries()}
+    market, _ = _deploy(sender, "JobMarket", credits, config, libraries=libraries)
     return Deployment(
         network=network,
         chain_id=w3.eth.chain_id,
@@ -72,4 +82,5 @@ def deploy_contracts(
         market=market,
         deployed_block=first_block,
         params=params,
+        libraries=libraries,
     )

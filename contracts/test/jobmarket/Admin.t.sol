@@ -72,11 +72,15 @@ contract AdminTest is MarketFixture {
         uint64 tooLong = 365 days + 1;
         JobMarket.MarketConfig memory c = _config();
         c.challengeWindow = tooLong;
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidParameter.selector, "challengeWindow", tooLong));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidParameter.selector, "challengeWindow", tooLong)
+        );
         new JobMarket(IERC20(address(credits)), c);
         c = _config();
         c.resolveWindow = tooLong;
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidParameter.selector, "resolveWindow", tooLong));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidParameter.selector, "resolveWindow", tooLong)
+        );
         new JobMarket(IERC20(address(credits)), c);
         c = _config();
         c.exitCooldown = tooLong;
