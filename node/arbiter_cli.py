@@ -63,6 +63,7 @@ def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
                 state_dir=settings.state_dir,
                 store=store,
                 fetch_input=store_fetcher(open_store(store)),
+                public_gateways=tuple(settings.public_gateways),
             )
         )
     finally:
