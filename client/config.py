@@ -65,7 +65,7 @@ class ClientSettings(BaseSettings):
     public_gateways: list[str] = Field(
         default_factory=list,
         description="Trustless IPFS gateways tried after the provider's own, in order "
-        '(FRAMECAST_PUBLIC_GATEWAYS, a JSON list: \'["https://gw.example"]\').',
+        "(FRAMECAST_PUBLIC_GATEWAYS, a JSON list: '[\"https://gw.example\"]').",
     )
     kubo_url: str | None = Field(
         None,

@@ -70,12 +70,6 @@ def batches(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-
-
-
-
-
-
 def chain_now(w3: Web3) -> int:
     # Chain time, not the wall clock: deadlines are judged by block timestamps (and a
     # devnet may have been warped ahead).

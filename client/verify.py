@@ -137,8 +137,7 @@ def _retrieve(
             raise
         raise type(exc)(
             exc.message,
-            fix=f"{left} s left to dispute: `framecast dispute {job.job_id}` "
-            f"(or {exc.fix})",
+            fix=f"{left} s left to dispute: `framecast dispute {job.job_id}` (or {exc.fix})",
             **exc.context,
         ) from exc
 

@@ -225,7 +225,6 @@ def test_reclaim_past_commit_deadline_defaults_the_silent_replica(  # type: igno
     assert cli.json("verify", str(job_id))["ok"]  # the survivor's own result is genuine
 
 
-
 def test_each_replica_is_fetched_from_its_own_providers_gateway(  # type: ignore[no-untyped-def]
     on_chain: Chain, cli: Cli, tmp_path: Path, client_env: Path
 ) -> None:

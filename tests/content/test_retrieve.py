@@ -89,7 +89,8 @@ def not_found(tmp_path: Path) -> Iterator[str]:
 
 
 def _tree(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return {str(p.relative_to(path)): p.read_bytes() for p in files}
 
 
 def test_the_honest_gateway_is_used_after_the_others_fail(

@@ -39,9 +39,7 @@ def test_rpc_down_then_up_is_no_reorg(
     port = proxy.port
     # No retries in the provider: one failed call is one failed call.
     w3 = Web3(
-        HTTPProvider(
-            proxy.url, request_kwargs={"timeout": 2}, exception_retry_configuration=None
-        )
+        HTTPProvider(proxy.url, request_kwargs={"timeout": 2}, exception_retry_configuration=None)
     )
     state = StateStore(tmp_path / "state.db")
     intake = _intake(w3, chain, state)
