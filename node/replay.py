@@ -144,6 +144,17 @@ def fetch_result(
     return retriever.retrieve(cid, dest, provider=provider)
 
 
+def retrieval_fetcher(retriever: Retriever) -> FetchInput:
+    """Input files through the one retrieval path (store, gateways, kubo), verified."""
+
+    def fetch_input(cid: str, path: Path) -> None:
+        # A file left by an earlier, interrupted run is replaced by a verified one.
+        path.unlink(missing_ok=True)
+        retriever.retrieve(cid, path)
+
+    return fetch_input
+
+
 def store_fetcher(store: ContentStore) -> FetchInput:
     """Input files from a content store (the way the agent fetches them)."""
 
