@@ -244,6 +244,9 @@ def test_each_replica_is_fetched_from_its_own_providers_gateway(  # type: ignore
         on_chain.market(name).update_metadata(offer.to_uri())
 
     _market_ready(on_chain, cli)
+    # A chain ahead of the wall clock keeps its latest block's time while no block is mined:
+    # the challenge window cannot run out while a loaded machine fetches and verifies.
+    on_chain.warp(3600)
     job_id = _submit_claimed(cli, on_chain)["job_id"]
     stores = {n: LocalStore(tmp_path / f"blocks-{n}") for n in PROVIDERS}
     results = {}
@@ -252,14 +255,16 @@ def test_each_replica_is_fetched_from_its_own_providers_gateway(  # type: ignore
         made = tmp_path / f"result-{job_id}-{name}"
         assert stores[name].add_path(made) == CID.from_bytes(results[name][0])
     shutil.rmtree(client_env / "blocks")  # the client holds neither replica
-    _commit_and_reveal(on_chain, job_id, results)
     with serve_gateway(stores["provider-1"]) as one, serve_gateway(stores["provider-2"]) as two:
         advertise("provider-1", one.url)
         advertise("provider-2", two.url)
+        _commit_and_reveal(on_chain, job_id, results)
         report = cli.json("verify", str(job_id))
         assert report["ok"], report
         assert [(r["index"], r["ok"]) for r in report["replicas"]] == [(0, True), (1, True)]
-        assert report["dispute_seconds_left"] > 0
+        # No block since the reveal: the whole challenge window is left.
+        window = on_chain.market().params().challenge_window
+        assert report["dispute_seconds_left"] == window
         assert "left to dispute" in cli("verify", str(job_id)).output
         out = tmp_path / "out"
         fetched = cli.json("fetch", str(job_id), "-o", str(out))
