@@ -92,7 +92,14 @@ def store_source(store: ContentStore, label: str) -> Source:
     def fetch(cid: CID, dest: Path, _timeout: float, _deadline: float) -> None:
         if not store.has(cid):
             raise ContentNotFound(f"{cid} not found", fix="try another source", cid=str(cid))
-        staging = Path(tempfile.mkdtemp(prefix=".framecast-fetch-", dir=dest.parent))
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=".framecast-fetch-", dir=dest.parent))
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create a staging directory next to {dest} ({exc.strerror})",
+                fix="check that the destination's parent exists and is writable",
+                path=str(dest),
+            ) from exc
         try:
             write_tree(store.get_block, cid, staging / "content")
             (staging / "content").replace(dest)
