@@ -70,6 +70,23 @@ class ClientSettings(BaseSettings):
         description="Trustless IPFS gateway to fetch results from; default: the provider's "
         "advertised gateway, else the embedded store (FRAMECAST_GATEWAY_URL).",
     )
+    public_gateways: list[str] = Field(
+        default_factory=list,
+        description="Trustless IPFS gateways tried after the provider's own, in order "
+        "(FRAMECAST_PUBLIC_GATEWAYS, a JSON list: '[\"https://gw.example\"]').",
+    )
+    kubo_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="A kubo RPC tried last for results it holds (FRAMECAST_KUBO_URL).",
+    )
+    source_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="Most seconds one retrieval source may take per request; less when the "
+        "challenge window is closing (FRAMECAST_SOURCE_TIMEOUT_S).",
+    )
     claim_timeout_s: int = Field(
         600,
         ge=30,

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from framecast.client.verify import ReplicatedReport, VerifyReport
     from framecast.shared.chain.bindings import Credits, Market
     from framecast.shared.deployment import Deployment
+    from framecast.shared.ipfs.retrieve import Retriever
     from framecast.shared.networks import ResolvedNetwork
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -199,13 +200,42 @@ class ClientContext:
 
         return fetch_verified_replicas(job, output, **self._retrieval())
 
+    def retriever(self) -> Retriever:
+        """The one retrieval path (`framecast.shared.ipfs.retrieve`) with this user's
+        sources: the local store, --gateway, each delivering provider's advertised gateway
+        (read from the chain when first needed), the public gateways, kubo."""
+        from framecast.shared.chain.history import provider_uris
+        from framecast.shared.endpoints import is_loopback_url
+        from framecast.shared.ipfs.retrieve import RetrievalSettings, Retriever
+        from framecast.shared.ipfs.store import StoreSettings
+        from framecast.shared.provider_metadata import parse_offer
+
+        settings = self.settings
+
+        def gateways() -> dict[str, str]:
+            uris = provider_uris(self.market(), from_block=self.deployment().deployed_block)
+            offers = {provider: parse_offer(uri) for provider, uri in uris.items()}
+            return {p: o.gateway for p, o in offers.items() if o is not None and o.gateway}
+
+        return Retriever(
+            store=StoreSettings(store="local", store_path=settings.blocks),
+            settings=RetrievalSettings(
+                gateway_url=settings.gateway_url,
+                public_gateways=tuple(settings.public_gateways),
+                kubo_url=settings.kubo_url,
+                source_timeout_s=settings.source_timeout_s,
+            ),
+            provider_gateways=gateways,
+            # Loopback gateways are accepted only when the chain itself is on this machine.
+            allow_loopback=is_loopback_url(self.rpc_url),
+        )
+
     def _retrieval(self) -> dict[str, Any]:
         deployment, settings = self.deployment(), self.settings
         return {
             "chain_id": deployment.chain_id,
             "market": deployment.market,
-            "gateway_url": settings.gateway_url,
-            "blocks": settings.blocks,
+            "retriever": self.retriever(),
             "quarantine": settings.quarantine,
         }
 

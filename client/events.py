@@ -1,7 +1,8 @@
 """Reading the market's history: chunked log queries, topics, block times, chain time.
 
-Shared by every client service that rebuilds state from events (credits, jobs, quotes),
-so each asks the RPC the same bounded way.
+Shared by every client service that rebuilds state from events (credits, jobs, quotes);
+the log queries themselves go through `framecast.shared.chain.history.LogReader`, the one
+reader the node uses too (adaptive ranges for RPCs that cap them).
 """
 
 from __future__ import annotations
@@ -10,10 +11,30 @@ from collections.abc import Iterator
 from typing import Any
 
 from web3 import Web3
-from web3.types import FilterParams, LogReceipt
+from web3.types import LogReceipt
 
-#: Blocks per eth_getLogs call: public RPCs cap ranges (often 10k) or result sizes.
-DEFAULT_CHUNK_BLOCKS = 5_000
+from framecast.shared.chain.history import (
+    DEFAULT_LOG_RANGE,
+    LogReader,
+    address_topic,
+    hex_of,
+    uint_topic,
+)
+
+__all__ = [
+    "DEFAULT_CHUNK_BLOCKS",
+    "BlockTimes",
+    "address_topic",
+    "batches",
+    "chain_now",
+    "duration",
+    "hex_of",
+    "logs",
+    "next_block_time",
+    "uint_topic",
+]
+
+DEFAULT_CHUNK_BLOCKS = DEFAULT_LOG_RANGE
 
 
 def logs(
@@ -25,17 +46,10 @@ def logs(
     to_block: int,
     chunk_blocks: int,
 ) -> list[LogReceipt]:
-    """eth_getLogs over [from_block, to_block] in chunks, so no call exceeds RPC limits."""
-    found: list[LogReceipt] = []
-    for start in range(from_block, to_block + 1, chunk_blocks):
-        params: FilterParams = {
-            "address": Web3.to_checksum_address(address),
-            "fromBlock": start,
-            "toBlock": min(start + chunk_blocks - 1, to_block),
-            "topics": topics,
-        }
-        found.extend(w3.eth.get_logs(params))
-    return found
+    """eth_getLogs over [from_block, to_block] through the one adaptive `LogReader`."""
+    return LogReader(w3, max_range=chunk_blocks).logs(
+        address, topics, from_block=from_block, to_block=to_block
+    )
 
 
 class BlockTimes:
@@ -54,21 +68,6 @@ class BlockTimes:
 def batches(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def address_topic(address: str) -> str:
-    return "0x" + "00" * 12 + Web3.to_checksum_address(address)[2:].lower()
-
-
-def uint_topic(value: int) -> str:
-    return "0x" + value.to_bytes(32, "big").hex()
-
-
-def hex_of(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    text = str(value)
-    return text if text.startswith("0x") else "0x" + text
 
 
 def chain_now(w3: Web3) -> int:

@@ -24,15 +24,14 @@ from framecast.client.events import (
     DEFAULT_CHUNK_BLOCKS,
     address_topic,
     chain_now,
-    hex_of,
     logs,
     next_block_time,
-    uint_topic,
 )
 from framecast.client.quote import ProviderListing, Quote
 from framecast.shared.catalog import CatalogEntry, default_spec, get_entry
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import Credits, DisputeReason, JobState, JobView, Market
+from framecast.shared.chain.history import JobHistory, LogReader, read_job
 from framecast.shared.errors import JobNotFound, JobStalled, SpecError
 from framecast.shared.request import MAX_REPLICAS, JobRequest, sign_request
 from framecast.shared.spec import MAX_SEED, GenerationSpec, decode_spec
@@ -390,126 +389,60 @@ class JobDetails(BaseModel):
 def job_details(
     market: Market, job_id: int, *, from_block: int, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS
 ) -> JobDetails:
-    """Rebuild one job from its events (every job event has the job id as first topic)."""
-    events = market.contract.events
-    names = [
-        "JobSubmitted",
-        "JobClaimed",
-        "JobDelivered",
-        "JobDisputed",
-        "JobSettled",
-        "JobCancelled",
-        "JobRefunded",
-        "JobReleased",
-        "ReplicasFilled",
-        "ResultRevealed",
-        "ReplicasAgreed",
-        "ReplicaDefaulted",
-    ]
-    by_topic = {getattr(events, n).topic: getattr(events, n) for n in names}
+    """Rebuild one job from its events (`framecast.shared.chain.history.read_job`) and its
+    current on-chain record."""
     view = market.get_job(job_id)
-    found: dict[str, Any] = {}
-    # Per provider (replicated jobs have one of each per replica).
-    claims: dict[str, Any] = {}
-    reveals: dict[str, Any] = {}
-    paid: dict[str, int] = {}
-    defaulted: dict[int, Any] = {}
-    refunded = slashed = 0
-    for log in logs(
-        market.w3,
-        market.address,
-        [list(by_topic), uint_topic(job_id)],
-        from_block=from_block,
-        to_block=market.w3.eth.block_number,
-        chunk_blocks=chunk_blocks,
-    ):
-        event = by_topic[hex_of(log["topics"][0])]().process_log(log)
-        name = str(event["event"])
-        found[name] = event  # a later event of the same kind (reorg replay) wins
-        if name == "JobClaimed":
-            claims[str(event["args"]["provider"])] = event
-        elif name == "ResultRevealed":
-            reveals[str(event["args"]["provider"])] = event
-        elif name == "JobSettled":
-            paid[str(event["args"]["provider"])] = int(event["args"]["payout"])
-        elif name == "ReplicaDefaulted":
-            defaulted[int(event["args"]["index"])] = event
-        if name in ("JobClaimed", "JobCancelled"):
-            refunded += int(event["args"]["refund"])
-        elif name == "JobRefunded":
-            refunded += int(event["args"]["refund"])
-            slashed += int(event["args"]["slashed"])
-        elif name == "JobReleased":
-            refunded += int(event["args"]["refund"])
-            slashed += int(event["args"]["penalty"])
-    submitted = found.get("JobSubmitted")
+    history = read_job(
+        market, job_id, from_block=from_block, reader=LogReader(market.w3, max_range=chunk_blocks)
+    )
+    submitted = history.submitted
     if submitted is None or view.state is JobState.NONE:
         raise JobNotFound(
             f"job {job_id} does not exist on the market at {market.address}",
             fix="list jobs with `framecast jobs` (is --network the right one?)",
         )
-    args = submitted["args"]
-    raw_spec = bytes(args["spec"])
+    raw_spec = submitted.spec_bytes()
     try:
         spec: GenerationSpec | None = decode_spec(raw_spec)
     except SpecError:
         spec = None
-    request = JobRequest.from_event(args)
     if view.replicated:
-        return _replicated_details(
-            market,
-            view,
-            job_id,
-            request,
-            raw_spec,
-            spec,
-            found,
-            claims=claims,
-            reveals=reveals,
-            paid=paid,
-            defaulted=defaulted,
-            refunded=refunded,
-            slashed=slashed,
-        )
-    claimed = found.get("JobClaimed")
-    delivered = found.get("JobDelivered")
-    settled = found.get("JobSettled")
+        return _replicated_details(market, view, history, spec)
+    claimed = history.claim
+    delivered = history.delivery
+    settled = history.settlements[-1] if history.settlements else None
     return JobDetails(
-        **_common_fields(market, view, job_id, found, request, raw_spec, spec),
-        provider=str(claimed["args"]["provider"]) if claimed else None,
-        price=int(claimed["args"]["price"]) if claimed else None,
-        deliver_by=int(claimed["args"]["deliverBy"]) if claimed else None,
-        result_cid=_cid_text(bytes(delivered["args"]["resultCid"])) if delivered else None,
-        video_sha256=hex_of(delivered["args"]["videoSha256"]) if delivered else None,
-        frames_digest=hex_of(delivered["args"]["framesDigest"]) if delivered else None,
-        challenge_ends=int(delivered["args"]["challengeEnds"]) if delivered else None,
-        refunded=refunded,
-        slashed=slashed,
-        payout=int(settled["args"]["payout"]) if settled else None,
+        **_common_fields(market, view, history, spec),
+        provider=claimed.provider if claimed else None,
+        price=claimed.price if claimed else None,
+        deliver_by=claimed.deliver_by if claimed else None,
+        result_cid=delivered.result_cid if delivered else None,
+        video_sha256=delivered.video_sha256 if delivered else None,
+        frames_digest=delivered.frames_digest if delivered else None,
+        challenge_ends=delivered.challenge_ends if delivered else None,
+        refunded=history.refunded,
+        slashed=history.slashed,
+        payout=settled.payout if settled else None,
     )
 
 
 def _common_fields(
-    market: Market,
-    view: JobView,
-    job_id: int,
-    found: dict[str, Any],
-    request: JobRequest,
-    raw_spec: bytes,
-    spec: GenerationSpec | None,
+    market: Market, view: JobView, history: JobHistory, spec: GenerationSpec | None
 ) -> dict[str, Any]:
     """The JobDetails fields every job has: its state, its signed request, its dispute."""
-    submitted = found["JobSubmitted"]
-    disputed = found.get("JobDisputed")
+    submitted = history.submitted
+    assert submitted is not None  # job_details refuses a job without one
+    request = submitted.request
+    disputed = history.dispute
     return {
-        "job_id": job_id,
+        "job_id": history.job_id,
         "state": view.state.label,
         "deadline": view.deadline,
         "chain_time": next_block_time(market.w3),
         "client": request.client,
         "model": spec.model if spec else None,
         "spec": spec.model_dump(mode="json", exclude_none=True) if spec else None,
-        "spec_hex": "0x" + raw_spec.hex(),
+        "spec_hex": submitted.spec_hex,
         "model_id": "0x" + request.model_id.hex(),
         "spec_hash": "0x" + request.spec_hash.hex(),
         "max_price": request.max_price,
@@ -517,40 +450,31 @@ def _common_fields(
         "delivery_window": request.delivery_window,
         "nonce": request.nonce,
         "request_digest": "0x" + request.digest(market.domain()).hex(),
-        "submitted_block": int(submitted["blockNumber"]),
-        "submitted_tx": hex_of(submitted["transactionHash"]),
-        "dispute_reason": DisputeReason(int(disputed["args"]["reason"])).name.lower()
-        if disputed
-        else None,
+        "submitted_block": submitted.block_number,
+        "submitted_tx": submitted.tx_hash,
+        "dispute_reason": disputed.reason.name.lower() if disputed else None,
     }
 
 
 def _replicated_details(
-    market: Market,
-    view: JobView,
-    job_id: int,
-    request: JobRequest,
-    raw_spec: bytes,
-    spec: GenerationSpec | None,
-    found: dict[str, Any],
-    *,
-    claims: dict[str, Any],
-    reveals: dict[str, Any],
-    paid: dict[str, int],
-    defaulted: dict[int, Any],
-    refunded: int,
-    slashed: int,
+    market: Market, view: JobView, history: JobHistory, spec: GenerationSpec | None
 ) -> JobDetails:
     """A replicated job: the flags come from the replica views (the chain's record), the
     revealed CIDs and digests from `ResultRevealed`, the outcomes from the closing events."""
+    # Per provider / index: a later event of the same kind (reorg replay) wins.
+    reveals = {r.provider: r for r in history.reveals}
+    paid = {s.provider: s.payout for s in history.settlements}
+    defaulted = {d.index: d for d in history.defaults}
+    assert history.submitted is not None
+    request = history.submitted.request
     replicas = []
-    for replica in market.get_replicas(job_id):
+    for replica in market.get_replicas(history.job_id):
         revealed = reveals.get(replica.provider)
         closed = defaulted.get(replica.index)
         if replica.provider in paid:
             outcome = "paid"
         elif closed is not None:
-            outcome = "defaulted" if int(closed["args"]["slashed"]) else "refunded"
+            outcome = "defaulted" if closed.slashed else "refunded"
         elif replica.revealed:
             outcome = "revealed"
         elif replica.committed:
@@ -564,39 +488,32 @@ def _replicated_details(
                 price=replica.price,
                 committed=replica.committed,
                 revealed=replica.revealed,
-                result_cid=_cid_text(bytes(revealed["args"]["resultCid"])) if revealed else None,
-                video_sha256=hex_of(revealed["args"]["videoSha256"]) if revealed else None,
-                frames_digest=hex_of(revealed["args"]["framesDigest"]) if revealed else None,
+                result_cid=revealed.result_cid if revealed else None,
+                video_sha256=revealed.video_sha256 if revealed else None,
+                frames_digest=revealed.frames_digest if revealed else None,
                 outcome=outcome,
                 payout=paid.get(replica.provider),
-                refunded=int(closed["args"]["refund"]) if closed else 0,
-                slashed=int(closed["args"]["slashed"]) if closed else 0,
+                refunded=closed.refund if closed else 0,
+                slashed=closed.slashed if closed else 0,
             )
         )
     digests = {r.frames_digest for r in replicas if r.frames_digest is not None}
     shown = sum(1 for r in replicas if r.frames_digest is not None)
-    filled = found.get("ReplicasFilled")
-    agreed = found.get("ReplicasAgreed")
+    agreed = history.agreement
     return JobDetails(
-        **_common_fields(market, view, job_id, found, request, raw_spec, spec),
+        **_common_fields(market, view, history, spec),
         # The commit deadline; the agreed digest and its challenge window once delivered.
-        deliver_by=int(filled["args"]["commitBy"]) if filled else None,
-        frames_digest=hex_of(agreed["args"]["framesDigest"]) if agreed else None,
-        challenge_ends=int(agreed["args"]["challengeEnds"]) if agreed else None,
-        refunded=refunded,
-        slashed=slashed,
+        deliver_by=history.commit_by,
+        frames_digest=agreed.frames_digest if agreed else None,
+        challenge_ends=agreed.challenge_ends if agreed else None,
+        refunded=history.refunded,
+        slashed=history.slashed,
         payout=sum(paid.values()) if paid else None,
         replicas=request.replicas,
         perceptual=request.perceptual,
         replica_list=replicas,
         digests_agree=len(digests) == 1 if shown >= 2 else None,
     )
-
-
-def _cid_text(raw: bytes) -> str:
-    from framecast.shared.ipfs.cid import CID
-
-    return str(CID.from_bytes(raw))
 
 
 class JobRow(BaseModel):

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from framecast.client.credits import Wei
-from framecast.client.events import DEFAULT_CHUNK_BLOCKS, hex_of, logs
+from framecast.client.events import DEFAULT_CHUNK_BLOCKS
 from framecast.shared.chain.bindings import Market
+from framecast.shared.chain.history import LogReader, provider_uris
 from framecast.shared.provider_metadata import ProviderOffer, parse_offer
 from framecast.shared.spec import GenerationSpec
 
@@ -51,22 +52,9 @@ def providers(
     market: Market, *, from_block: int, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS
 ) -> list[ProviderListing]:
     """Registered, non-exiting providers with their latest metadata URI."""
-    events = market.contract.events
-    latest: dict[str, str] = {}
-    for log in logs(
-        market.w3,
-        market.address,
-        [[events.ProviderRegistered.topic, events.ProviderMetadataUpdated.topic]],
-        from_block=from_block,
-        to_block=market.w3.eth.block_number,
-        chunk_blocks=chunk_blocks,
-    ):
-        if hex_of(log["topics"][0]) == events.ProviderRegistered.topic:
-            event = events.ProviderRegistered().process_log(log)
-        else:
-            event = events.ProviderMetadataUpdated().process_log(log)
-        # Logs arrive in chain order: a later URI replaces an earlier one.
-        latest[str(event["args"]["provider"])] = str(event["args"]["metadataURI"])
+    latest = provider_uris(
+        market, from_block=from_block, reader=LogReader(market.w3, max_range=chunk_blocks)
+    )
     listings = []
     for address, uri in latest.items():
         view = market.get_provider(address)

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from framecast.client.jobs import DELIVERED_STATES, JobDetails, ReplicaDetails
-from framecast.shared.chain.bindings import DisputeReason
-from framecast.shared.errors import FramecastError, StorageError, VerificationFailed
+from framecast.shared.chain.bindings import DisputeReason, JobState
+from framecast.shared.errors import (
+    ContentNotFound,
+    FramecastError,
+    StorageError,
+    StoreUnavailable,
+    VerificationFailed,
+)
+from framecast.shared.ipfs.retrieve import Retriever
 from framecast.shared.verification import (
     FRAMES_DIGEST_NOTE,
     LEVEL_NAMES,
@@ -26,7 +34,6 @@ from framecast.shared.verification import (
     Delivery,
     VerifyReport,
 )
-from framecast.shared.verification import retrieve as retrieve_delivery
 from framecast.shared.verification import verify_dir as verify_delivery
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "ReplicatedReport",
     "VerifyReport",
     "delivery_of",
+    "dispute_seconds_left",
     "fetch_verified",
     "fetch_verified_replicas",
     "quarantine_path",
@@ -98,14 +106,49 @@ def quarantine_path(root: Path, job_id: int, name: str | None = None) -> Path:
     return candidate
 
 
+#: Seconds kept back from the challenge window to send a dispute after a failed fetch.
+DISPUTE_MARGIN_S = 3
+
+
+def dispute_seconds_left(job: JobDetails) -> int | None:
+    """Seconds left in ``job``'s challenge window (None when it is not delivered or is
+    past it: nothing can be disputed any more)."""
+    if job.chain_state is not JobState.DELIVERED or job.challenge_ends is None:
+        return None
+    left = job.challenge_ends - job.chain_time
+    return left if left > 0 else None
+
+
+def _deadline(job: JobDetails) -> float | None:
+    """When retrieval must have an answer (`time.monotonic`): before the window closes."""
+    left = dispute_seconds_left(job)
+    return None if left is None else time.monotonic() + max(0, left - DISPUTE_MARGIN_S)
+
+
+def _retrieve(
+    retriever: Retriever, job: JobDetails, delivery: Delivery, dest: Path, deadline: float | None
+) -> None:
+    """The one retrieval path; a failure says how long is left to dispute the job."""
+    try:
+        retriever.retrieve(delivery.result_cid, dest, provider=delivery.provider, deadline=deadline)
+    except (ContentNotFound, StoreUnavailable) as exc:
+        left = None if deadline is None else int(deadline - time.monotonic()) + DISPUTE_MARGIN_S
+        if left is None or left <= 0:
+            raise
+        raise type(exc)(
+            exc.message,
+            fix=f"{left} s left to dispute: `framecast dispute {job.job_id}` (or {exc.fix})",
+            **exc.context,
+        ) from exc
+
+
 def fetch_verified(
     job: JobDetails,
     output: Path | None,
     *,
     chain_id: int,
     market: str,
-    gateway_url: str | None,
-    blocks: Path,
+    retriever: Retriever,
     quarantine: Path,
 ) -> VerifyReport:
     """Retrieve and verify; move to ``output`` only if it passes, else to quarantine.
@@ -113,6 +156,7 @@ def fetch_verified(
     ``output=None`` verifies and discards a passing download (`verify JOB`).
     """
     delivery = delivery_of(job, chain_id=chain_id, market=market)
+    deadline = _deadline(job)
     if output is not None and output.exists() and any(output.iterdir()):
         raise StorageError(
             f"{output} exists and is not empty",
@@ -124,8 +168,10 @@ def fetch_verified(
     staging = Path(tempfile.mkdtemp(prefix=f".incoming-{job.job_id}-", dir=quarantine))
     try:
         download = staging / "result"
-        retrieve_delivery(delivery, download, gateway_url=gateway_url, blocks=blocks)
-        report = verify_delivery(download, delivery)
+        _retrieve(retriever, job, delivery, download, deadline)
+        report = verify_delivery(download, delivery).model_copy(
+            update={"dispute_seconds_left": dispute_seconds_left(job)}
+        )
         if not report.ok:
             kept = quarantine_path(quarantine, job.job_id)
             download.replace(kept)
@@ -191,6 +237,9 @@ class ReplicatedReport(BaseModel):
     path: str | None = Field(None, description="Where the first passing replica was written.")
     kept_replica: int | None = Field(None, description="The replica written to `path`.")
     replicas: list[ReplicaCheck]
+    dispute_seconds_left: int | None = Field(
+        None, description="Seconds left in the challenge window when checked (None: closed)."
+    )
 
     def failures(self) -> list[ReplicaCheck]:
         return [r for r in self.replicas if not r.ok]
@@ -239,8 +288,7 @@ def fetch_verified_replicas(
     *,
     chain_id: int,
     market: str,
-    gateway_url: str | None,
-    blocks: Path,
+    retriever: Retriever,
     quarantine: Path,
 ) -> ReplicatedReport:
     """Retrieve and verify every revealed replica; the first that passes moves to
@@ -257,14 +305,21 @@ def fetch_verified_replicas(
     quarantine.mkdir(parents=True, exist_ok=True)
     checks: list[ReplicaCheck] = []
     kept: int | None = None
-    for replica, delivery in deliveries:
+    deadline = _deadline(job)
+    for position, (replica, delivery) in enumerate(deliveries):
+        # Each replica gets its share of the time left, from its own provider's gateway.
+        share = None
+        if deadline is not None:
+            share = time.monotonic() + (deadline - time.monotonic()) / (len(deliveries) - position)
         staging = Path(
             tempfile.mkdtemp(prefix=f".incoming-{job.job_id}-{replica.index}-", dir=quarantine)
         )
         try:
             download = staging / "result"
             try:
-                retrieve_delivery(delivery, download, gateway_url=gateway_url, blocks=blocks)
+                retriever.retrieve(
+                    delivery.result_cid, download, provider=delivery.provider, deadline=share
+                )
             except FramecastError as exc:
                 checks.append(_replica_check(replica, None, error=str(exc)))
                 continue
@@ -292,6 +347,7 @@ def fetch_verified_replicas(
         path=str(output) if kept is not None and output is not None else None,
         kept_replica=kept,
         replicas=checks,
+        dispute_seconds_left=dispute_seconds_left(job),
     )
 
 

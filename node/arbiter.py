@@ -40,20 +40,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from web3.exceptions import Web3Exception
 
 from framecast.node.replay import (
-    LOG_CHUNK_BLOCKS,
     FetchInput,
-    fetch_result,
-    job_events,
     new_work_dir,
+    node_retriever,
     replay_job,
 )
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import DisputeReason, JobState, Market
+from framecast.shared.chain.history import LogReader, provider_uris, read_job
 from framecast.shared.deployment import Deployment
+from framecast.shared.endpoints import is_loopback_url
 from framecast.shared.errors import ContentNotFound, FramecastError, NodeError
-from framecast.shared.ipfs.cid import CID
+from framecast.shared.ipfs.retrieve import Retriever
 from framecast.shared.ipfs.store import StoreSettings
+from framecast.shared.provider_metadata import parse_offer
 from framecast.shared.request import JobRequest
 from framecast.shared.verification import Delivery, verify_dir
 
@@ -130,6 +131,9 @@ class ArbiterDeps:
     fetch_input: FetchInput | None = None
     compare_python: str = sys.executable
     replay_timeout_s: float = 3600.0
+    public_gateways: tuple[str, ...] = ()
+    source_timeout_s: float | None = None
+    log_range: int | None = None
 
 
 class Arbiter:
@@ -141,6 +145,7 @@ class Arbiter:
         self.root = deps.state_dir / "arbiter"
         (self.root / "decisions").mkdir(parents=True, exist_ok=True)
         self._cursor_path = self.root / "cursor.json"
+        self.reader = LogReader(deps.market.w3, **_range(deps.log_range))
 
     # ------------------------------------------------------------------ loop
     def run_forever(self, stop: threading.Event, poll_interval_s: float = 2.0) -> None:
@@ -172,12 +177,10 @@ class Arbiter:
         w3 = self.market.w3
         latest = int(w3.eth.block_number)
         pending = set(cursor["pending"])
-        event = self.market.contract.events.JobDisputed
-        for start in range(int(cursor["block"]) + 1, latest + 1, LOG_CHUNK_BLOCKS):
-            logs = event.get_logs(
-                from_block=start, to_block=min(start + LOG_CHUNK_BLOCKS - 1, latest)
-            )
-            pending.update(int(entry["args"]["jobId"]) for entry in logs)
+        disputed = self.reader.events(
+            self.market, ("JobDisputed",), from_block=int(cursor["block"]) + 1, to_block=latest
+        )
+        pending.update(int(entry["args"]["jobId"]) for entry in disputed)
         self._write_cursor(latest, sorted(pending))
         return sorted(pending)
 
@@ -199,40 +202,33 @@ class Arbiter:
     def disputed_job(self, job_id: int) -> DisputedJob:
         """Everything the chain says about a disputed job's request and deliveries."""
         market = self.market
-        found = job_events(
-            market,
-            job_id,
-            ("JobSubmitted", "JobDelivered", "ResultRevealed", "JobDisputed"),
-            from_block=self.d.deployment.deployed_block,
+        history = read_job(
+            market, job_id, from_block=self.d.deployment.deployed_block, reader=self.reader
         )
-        if not found["JobSubmitted"] or not found["JobDisputed"]:
+        if history.submitted is None or history.dispute is None:
             raise NodeError(f"job {job_id} has no submission or dispute in the market's logs")
-        submitted = found["JobSubmitted"][-1]["args"]
-        request = JobRequest.from_event(submitted)
+        request = history.submitted.request
         digest = "0x" + request.digest(market.domain()).hex()
-        spec = bytes(submitted["spec"])
-        reason = DisputeReason(int(found["JobDisputed"][-1]["args"]["reason"]))
+        spec = history.submitted.spec_bytes()
+        reason = history.dispute.reason
         replicated = request.replicas > 1
-        rows: list[tuple[int | None, Any]] = (
-            [(int(e["args"]["index"]), e["args"]) for e in found["ResultRevealed"]]
-            if replicated
-            else [(None, e["args"]) for e in found["JobDelivered"][-1:]]
-        )
+        # Every reveal of a replicated job (in chain order), or the last delivery.
+        results = history.reveals if replicated else history.deliveries[-1:]
         deliveries = [
             Delivery(
                 chain_id=self.d.deployment.chain_id,
                 market=self.d.deployment.market,
                 job_id=job_id,
-                provider=args["provider"],
-                result_cid=str(CID.from_bytes(bytes(args["resultCid"]))),
-                video_sha256="0x" + bytes(args["videoSha256"]).hex(),
-                frames_digest="0x" + bytes(args["framesDigest"]).hex(),
+                provider=result.provider,
+                result_cid=result.result_cid,
+                video_sha256=result.video_sha256,
+                frames_digest=result.frames_digest,
                 request_digest=digest,
                 spec_hex="0x" + spec.hex(),
                 spec_hash="0x" + bytes(request.spec_hash).hex(),
                 model_id="0x" + bytes(request.model_id).hex(),
             )
-            for _, args in rows
+            for result in results
         ]
         return DisputedJob(
             job_id=job_id,
@@ -241,7 +237,7 @@ class Arbiter:
             request_digest=digest,
             spec=spec,
             deliveries=deliveries,
-            indexes=[index for index, _ in rows],
+            indexes=[result.index for result in results],
             replicated=replicated,
         )
 
@@ -293,9 +289,8 @@ class Arbiter:
         work_dir = new_work_dir(self.d.state_dir, job.job_id)
         result_dir = work_dir / "delivered"
         try:
-            fetch_result(
-                delivery.result_cid, result_dir, store=self.d.store, gateway_url=self.d.gateway_url
-            )
+            # This delivery's own provider's advertised gateway is among the sources.
+            self.retriever().retrieve(delivery.result_cid, result_dir, provider=delivery.provider)
         except ContentNotFound as exc:
             return verdict(True, "not-retrievable", exc.message)
         # StoreUnavailable (the arbiter's own gateway is down) is no evidence: it propagates,
@@ -358,6 +353,28 @@ class Arbiter:
             for v in verdicts
         ]
 
+    def retriever(self) -> Retriever:
+        """The one retrieval path, with every provider's advertised gateway from the chain."""
+        deps = self.d
+
+        def gateways() -> dict[str, str]:
+            uris = provider_uris(self.market, from_block=deps.deployment.deployed_block)
+            offers = {provider: parse_offer(uri) for provider, uri in uris.items()}
+            return {p: o.gateway for p, o in offers.items() if o is not None and o.gateway}
+
+        return node_retriever(
+            deps.store,
+            gateway_url=deps.gateway_url,
+            public_gateways=deps.public_gateways,
+            source_timeout_s=deps.source_timeout_s,
+            provider_gateways=gateways,
+            # Loopback gateways only when our own chain is on this machine (the devnet).
+            allow_loopback=is_loopback_url(
+                str(getattr(self.market.w3.provider, "endpoint_uri", None) or "")
+                or deps.deployment.rpc_url
+            ),
+        )
+
     # ------------------------------------------------------------------ resolve
     def resolve(self, decision: Decision) -> Decision:
         """Send the decision to the market; records the transaction and the outcome."""
@@ -418,6 +435,10 @@ class Arbiter:
         cursor = self._read_cursor()
         pending = [j for j in cursor["pending"] if j != job_id]
         self._write_cursor(int(cursor["block"]), pending)
+
+
+def _range(log_range: int | None) -> dict[str, int]:
+    return {} if log_range is None else {"max_range": log_range}
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -31,11 +31,10 @@ def arbiter_group() -> None:
 def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
     """Wire an arbiter from a node config: chain, key, runtime, store (closed on exit)."""
     from framecast.node.config import node_network
-    from framecast.node.replay import store_fetcher
+    from framecast.node.replay import node_retriever, retrieval_fetcher
     from framecast.node.wiring import runtime_factory
     from framecast.shared.chain.bindings import bind
     from framecast.shared.chain.sender import TxSender
-    from framecast.shared.ipfs.store import open_store
     from framecast.shared.networks import connect_network
 
     account = _unlock(settings)
@@ -63,7 +62,11 @@ def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
                 weights_root=settings.weights_dir,
                 state_dir=settings.state_dir,
                 store=store,
-                fetch_input=store_fetcher(open_store(store)),
+                # Inputs (image-to-video, control) through the one retrieval path.
+                fetch_input=retrieval_fetcher(
+                    node_retriever(store, public_gateways=settings.public_gateways)
+                ),
+                public_gateways=tuple(settings.public_gateways),
             )
         )
     finally:

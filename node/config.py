@@ -98,6 +98,11 @@ class NodeSettings(BaseSettings):
         default_factory=lambda: StoreSettings(store_path=framecast_home() / "blocks"),
         description="Where results are pinned.",
     )
+    public_gateways: list[str] = Field(
+        default_factory=list,
+        description="Trustless IPFS gateways tried after a provider's own when fetching "
+        "results and inputs (arbiter, replay), in order.",
+    )
     metrics_host: str = Field("127.0.0.1", description="Address of /metrics and /healthz.")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Port of /metrics (0: off).")
     poll_interval_s: float = Field(0.2, gt=0, le=60, description="Seconds between chain polls.")

@@ -19,9 +19,11 @@ from typing import Any
 
 from hexbytes import HexBytes
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from framecast.node.state import JobRecord, StateStore
 from framecast.shared.chain.bindings import Market
+from framecast.shared.chain.history import LogReader
 from framecast.shared.errors import SpecError
 from framecast.shared.request import JobRequest
 from framecast.shared.spec import decode_spec
@@ -58,7 +60,8 @@ class EventIntake:
         self.start_block = start_block
         self.confirmations = confirmations
         self.chunk = chunk
-        self._event = market.contract.events.JobSubmitted
+        # The one log reader: it shrinks its range when the RPC refuses `chunk` blocks.
+        self.reader = LogReader(w3, max_range=chunk)
 
     def poll(self) -> PollResult:
         """Process every confirmed block not processed yet (in chunks); check for reorgs."""
@@ -69,39 +72,54 @@ class EventIntake:
         cursor = self.state.cursor()
         start = cursor[0] + 1 if cursor else self.start_block
         while start <= safe:
-            end = min(safe, start + self.chunk - 1)
-            logs = self._event.get_logs(from_block=start, to_block=end)
+            end = min(safe, start + self.reader.range - 1)
+            logs = self.reader.events(
+                self.market, ("JobSubmitted",), from_block=start, to_block=end
+            )
             for entry in logs:
                 job_id = self._record(entry)
                 if job_id is not None:
                     new.append(job_id)
             end_hash = self._block_hash(end)
+            if end_hash is None:
+                break  # the block vanished under us: the next poll's reorg check rewinds
             self.state.advance(end, end_hash)
             start = end + 1
         return PollResult(new, reorged, head, safe)
 
-    def _block_hash(self, number: int) -> str:
-        return HexBytes(self.w3.eth.get_block(number)["hash"]).to_0x_hex()
+    def _block_hash(self, number: int) -> str | None:
+        """The chain's hash of block ``number``; None when the chain has no such block
+        (a reorg onto a shorter chain). Transport errors propagate: an RPC that does not
+        answer says nothing about the chain, and the agent's step backs off and retries."""
+        try:
+            block = self.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+        return HexBytes(block["hash"]).to_0x_hex()
 
     def _check_reorg(self) -> list[int]:
         cursor = self.state.cursor()
         if cursor is None:
             return []
         number, known = cursor
-        try:
-            current = self._block_hash(number)
-        except Exception:
-            current = None
+        current = self._block_hash(number)
         if current == known:
             return []
         fork_block, fork_hash = self.start_block - 1, ""
+        head = self.w3.eth.block_number
         for candidate, candidate_hash in self.state.known_blocks():
-            if candidate > self.w3.eth.block_number:
+            if candidate > head:
                 continue
             if self._block_hash(candidate) == candidate_hash:
                 fork_block, fork_hash = candidate, candidate_hash
                 break
-        log.warning("reorg: block %s changed; rewinding to %s", number, fork_block)
+        log.warning(
+            "reorg: block %s changed (%s → %s); rewinding to %s",
+            number,
+            known,
+            current or "gone",
+            fork_block,
+        )
         return self.state.rewind(fork_block, fork_hash)
 
     def _record(self, entry: Any) -> int | None:

@@ -25,25 +25,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from web3 import Web3
-from web3.types import FilterParams
 
 from framecast.node.result import receipt_environment
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.shared.catalog import check_spec, weights_manifest_hash
 from framecast.shared.catalog.weights import verify_weights
 from framecast.shared.chain.bindings import Market
+from framecast.shared.chain.history import read_job
 from framecast.shared.errors import (
     ContentNotFound,
     RunnerFailed,
     VerificationFailed,
     WeightsInvalid,
 )
+from framecast.shared.ipfs.retrieve import RetrievalSettings, Retriever
 from framecast.shared.ipfs.store import ContentStore, StoreSettings
 from framecast.shared.receipt import Receipt
 from framecast.shared.replay_report import EXACT_FIELDS, ReplayCheck, ReplayReport
@@ -53,8 +51,6 @@ from framecast.shared.spec import GenerationSpec, decode_spec
 
 log = logging.getLogger(__name__)
 
-#: Blocks per eth_getLogs call (public RPCs cap ranges).
-LOG_CHUNK_BLOCKS = 5_000
 COMPARE_TIMEOUT_S = 600.0
 
 #: Writes the content of a CID to a path (inputs of image-to-video and control jobs).
@@ -70,29 +66,7 @@ class ChainDelivery:
     result_cid: str | None
     video_sha256: str | None
     frames_digest: str | None
-
-
-def job_events(
-    market: Market, job_id: int, names: tuple[str, ...], *, from_block: int
-) -> dict[str, list[Any]]:
-    """The market's events `names` about job `job_id` (its indexed first topic), in order."""
-    events = market.contract.events
-    by_topic: dict[str, Any] = {getattr(events, n).topic: getattr(events, n) for n in names}
-    w3 = market.w3
-    latest = w3.eth.block_number
-    found: dict[str, list[Any]] = {name: [] for name in names}
-    for start in range(from_block, latest + 1, LOG_CHUNK_BLOCKS):
-        params: FilterParams = {
-            "address": Web3.to_checksum_address(market.address),
-            "fromBlock": start,
-            "toBlock": min(start + LOG_CHUNK_BLOCKS - 1, latest),
-            "topics": [list(by_topic), "0x" + job_id.to_bytes(32, "big").hex()],
-        }
-        for entry in w3.eth.get_logs(params):
-            topic = "0x" + bytes(entry["topics"][0]).hex()
-            event = by_topic[topic]().process_log(entry)
-            found[str(event["event"])].append(event)
-    return found
+    provider: str | None = None
 
 
 def read_chain_job(
@@ -100,17 +74,13 @@ def read_chain_job(
 ) -> ChainDelivery:
     """The job's `JobSubmitted` spec and what was delivered: its `JobDelivered` digests, or
     with `replica` (a replicated job) that replica's `ResultRevealed` digests."""
-    from framecast.shared.ipfs.cid import CID
-
-    names = ("JobSubmitted", "JobDelivered", "ResultRevealed")
-    found = job_events(market, job_id, names, from_block=from_block)
-    if not found["JobSubmitted"]:
+    history = read_job(market, job_id, from_block=from_block)
+    if history.submitted is None:
         raise VerificationFailed(
             f"job {job_id} was never submitted to the market at {market.address}",
             fix="check the job id and the network (--network / --rpc-url)",
         )
-    submitted = found["JobSubmitted"][-1]
-    replicas = int(submitted["args"]["replicas"])
+    replicas = history.submitted.request.replicas
     if replica is None and replicas > 1:
         raise VerificationFailed(
             f"job {job_id} is replicated ({replicas} replicas): say which result to replay",
@@ -124,50 +94,65 @@ def read_chain_job(
             if replicas == 1
             else f"pass --replica 0..{replicas - 1}",
         )
-    if replicas > 1:
-        revealed = [e for e in found["ResultRevealed"] if int(e["args"]["index"]) == replica]
-        args = revealed[-1]["args"] if revealed else None
-    else:
-        args = found["JobDelivered"][-1]["args"] if found["JobDelivered"] else None
+    result = history.reveal(replica or 0) if replicas > 1 else history.delivery
     return ChainDelivery(
         job_id=job_id,
-        spec=bytes(submitted["args"]["spec"]),
-        result_cid=str(CID.from_bytes(bytes(args["resultCid"]))) if args else None,
-        video_sha256="0x" + bytes(args["videoSha256"]).hex() if args else None,
-        frames_digest="0x" + bytes(args["framesDigest"]).hex() if args else None,
+        spec=history.submitted.spec_bytes(),
+        result_cid=result.result_cid if result else None,
+        video_sha256=result.video_sha256 if result else None,
+        frames_digest=result.frames_digest if result else None,
+        provider=result.provider if result else None,
+    )
+
+
+def node_retriever(
+    store: StoreSettings,
+    *,
+    gateway_url: str | None = None,
+    public_gateways: tuple[str, ...] | list[str] = (),
+    source_timeout_s: float | None = None,
+    provider_gateways: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
+    allow_loopback: bool = False,
+) -> Retriever:
+    """The node's one retrieval path: its own store (where it pins its deliveries), the
+    gateway given (else the store's configured one), the provider's advertised gateway,
+    the public gateways."""
+    return Retriever(
+        store=store,
+        settings=RetrievalSettings(
+            gateway_url=gateway_url or store.gateway_url,
+            public_gateways=tuple(public_gateways),
+            source_timeout_s=source_timeout_s or store.timeout_s,
+        ),
+        provider_gateways=provider_gateways,
+        allow_loopback=allow_loopback,
     )
 
 
 def fetch_result(
-    cid: str, dest: Path, *, store: StoreSettings, gateway_url: str | None = None
+    cid: str,
+    dest: Path,
+    *,
+    store: StoreSettings,
+    gateway_url: str | None = None,
+    retriever: Retriever | None = None,
+    provider: str | None = None,
 ) -> str:
-    """Download a result directory into `dest`, every block verified; returns the source.
+    """Download a result directory into `dest`, every block verified; returns the source
+    (`framecast.shared.ipfs.retrieve`, with the node's sources unless `retriever` is given)."""
+    retriever = retriever or node_retriever(store, gateway_url=gateway_url)
+    return retriever.retrieve(cid, dest, provider=provider)
 
-    From `gateway_url` when given; else from the node's own embedded store (where it pins
-    its deliveries) through a loopback gateway; else from the store's configured gateway.
-    """
-    from framecast.shared.ipfs.gateway import serve_gateway
-    from framecast.shared.ipfs.local import LocalStore
-    from framecast.shared.ipfs.retrieval import fetch
 
-    if gateway_url:
-        fetch(cid, dest, gateway_url, timeout=store.timeout_s)
-        return gateway_url
-    root = Path(store.store_path).expanduser()
-    if store.store == "local" and root.is_dir():
-        local = LocalStore(root)
-        if local.has(cid):
-            with serve_gateway(local) as gateway:
-                fetch(cid, dest, gateway.url, timeout=store.timeout_s)
-            return str(root)
-    try:
-        fetch(cid, dest, store.gateway_url, timeout=store.timeout_s)
-    except ContentNotFound as exc:
-        raise ContentNotFound(
-            f"result {cid} is neither in the node's store {root} nor on {store.gateway_url}",
-            fix="pass --result DIR (a verified download) or --gateway URL",
-        ) from exc
-    return store.gateway_url
+def retrieval_fetcher(retriever: Retriever) -> FetchInput:
+    """Input files through the one retrieval path (store, gateways, kubo), verified."""
+
+    def fetch_input(cid: str, path: Path) -> None:
+        # A file left by an earlier, interrupted run is replaced by a verified one.
+        path.unlink(missing_ok=True)
+        retriever.retrieve(cid, path)
+
+    return fetch_input
 
 
 def store_fetcher(store: ContentStore) -> FetchInput:

@@ -465,6 +465,7 @@ def _is_devnet_file(name: str, path: Path, home: Path) -> bool:
 def connect_network(network: ResolvedNetwork, *, timeout: float | None = None) -> Web3:
     """A Web3 on the network's RPC, after checking it serves the network's chain."""
     from framecast.shared.chain.connection import DEFAULT_RPC_TIMEOUT_S, connect
+    from framecast.shared.chain.history import limit_log_range
 
     try:
         w3 = connect(network.rpc_url, timeout=timeout or DEFAULT_RPC_TIMEOUT_S)
@@ -484,4 +485,6 @@ def connect_network(network: ResolvedNetwork, *, timeout: float | None = None) -
             fix=f"point the RPC (set by {network.rpc_source}) at chain {network.chain_id}, or "
             "choose the network of that chain with --network",
         )
+    # Every log reader on this endpoint starts at the network's known getLogs limit.
+    limit_log_range(w3, network.log_range_limit)
     return w3

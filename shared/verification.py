@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from framecast.shared.catalog import get_entry, get_style, weights_manifest_hash
 from framecast.shared.chain.bindings import DisputeReason
-from framecast.shared.errors import ContentNotFound, FramecastError, VerificationFailed
+from framecast.shared.errors import FramecastError, VerificationFailed
 from framecast.shared.ipfs import cid_of_path, parse_cid
 from framecast.shared.mp4 import read_video_info
 from framecast.shared.receipt import RECEIPT_VERSION, Hex32, Receipt, ReceiptEnvironment
@@ -112,6 +112,9 @@ class VerifyReport(BaseModel):
     checks: list[Check]
     frames_digest: str = FRAMES_DIGEST_NOTE
     quarantined: bool = False
+    dispute_seconds_left: int | None = Field(
+        None, description="Seconds left in the challenge window when checked (None: closed)."
+    )
 
     def first_failure(self) -> Check | None:
         return next((c for c in self.checks if not c.ok), None)
@@ -412,40 +415,3 @@ def _video(
             f"{frames}f {width}x{height} @{fps}",
         ),
     ]
-
-
-# --------------------------------------------------------------------------- retrieval
-def retrieve(
-    delivery: Delivery,
-    dest: Path,
-    *,
-    gateway_url: str | None,
-    blocks: Path,
-    timeout: float = 60.0,
-) -> str:
-    """Download the result of ``delivery`` into ``dest`` (must not exist), every block
-    verified.
-
-    From ``gateway_url`` when given (the user's or the provider's); else from the embedded
-    store at ``blocks`` through a loopback gateway, so the same verified path is used
-    (on the devnet, the node pins into that store). Returns where it came from.
-    """
-    from framecast.shared.ipfs.gateway import serve_gateway
-    from framecast.shared.ipfs.local import LocalStore
-    from framecast.shared.ipfs.retrieval import fetch
-
-    if gateway_url:
-        fetch(delivery.result_cid, dest, gateway_url, timeout=timeout)
-        return gateway_url
-    if blocks.is_dir():
-        store = LocalStore(blocks)
-        if store.has(delivery.result_cid):
-            with serve_gateway(store) as gateway:
-                fetch(delivery.result_cid, dest, gateway.url, timeout=timeout)
-            return str(blocks)
-    raise ContentNotFound(
-        f"result {delivery.result_cid} of job {delivery.job_id} is not in the local store "
-        f"{blocks} and no gateway is configured",
-        fix="set FRAMECAST_GATEWAY_URL (or --gateway) to a gateway that has it, or "
-        "FRAMECAST_STORE_PATH to the store the provider pins into",
-    )

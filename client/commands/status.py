@@ -147,7 +147,7 @@ def render_details(job: service.JobDetails) -> None:
         rows.append(("video sha256", job.video_sha256 or ""))
         rows.append(("frames digest", job.frames_digest or ""))
     if job.state == "delivered" and job.challenge_ends:
-        rows.append(("dispute until", local_time(job.challenge_ends)))
+        rows.append(("dispute until", local_time(job.challenge_ends) + _left(job)))
     _echo_rows(job, rows)
     expired = job.chain_time > job.deadline
     if job.state == "open" and expired:
@@ -156,6 +156,14 @@ def render_details(job: service.JobDetails) -> None:
         click.echo(f"the provider missed its deadline: `framecast reclaim {job.job_id}`")
     elif job.result_cid:
         click.echo(f"fetch and verify with `framecast fetch {job.job_id} -o DIR`")
+
+
+def _left(job: service.JobDetails) -> str:
+    """ " (N s left)" while the challenge window is open: the time a dispute still has."""
+    from framecast.client.verify import dispute_seconds_left
+
+    left = dispute_seconds_left(job)
+    return f" ({left} s left to dispute)" if left is not None else ""
 
 
 def render_replicated(job: service.JobDetails) -> None:
@@ -183,7 +191,8 @@ def render_replicated(job: service.JobDetails) -> None:
         "disputed": "resolve by",
     }.get(job.state)
     if phase:
-        rows.append((phase, local_time(job.deadline)))
+        left = _left(job) if job.state == "delivered" else ""
+        rows.append((phase, local_time(job.deadline) + left))
     if job.digests_agree is not None:
         rows.append(("digests", "agree" if job.digests_agree else "DIFFER"))
     if job.frames_digest:

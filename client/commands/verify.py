@@ -42,6 +42,13 @@ def render_report(client: ClientContext, report: VerifyReport) -> None:
         click.secho(f"job {report.job_id} verified: levels {passed}", fg="green")
         click.echo(f"  cid   {report.result_cid}")
         click.echo(f"  path  {report.path}")
+    _dispute_window(report.job_id, report.dispute_seconds_left)
+
+
+def _dispute_window(job_id: int, left: int | None) -> None:
+    """How long is left to dispute (a delivered job inside its challenge window)."""
+    if left is not None:
+        click.echo(f"  {left} s left to dispute (`framecast dispute {job_id}`)")
 
 
 def report_replicas(client: ClientContext, report: ReplicatedReport) -> None:
@@ -69,6 +76,7 @@ def report_replicas(client: ClientContext, report: ReplicatedReport) -> None:
             )
         if report.path:
             click.echo(f"  path  {report.path} (replica {report.kept_replica})")
+        _dispute_window(report.job_id, report.dispute_seconds_left)
     if not report.ok:
         kept = ""
         if report.path:

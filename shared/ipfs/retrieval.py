@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -58,8 +59,13 @@ def fetch(
     *,
     timeout: float = 60.0,
     client: httpx.Client | None = None,
+    deadline: float | None = None,
 ) -> None:
-    """Download ``cid`` from a trustless gateway into ``dest`` (which must not exist)."""
+    """Download ``cid`` from a trustless gateway into ``dest`` (which must not exist).
+
+    ``timeout`` bounds each network operation; ``deadline`` (a `time.monotonic` value) the
+    whole download, so a gateway that trickles bytes cannot hold the caller past it.
+    """
     root = parse_cid(cid)
     target = Path(dest)
     if target.exists() or target.is_symlink():
@@ -89,6 +95,8 @@ def fetch(
             reader = CarReader(ChunkReader(response.iter_bytes(chunk_size=_READ_SIZE)))
             for block_cid, block in reader.blocks():
                 blocks.put_block(block_cid, block)  # raises VerificationFailed on a lie
+                if deadline is not None and time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"the download took longer than {timeout:g} s")
         try:
             write_tree(blocks.get_block, root, staging / "content")
         except ContentNotFound as exc:

@@ -98,3 +98,13 @@ def open_store(settings: StoreSettings) -> ContentStore:
     raise ConfigError(  # unreachable through pydantic; kept for callers that bypass it
         f"unknown store {settings.store!r}", fix='set store = "local" or "kubo"'
     )
+
+
+def open_existing_store(settings: StoreSettings) -> ContentStore | None:
+    """The configured store to read from, or None when an embedded one was never created.
+
+    Readers (retrieval) must not create an empty blockstore as a side effect of looking.
+    """
+    if settings.store == "local" and not Path(settings.store_path).expanduser().is_dir():
+        return None
+    return open_store(settings)

@@ -164,6 +164,29 @@ def test_arbiter_whose_own_gateway_is_down_decides_later(  # type: ignore[no-unt
     assert arbiter.scan() == [job.job_id]  # still pending for the next poll
 
 
+def test_arbiter_fetches_from_the_delivering_providers_gateway(  # type: ignore[no-untyped-def]
+    deliver_job, on_chain: Chain, runtime: ProcessRuntime, weights_dir: Path, client_env: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The arbiter's own store lacks the result; the provider serves it on the gateway its
+    on-chain offer advertises, and the arbiter judges the delivery on what it fetched."""
+    from framecast.shared.provider_metadata import ProviderOffer
+
+    job = deliver_job()  # pinned only in the provider's (here: client_env's) store
+    on_chain.market("alice").dispute(job.job_id, DisputeReason.NOT_RETRIEVABLE)
+    with serve_gateway(LocalStore(client_env / "blocks")) as provider_gateway:
+        offer = ProviderOffer(models=["tiny-cogvideox"], gateway=provider_gateway.url)
+        on_chain.market("provider-1").update_metadata(offer.to_uri())
+        arbiter = make_arbiter(
+            on_chain, runtime, weights_dir, tmp_path / "arbiter-blocks", tmp_path / "a"
+        )
+        decision = arbiter.decide(job.job_id)
+    [verdict] = decision.verdicts
+    # Retrieved and verified (levels 1-2) from the provider: judged by replay, not "lost".
+    assert verdict.defect != "not-retrievable", verdict.detail
+    assert verdict.verify_level == 2
+
+
 def _run_replica(
     chain: Chain, runtime: ProcessRuntime, weights: Path, store: LocalStore, out: Path,
     *, job_id: int, spec: GenerationSpec, ran: GenerationSpec, provider: str, digest: str,

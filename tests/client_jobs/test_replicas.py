@@ -223,3 +223,60 @@ def test_reclaim_past_commit_deadline_defaults_the_silent_replica(  # type: igno
     assert status["state"] == "disputed" and status["dispute_reason"] == "replica_mismatch"
     assert [r["outcome"] for r in status["replica_list"]] == ["revealed", "defaulted"]
     assert cli.json("verify", str(job_id))["ok"]  # the survivor's own result is genuine
+
+
+def test_each_replica_is_fetched_from_its_own_providers_gateway(  # type: ignore[no-untyped-def]
+    on_chain: Chain, cli: Cli, tmp_path: Path, client_env: Path
+) -> None:
+    """No shared store: each provider pins its replica into its own store and serves it on
+    its own gateway, advertised in its on-chain offer; the client fetches each from there."""
+    import json
+    import shutil
+
+    from framecast.shared.ipfs.cid import CID
+    from framecast.shared.ipfs.gateway import serve_gateway
+    from framecast.shared.provider_metadata import ProviderOffer
+
+    def advertise(name: str, gateway: str) -> None:
+        offer = ProviderOffer(
+            models=["tiny-cogvideox"], price_per_unit=PRICE_PER_UNIT, gateway=gateway
+        )
+        on_chain.market(name).update_metadata(offer.to_uri())
+
+    _market_ready(on_chain, cli)
+    # A chain ahead of the wall clock keeps its latest block's time while no block is mined:
+    # the challenge window cannot run out while a loaded machine fetches and verifies.
+    on_chain.warp(3600)
+    job_id = _submit_claimed(cli, on_chain)["job_id"]
+    stores = {n: LocalStore(tmp_path / f"blocks-{n}") for n in PROVIDERS}
+    results = {}
+    for name in PROVIDERS:
+        results[name] = _result(on_chain, cli, tmp_path, client_env, job_id, name)
+        made = tmp_path / f"result-{job_id}-{name}"
+        assert stores[name].add_path(made) == CID.from_bytes(results[name][0])
+    shutil.rmtree(client_env / "blocks")  # the client holds neither replica
+    with serve_gateway(stores["provider-1"]) as one, serve_gateway(stores["provider-2"]) as two:
+        advertise("provider-1", one.url)
+        advertise("provider-2", two.url)
+        _commit_and_reveal(on_chain, job_id, results)
+        report = cli.json("verify", str(job_id))
+        assert report["ok"], report
+        assert [(r["index"], r["ok"]) for r in report["replicas"]] == [(0, True), (1, True)]
+        # No block since the reveal: the whole challenge window is left.
+        window = on_chain.market().params().challenge_window
+        assert report["dispute_seconds_left"] == window
+        assert "left to dispute" in cli("verify", str(job_id)).output
+        out = tmp_path / "out"
+        fetched = cli.json("fetch", str(job_id), "-o", str(out))
+        assert fetched["kept_replica"] == 0
+        assert sorted(p.name for p in out.iterdir()) == ["poster.jpg", "receipt.json", "video.mp4"]
+        one_url, two_url = one.url, two.url
+    # provider-2's gateway is gone: only its replica is unretrievable, and the error names
+    # its gateway; provider-1's replica is still fetched from provider-1's own.
+    with serve_gateway(stores["provider-1"]) as one_again:
+        advertise("provider-1", one_again.url)
+        failed = json.loads(cli("verify", str(job_id), "--json", ok=False).stdout)
+    by_index = {r["index"]: r for r in failed["replicas"]}
+    assert by_index[0]["ok"] is True
+    assert by_index[1]["ok"] is False
+    assert two_url in by_index[1]["error"] and one_url not in by_index[1]["error"]
