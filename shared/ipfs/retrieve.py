@@ -1,7 +1,7 @@
 """The one retrieval path: a CID into a folder, from the first source that has it, verified.
 
 Client (fetch, verify, status, dispute), arbiter, replay and the node's inputs all fetch
-through `Retriever.retrieve`. Sources are tried in this order (DESIGN §12):
+through `Retriever.retrieve`. Sources are tried in this order (docs/protocol.md §12):
 
 1. the configured content store (embedded blockstore or kubo, through `open_store`);
 2. the gateway URL the user configured;
