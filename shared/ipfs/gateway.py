@@ -153,9 +153,10 @@ class _Resolver:
                 sub_block = self.block(link.cid)
                 visited.append((link.cid, sub_block))
                 sub = self.node(link.cid, sub_block)
-                if sub is not None and (
-                    found := self._in_shard(sub, fanout, name, visited)
-                ) is not None:
+                if (
+                    sub is not None
+                    and (found := self._in_shard(sub, fanout, name, visited)) is not None
+                ):
                     return found
             elif link.name[width:] == name:
                 return link.cid
