@@ -342,6 +342,8 @@ class Agent:
             self._input_tries[job.job_id] = (now, next(iter(missing.values()), ""))
         if not missing:
             self._input_tries.pop(job.job_id, None)
+            if (job.reason or "").startswith("waiting for input"):
+                self.state.update(job.job_id, reason=None)  # had to wait; has them now
             return True
         cid, why = next(iter(missing.items()))
         waited = time.time() - job.seen_at

@@ -214,9 +214,8 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
 def run(config_path: Path, log_format: str, grace: float) -> None:
     """Run the agent until SIGTERM/SIGINT; running jobs finish or are parked safely."""
     from framecast.node import logs
-    from framecast.node.http import NodeRoutes, serve_node_http
-    from framecast.node.metrics import health_report
-    from framecast.node.wiring import build_agent
+    from framecast.node.http import serve_node_http
+    from framecast.node.wiring import build_agent, node_routes
 
     logs.configure(json_logs=log_format == "json")
     settings = _settings(config_path)
@@ -228,15 +227,7 @@ def run(config_path: Path, log_format: str, grace: float) -> None:
     agent.startup()
     server = None
     if address is not None:
-        routes = NodeRoutes(
-            store=agent.d.store,
-            metrics=agent.d.metrics,
-            health=lambda: health_report(agent.last_poll_ok, agent.state.counts()),
-            jobs=agent.job_report,
-            upload_policy=agent.upload_policy,
-            max_upload_bytes=settings.input_max_bytes,
-        )
-        server = serve_node_http(routes, *address, legacy=settings.http_bind is None)
+        server = serve_node_http(node_routes(agent), *address, legacy=settings.http_bind is None)
         host, port = address[0], server.server_address[1]
         bound = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         click.echo(f"metrics on {bound}/metrics", err=True)
