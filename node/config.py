@@ -95,8 +95,8 @@ class NodeSettings(BaseSettings):
         None,
         max_length=300,
         description="HOST:PORT the node's HTTP server listens on (/ipfs/ gateway, /jobs/{id}, "
-        "/healthz, /metrics, input upload); port 0 picks a free port; unset: "
-        "metrics_host:metrics_port.",
+        "/healthz, /metrics, input upload); port 0 picks a free port; when set, "
+        "metrics_host/metrics_port are ignored; unset: metrics_host:metrics_port.",
     )
     advertise_url: str | None = Field(
         None,
@@ -161,17 +161,10 @@ class NodeSettings(BaseSettings):
 
     def http_address(self) -> tuple[str, int] | None:
         """(host, port) of the HTTP server, or None when it is off (legacy metrics_port 0)."""
-        legacy = {"metrics_host", "metrics_port"} & self.model_fields_set
         if self.http_bind is None:
             if not self.metrics_port:
                 return None
             return self.metrics_host, self.metrics_port
-        if legacy:
-            raise ConfigError(
-                f"node config sets both http_bind and {', '.join(sorted(legacy))}",
-                fix='keep only http_bind = "HOST:PORT" (metrics_host/metrics_port are its '
-                "old spelling)",
-            )
         host, sep, port = self.http_bind.rpartition(":")
         host = host.strip("[]")
         if not sep or not host or not port.isdigit() or int(port) > 65535:
