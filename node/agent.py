@@ -382,9 +382,9 @@ class Agent:
         from http import HTTPStatus
 
         if job_id is None:
-            for record in self.state.in_states("seen"):
-                if root.to_v1() in _input_cids(record.spec):
-                    job_id = record.job_id
+            for seen in self.state.in_states("seen"):
+                if root.to_v1() in _input_cids(seen.spec):
+                    job_id = seen.job_id
                     break
             else:
                 raise UploadRefused(
@@ -392,9 +392,9 @@ class Agent:
                     f"{root} is an input of no open job this node has seen (pass ?job=ID)",
                 )
         try:
-            record = self.state.get(job_id)
-            if record is not None:
-                spec_bytes = record.spec
+            known = self.state.get(job_id)
+            if known is not None:
+                spec_bytes = known.spec
             else:
                 spec_bytes = read_chain_job(
                     self.market, job_id, from_block=self.d.deployment.deployed_block

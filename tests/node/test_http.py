@@ -107,9 +107,7 @@ def test_car_with_a_path(store: LocalStore, server: str, tree: Path) -> None:
     roots, got = car_blocks(httpx.get(f"{server}/ipfs/{root}/video.mp4?format=car"))
     # The header names the requested root; the path's blocks come first, then the file.
     assert roots == [root] and got == [root, *video_blocks]
-    _, entity = car_blocks(
-        httpx.get(f"{server}/ipfs/{root}/video.mp4?format=car&dag-scope=entity")
-    )
+    _, entity = car_blocks(httpx.get(f"{server}/ipfs/{root}/video.mp4?format=car&dag-scope=entity"))
     assert entity == [root, *video_blocks]
     _, block = car_blocks(httpx.get(f"{server}/ipfs/{root}/video.mp4?format=car&dag-scope=block"))
     assert block == [root, video]
