@@ -487,6 +487,19 @@ class Agent:
         out_dir = job_dir / "out"
         shutil.rmtree(out_dir, ignore_errors=True)  # a re-run starts clean
         out_dir.mkdir(parents=True)
+        # Inputs were in the store when the job was claimed (and are pinned); should the
+        # store have lost them since, the gateways get one more chance before the run.
+        missing = acquire(
+            self.d.store,
+            spec.inputs.cids(),
+            self.settings.input_gateways,
+            timeout_s=INPUT_FETCH_TIMEOUT_S,
+            max_bytes=self.settings.input_max_bytes,
+        )
+        if missing:
+            cid, why = next(iter(missing.items()))
+            self._to(job, "failed", reason=f"input {cid} gone from the store at run time: {why}")
+            return
         inputs_dir = fetch_inputs(spec, job_dir, store_fetcher(self.d.store))
         request = RunRequest(
             job_id=str(job_id),

@@ -199,7 +199,7 @@ class NodeSettings(BaseSettings):
                 fix="set advertise_url, or a fixed port in http_bind",
             )
         return check_remote_url(
-            url, field="advertise_url (unset; from http_bind)", allow_loopback=allow_loopback
+            url, field="advertise_url (unset: the bind address)", allow_loopback=allow_loopback
         )
 
 
