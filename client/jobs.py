@@ -32,7 +32,9 @@ from framecast.shared.catalog import CatalogEntry, default_spec, get_entry
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import Credits, DisputeReason, JobState, JobView, Market
 from framecast.shared.chain.history import JobHistory, LogReader, read_job
-from framecast.shared.errors import JobNotFound, JobStalled, SpecError
+from framecast.shared.endpoints import check_remote_url
+from framecast.shared.errors import FramecastError, JobNotFound, JobStalled, SpecError
+from framecast.shared.progress import ProgressReport, verify_report
 from framecast.shared.request import MAX_REPLICAS, JobRequest, sign_request
 from framecast.shared.spec import MAX_SEED, GenerationSpec, decode_spec
 
@@ -615,17 +617,83 @@ class Progress(BaseModel):
         return self.state
 
 
-def node_progress(endpoint: str, job_id: int, http: httpx.Client) -> tuple[str, float] | None:
-    """``(state, progress)`` from a provider's `/jobs/{id}`, or None if it does not answer:
-    per-step progress is a courtesy, the chain is the authority."""
+def node_report(
+    endpoint: str, job_id: int, http: httpx.Client, *, signer: str, chain_id: int, market: str
+) -> ProgressReport | str | None:
+    """The provider's signed `/jobs/{id}` answer: the report when ``signer`` signed it
+    for this chain, market and job; a reason string when an answer came but fails those
+    checks (spoofed, stale, unsigned); None when the endpoint does not answer. Per-step
+    progress is a courtesy, the chain is the authority."""
     try:
         response = http.get(f"{endpoint.rstrip('/')}/jobs/{job_id}")
         if response.status_code != 200:
             return None
         data = response.json()
-        return str(data["state"]), min(1.0, max(0.0, float(data["progress"])))
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+    except (httpx.HTTPError, ValueError):
         return None
+    return verify_report(data, signer=signer, chain_id=chain_id, market=market, job_id=job_id)
+
+
+def provider_endpoint(
+    listings: list[ProviderListing], provider: str, *, allow_loopback: bool
+) -> str | None:
+    """The API URL ``provider`` advertises in its own on-chain offer, if it is one another
+    party may be sent to (`check_remote_url`); None otherwise."""
+    for listing in listings:
+        if listing.address.lower() == provider.lower() and listing.offer:
+            url = listing.offer.endpoint
+            if url is None:
+                return None
+            try:
+                return check_remote_url(url, field="endpoint", allow_loopback=allow_loopback)
+            except FramecastError:
+                return None
+    return None
+
+
+class ProviderNote(BaseModel):
+    """What one provider that could claim an open job says about it (signed by it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    state: str | None = Field(None, description="Its local state of the job; None: no answer.")
+    reason: str | None = Field(None, description="Why it skipped / is waiting (its words).")
+    problem: str | None = Field(None, description="Why its answer was ignored, if it was.")
+
+
+#: Most providers `status` asks about an open job, and the timeout of each question.
+NOTE_PROVIDERS = 8
+NOTE_TIMEOUT_S = 2.0
+
+
+def provider_notes(
+    market: Market, job_id: int, model: str, listings: list[ProviderListing], *,
+    allow_loopback: bool,
+) -> list[ProviderNote]:  # fmt: skip
+    """Ask the providers serving ``model`` what they make of open job ``job_id`` (why they
+    skip it, what input they wait for), each at the endpoint of its own on-chain offer."""
+    chain_id = int(market.w3.eth.chain_id)
+    serving = [p for p in listings if p.offer and model in p.offer.models][:NOTE_PROVIDERS]
+    notes = []
+    with httpx.Client(timeout=NOTE_TIMEOUT_S) as http:
+        for listing in serving:
+            endpoint = provider_endpoint(listings, listing.address, allow_loopback=allow_loopback)
+            if endpoint is None:
+                continue
+            answer = node_report(
+                endpoint, job_id, http, signer=listing.address, chain_id=chain_id,
+                market=market.address,
+            )  # fmt: skip
+            if isinstance(answer, ProgressReport):
+                notes.append(
+                    ProviderNote(provider=listing.address, state=answer.state, reason=answer.reason)
+                )
+            elif isinstance(answer, str):
+                notes.append(ProviderNote(provider=listing.address, problem=answer))
+            else:
+                notes.append(ProviderNote(provider=listing.address))
+    return notes
 
 
 def follow(
@@ -635,13 +703,21 @@ def follow(
     listings: Callable[[], list[ProviderListing]],
     on_progress: Callable[[Progress], None],
     poll_s: float = 0.5,
+    allow_loopback: bool = True,
+    on_notice: Callable[[str], None] | None = None,
 ) -> JobState:
     """Poll until the job is delivered (or ends otherwise); report each observation.
 
+    Per-step progress comes only from the claiming provider's own advertised endpoint
+    (its on-chain offer, found by the claim's provider address), and only answers signed
+    by that provider's key count; the first answer that fails the check is reported once
+    through ``on_notice`` and the rest are ignored silently.
     Raises `JobStalled` when a deadline passes with nobody acting, naming `reclaim`.
     """
     endpoint: str | None = None
     looked_up = False
+    warned = False
+    chain_id = int(market.w3.eth.chain_id)
     with httpx.Client(timeout=1.0) as http:
         while True:
             view = market.get_job(job_id)
@@ -673,17 +749,25 @@ def follow(
             if view.state is JobState.CLAIMED:
                 if not looked_up:
                     looked_up = True
-                    endpoint = next(
-                        (
-                            p.offer.endpoint
-                            for p in listings()
-                            if p.address == view.provider and p.offer and p.offer.endpoint
-                        ),
-                        None,
+                    endpoint = provider_endpoint(
+                        listings(), view.provider, allow_loopback=allow_loopback
                     )
-                node = node_progress(endpoint, job_id, http) if endpoint else None
-                if node is not None:
-                    update = update.model_copy(update={"node_state": node[0], "fraction": node[1]})
+                node = (
+                    node_report(
+                        endpoint, job_id, http, signer=view.provider, chain_id=chain_id,
+                        market=market.address,
+                    )
+                    if endpoint
+                    else None
+                )  # fmt: skip
+                if isinstance(node, ProgressReport):
+                    update = update.model_copy(
+                        update={"node_state": node.state, "fraction": node.progress}
+                    )
+                elif isinstance(node, str) and not warned:
+                    warned = True
+                    if on_notice is not None:
+                        on_notice(f"ignoring progress from {endpoint}: {node}")
             on_progress(update)
             if view.state in DELIVERED_STATES or view.state in FINAL_STATES:
                 return view.state

@@ -39,9 +39,11 @@ from web3 import Web3
 
 from framecast.node.config import NodeSettings
 from framecast.node.heads import HeadWatch, ws_url_for
+from framecast.node.http import UploadRefused
+from framecast.node.inputs import acquire, holds_dag
 from framecast.node.intake import EventIntake
 from framecast.node.metrics import NodeMetrics
-from framecast.node.replay import fetch_inputs, store_fetcher
+from framecast.node.replay import fetch_inputs, read_chain_job, store_fetcher
 from framecast.node.result import pin_result, write_receipt
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.node.state import BUSY, TERMINAL, JobRecord, StateStore
@@ -51,12 +53,20 @@ from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import JobState, JobView, Market, ReplicaView
 from framecast.shared.chain.connection import OutageLog
 from framecast.shared.deployment import Deployment
-from framecast.shared.errors import ChainError, FramecastError, RpcUnavailable, SpecError
+from framecast.shared.errors import (
+    ChainError,
+    FramecastError,
+    RpcUnavailable,
+    SpecError,
+    VerificationFailed,
+)
 from framecast.shared.ipfs import parse_cid
+from framecast.shared.ipfs.cid import CID
 from framecast.shared.ipfs.store import ContentStore
+from framecast.shared.progress import PPM, ProgressReport, sign_report
 from framecast.shared.replicas import new_salt, replica_commitment
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest
-from framecast.shared.spec import decode_spec
+from framecast.shared.spec import GenerationSpec, decode_spec
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +78,10 @@ _CHAIN_DOWN = ChainError
 #: Longest pause between rounds while the chain fails: the node is back on its feet
 #: within this of the RPC answering again.
 _MAX_BACKOFF_S = 1.0
+#: Seconds between two rounds of fetching a seen job's missing inputs from the gateways.
+INPUT_RETRY_S = 2.0
+#: Timeout of one input fetch from one gateway (the chain thread waits on it).
+INPUT_FETCH_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -113,6 +127,9 @@ class Agent:
         self._backoff_s = 0.0
         self.last_poll_ok: float | None = None
         self._outage = OutageLog(log)
+        #: job id → (monotonic time of the last gateway round for its missing inputs, why
+        #: the first one was missing then).
+        self._input_tries: dict[int, tuple[float, str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def startup(self) -> None:
@@ -297,6 +314,8 @@ class Agent:
         if price > job.max_price:
             self._to(job, "skipped", reason=f"max price {job.max_price} below ask {price}")
             return
+        if not self._inputs_ready(job, spec):
+            return  # waiting for an upload or a gateway; or skipped (never claimed)
         if len(self.state.in_states(*BUSY)) >= self.settings.gpu_slots:
             return  # all slots busy: look again next round
         if job.replicas > 1 and len(self.state.in_states("waiting")) >= self.settings.gpu_slots:
@@ -331,6 +350,109 @@ class Agent:
             return
         self._to(job, "claimed", price=price)
         self._start_run(job.job_id)
+
+    def _inputs_ready(self, job: JobRecord, spec: GenerationSpec) -> bool:
+        """Every input of ``spec`` is in the store, uploaded or fetched from the gateways.
+
+        Until then the job stays ``seen`` with the reason on it (shown on /jobs/{id});
+        ``input_wait_s`` after the node saw it (or near the claim deadline) the job is
+        skipped: it is never claimed, so a missing input costs the node nothing."""
+        cids = spec.inputs.cids()
+        if not cids:
+            return True
+        now = time.monotonic()
+        last = self._input_tries.get(job.job_id)
+        store = self.d.store
+        if last is not None and now - last[0] < INPUT_RETRY_S:
+            # Between gateway rounds only the store is looked at (an upload may have come).
+            missing = {
+                c: last[1] for c in cids if not (store.has(c) and holds_dag(store, CID.parse(c)))
+            }
+        else:
+            missing = acquire(
+                store,
+                cids,
+                self.settings.input_gateways,
+                timeout_s=INPUT_FETCH_TIMEOUT_S,
+                max_bytes=self.settings.input_max_bytes,
+            )
+            self._input_tries[job.job_id] = (now, next(iter(missing.values()), ""))
+        if not missing:
+            self._input_tries.pop(job.job_id, None)
+            if (job.reason or "").startswith("waiting for input"):
+                self.state.update(job.job_id, reason=None)  # had to wait; has them now
+            return True
+        cid, why = next(iter(missing.items()))
+        waited = time.time() - job.seen_at
+        near_deadline = self.chain_now() >= job.claim_deadline - 2 * self.settings.poll_interval_s
+        if waited >= self.settings.input_wait_s or near_deadline:
+            self._input_tries.pop(job.job_id, None)
+            self._to(job, "skipped", reason=f"input {cid} not retrievable: {why}")
+            log.warning("job %s skipped: input %s not retrievable (%s)", job.job_id, cid, why)
+            return False
+        reason = f"waiting for input {cid} ({why})"
+        if job.reason != reason:
+            self.state.update(job.job_id, reason=reason)
+        return False
+
+    # ------------------------------------------------------------------ peers (HTTP)
+    def job_report(self, job_id: int) -> dict[str, object] | None:
+        """`/jobs/{id}`: the local state, progress and reason, signed by the provider key."""
+        record = self.state.get(job_id)
+        if record is None:
+            return None
+        report = ProgressReport(
+            chain_id=self.d.deployment.chain_id,
+            market=self.market.address,
+            job_id=job_id,
+            state=record.state,
+            progress_ppm=round(min(1.0, max(0.0, record.progress)) * PPM),
+            reason=(record.reason or None) and (record.reason or "")[:500],
+            timestamp=int(time.time()),
+        )
+        return sign_report(report, self.d.account.key)
+
+    def upload_policy(self, job_id: int | None, root: CID) -> int:
+        """Which job an uploaded input CAR is for; `UploadRefused` unless ``root`` is an
+        input of that job's signed spec and the job is still open on chain (so nobody can
+        fill a provider's disk with content no paying job asked for)."""
+        from http import HTTPStatus
+
+        if job_id is None:
+            for seen in self.state.in_states("seen"):
+                if root.to_v1() in _input_cids(seen.spec):
+                    job_id = seen.job_id
+                    break
+            else:
+                raise UploadRefused(
+                    HTTPStatus.UNPROCESSABLE_ENTITY,
+                    f"{root} is an input of no open job this node has seen (pass ?job=ID)",
+                )
+        try:
+            known = self.state.get(job_id)
+            if known is not None:
+                spec_bytes = known.spec
+            else:
+                spec_bytes = read_chain_job(
+                    self.market, job_id, from_block=self.d.deployment.deployed_block
+                ).spec
+            view = self.market.get_job(job_id)
+        except VerificationFailed:
+            raise UploadRefused(HTTPStatus.NOT_FOUND, f"job {job_id} does not exist") from None
+        except _CHAIN_DOWN:
+            raise UploadRefused(
+                HTTPStatus.SERVICE_UNAVAILABLE, "the node cannot reach its chain; retry"
+            ) from None
+        if root.to_v1() not in _input_cids(spec_bytes):
+            raise UploadRefused(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                f"{root} is not an input named in the spec of job {job_id}",
+            )
+        if view.state is not JobState.OPEN:
+            raise UploadRefused(
+                HTTPStatus.CONFLICT, f"job {job_id} is {view.state.label}, no longer open"
+            )
+        return job_id
 
     def wait_for_replicas(self, job: JobRecord) -> None:
         """A claimed replica waits for the set to fill; past the claim deadline it reclaims
@@ -402,6 +524,19 @@ class Agent:
         out_dir = job_dir / "out"
         shutil.rmtree(out_dir, ignore_errors=True)  # a re-run starts clean
         out_dir.mkdir(parents=True)
+        # Inputs were in the store when the job was claimed (and are pinned); should the
+        # store have lost them since, the gateways get one more chance before the run.
+        missing = acquire(
+            self.d.store,
+            spec.inputs.cids(),
+            self.settings.input_gateways,
+            timeout_s=INPUT_FETCH_TIMEOUT_S,
+            max_bytes=self.settings.input_max_bytes,
+        )
+        if missing:
+            cid, why = next(iter(missing.items()))
+            self._to(job, "failed", reason=f"input {cid} gone from the store at run time: {why}")
+            return
         inputs_dir = fetch_inputs(spec, job_dir, store_fetcher(self.d.store))
         request = RunRequest(
             job_id=str(job_id),
@@ -697,3 +832,11 @@ class Agent:
         else:
             missed = "reveal" if replica.committed else "commit"
             self._to(local, "slashed", reason=f"missed the {missed} deadline; collateral slashed")
+
+
+def _input_cids(spec_bytes: bytes) -> set[CID]:
+    """The input CIDs a spec names (none for a spec that does not decode)."""
+    try:
+        return {CID.parse(c).to_v1() for c in decode_spec(spec_bytes).inputs.cids()}
+    except FramecastError:
+        return set()

@@ -222,15 +222,18 @@ def _unlock(settings: NodeSettings) -> Any:
     return unlock_file(settings.keystore, password)
 
 
-def offer_uri(settings: NodeSettings) -> str:
-    """The metadata URI clients quote from: models, price, and the progress endpoint."""
+def offer_uri(settings: NodeSettings, rpc_url: str) -> str:
+    """The metadata URI clients quote from: models, price, and the node's advertised
+    progress endpoint and gateway (one HTTP server: ``advertise_url``), checked as other
+    hosts will check them (`framecast.shared.endpoints.check_remote_url`)."""
     from framecast.shared.provider_metadata import ProviderOffer
 
-    endpoint = None
-    if settings.metrics_port:
-        endpoint = f"http://{settings.metrics_host}:{settings.metrics_port}"
+    base = settings.advertised_url(rpc_url)
     return ProviderOffer(
-        models=settings.models, price_per_unit=settings.min_price_per_unit, endpoint=endpoint
+        models=settings.models,
+        price_per_unit=settings.min_price_per_unit,
+        endpoint=base,
+        gateway=base,
     ).to_uri()
 
 
@@ -254,12 +257,15 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
 
     settings = _settings(config_path)
     amount = parse_fcc(bond, "--bond")
-    account = _unlock(settings)
     network = node_network(settings)
+    rpc_url = network.rpc_url
+    # The offer is checked before the password prompt: a bad advertise_url fails fast.
+    uri = metadata or offer_uri(settings, rpc_url)
+    account = _unlock(settings)
     w3 = connect_network(network, timeout=settings.rpc_timeout_s)
     credits, market = bind(w3, network.deployment, TxSender(w3, account))
     credits.approve(market.address, amount)
-    market.register_provider(amount, metadata or offer_uri(settings))
+    market.register_provider(amount, uri)
     view = market.get_provider(account.address)
     click.echo(f"registered {account.address} with bond {view.bond / FCC:g} FCC")
 
@@ -273,26 +279,25 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
 def run(config_path: Path, log_format: str, grace: float) -> None:
     """Run the agent until SIGTERM/SIGINT; running jobs finish or are parked safely."""
     from framecast.node import logs
-    from framecast.node.metrics import health_report, job_progress, serve_metrics
-    from framecast.node.wiring import build_agent
+    from framecast.node.config import node_network
+    from framecast.node.http import serve_node_http
+    from framecast.node.wiring import build_agent, node_routes
 
     logs.configure(json_logs=log_format == "json")
     settings = _settings(config_path)
+    address = settings.http_address()  # a bad http_bind fails before the password prompt
     agent = build_agent(settings, _unlock(settings))
+    rpc_url = node_network(settings).rpc_url
+    if settings.advertise_url is not None:
+        settings.advertised_url(rpc_url)  # refuse an unreachable advertise_url at start
     agent.startup()
     server = None
-    if settings.metrics_port and agent.d.metrics:
-        server = serve_metrics(
-            agent.d.metrics,
-            lambda: health_report(agent.last_poll_ok, agent.state.counts()),
-            settings.metrics_host,
-            settings.metrics_port,
-            jobs=lambda job_id: job_progress(agent.state, job_id),
-        )
-        click.echo(
-            f"metrics on http://{settings.metrics_host}:{server.server_address[1]}/metrics",
-            err=True,
-        )
+    if address is not None:
+        server = serve_node_http(node_routes(agent), *address, legacy=settings.http_bind is None)
+        host, port = address[0], server.server_address[1]
+        bound = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        click.echo(f"metrics on {bound}/metrics", err=True)
+        click.echo(f"gateway on {bound}/ipfs/ and jobs on {bound}/jobs/ID", err=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -103,8 +103,45 @@ class NodeSettings(BaseSettings):
         description="Trustless IPFS gateways tried after a provider's own when fetching "
         "results and inputs (arbiter, replay), in order.",
     )
-    metrics_host: str = Field("127.0.0.1", description="Address of /metrics and /healthz.")
-    metrics_port: int = Field(9464, ge=0, le=65535, description="Port of /metrics (0: off).")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Legacy: host of the HTTP server when http_bind is unset."
+    )
+    metrics_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        description="Legacy: port of the HTTP server when http_bind is unset (0: no server).",
+    )
+    http_bind: str | None = Field(
+        None,
+        max_length=300,
+        description="HOST:PORT the node's HTTP server listens on (/ipfs/ gateway, /jobs/{id}, "
+        "/healthz, /metrics, input upload); port 0 picks a free port; when set, "
+        "metrics_host/metrics_port are ignored; unset: metrics_host:metrics_port.",
+    )
+    advertise_url: str | None = Field(
+        None,
+        max_length=256,
+        description="Base URL other hosts reach the HTTP server at, published in the offer "
+        "(e.g. http://203.0.113.7:9464); unset: the bind address if it and the RPC are loopback.",
+    )
+    input_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest input CAR a client may upload (bytes; bigger ones get 413).",
+    )
+    input_wait_s: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="Seconds after seeing a job to wait for its inputs before skipping it "
+        "(never past the claim deadline).",
+    )
+    input_gateways: list[str] = Field(
+        default_factory=list,
+        description="Trustless gateways the node fetches job inputs from when no client "
+        "uploaded them (tried in order; the store's own kubo is tried first).",
+    )
     poll_interval_s: float = Field(0.2, gt=0, le=60, description="Seconds between chain polls.")
     subscribe_heads: bool = Field(
         True,
@@ -155,6 +192,49 @@ class NodeSettings(BaseSettings):
     @property
     def database(self) -> Path:
         return self.state_dir / "node.sqlite3"
+
+    def http_address(self) -> tuple[str, int] | None:
+        """(host, port) of the HTTP server, or None when it is off (legacy metrics_port 0)."""
+        if self.http_bind is None:
+            if not self.metrics_port:
+                return None
+            return self.metrics_host, self.metrics_port
+        host, sep, port = self.http_bind.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(
+                f"node config field `http_bind`: {self.http_bind!r} is not HOST:PORT",
+                fix='e.g. http_bind = "127.0.0.1:9464" (or "0.0.0.0:9464" with advertise_url)',
+            )
+        return host, int(port)
+
+    def advertised_url(self, rpc_url: str, bound_port: int | None = None) -> str | None:
+        """The base URL published in the offer, checked as other hosts will check it.
+
+        ``rpc_url`` decides whether loopback is fine (the whole market on this machine);
+        ``bound_port`` replaces a bind port of 0 once the server listens.
+        """
+        from framecast.shared.endpoints import check_remote_url, is_loopback_url
+
+        allow_loopback = is_loopback_url(rpc_url)
+        if self.advertise_url is not None:
+            return check_remote_url(
+                self.advertise_url, field="advertise_url", allow_loopback=allow_loopback
+            )
+        address = self.http_address()
+        if address is None:
+            return None
+        host, port = address
+        port = bound_port or port
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        if not port:
+            raise ConfigError(
+                "the HTTP server binds port 0 (any free port): the offer cannot name it",
+                fix="set advertise_url, or a fixed port in http_bind",
+            )
+        return check_remote_url(
+            url, field="advertise_url (unset: the bind address)", allow_loopback=allow_loopback
+        )
 
 
 def load_settings(path: Path | None, **overrides: Any) -> NodeSettings:

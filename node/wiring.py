@@ -6,7 +6,8 @@ from eth_account.signers.local import LocalAccount
 
 from framecast.node.agent import Agent, AgentDeps, RuntimeFactory
 from framecast.node.config import NodeSettings, node_network
-from framecast.node.metrics import NodeMetrics
+from framecast.node.http import NodeRoutes
+from framecast.node.metrics import NodeMetrics, health_report
 from framecast.node.runtime.base import ContainerRuntime
 from framecast.node.state import StateStore
 from framecast.shared.chain.bindings import bind
@@ -77,4 +78,16 @@ def build_agent(settings: NodeSettings, account: LocalAccount) -> Agent:
             image_digest=image,
             metrics=NodeMetrics(settings.gpu_slots),
         )
+    )
+
+
+def node_routes(agent: Agent) -> NodeRoutes:
+    """What the node's HTTP server answers with, from a built agent."""
+    return NodeRoutes(
+        store=agent.d.store,
+        metrics=agent.d.metrics,
+        health=lambda: health_report(agent.last_poll_ok, agent.state.counts()),
+        jobs=agent.job_report,
+        upload_policy=agent.upload_policy,
+        max_upload_bytes=agent.settings.input_max_bytes,
     )

@@ -23,6 +23,7 @@ def follow_job(client: ClientContext, job_id: int) -> JobState:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from framecast.client import quote
+    from framecast.shared.endpoints import is_loopback_url
 
     market = client.market()
     from_block = client.deployment().deployed_block
@@ -61,6 +62,8 @@ def follow_job(client: ClientContext, job_id: int) -> JobState:
                 job_id,
                 listings=lambda: quote.providers(market, from_block=from_block),
                 on_progress=show,
+                allow_loopback=is_loopback_url(client.rpc_url),
+                on_notice=lambda text: click.echo(text, err=True),
             )
     except KeyboardInterrupt:
         click.echo(
@@ -117,10 +120,37 @@ def command(client: ClientContext, job_id: int, wait: bool, output: Path | None)
     details = service.job_details(
         client.market(), job_id, from_block=client.deployment().deployed_block
     )
+    notes = _provider_notes(client, details)
     if client.as_json:
-        client.echo_json(details.model_dump(mode="json"))
+        client.echo_json(
+            {**details.model_dump(mode="json"), "providers": [n.model_dump() for n in notes]}
+        )
         return
     render_details(details)
+    if notes:
+        click.echo("  what providers say:")
+    for note in notes:
+        if note.problem:
+            click.echo(f"    {note.provider}: answer ignored ({note.problem})")
+        elif note.state is None:
+            click.echo(f"    {note.provider}: has not seen the job (or does not answer)")
+        else:
+            why = f": {note.reason}" if note.reason else ""
+            click.echo(f"    {note.provider}: {note.state}{why}")
+
+
+def _provider_notes(client: ClientContext, job: service.JobDetails) -> list[service.ProviderNote]:
+    """For an open job: what each provider that could claim it says (why it skips it)."""
+    if job.state != "open" or not job.model:
+        return []
+    from framecast.client import quote
+    from framecast.shared.endpoints import is_loopback_url
+
+    market = client.market()
+    listings = quote.providers(market, from_block=client.deployment().deployed_block)
+    return service.provider_notes(
+        market, job.job_id, job.model, listings, allow_loopback=is_loopback_url(client.rpc_url)
+    )
 
 
 def render_details(job: service.JobDetails) -> None:

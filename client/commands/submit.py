@@ -18,7 +18,29 @@ from framecast.client.context import (
     wallet_option,
 )
 from framecast.client.credits import format_fcc, local_time
+from framecast.client.inputs import UploadOutcome, input_targets, upload_inputs
+from framecast.client.quote import ProviderListing
 from framecast.shared.chain.bindings import JobState
+from framecast.shared.spec import GenerationSpec
+
+
+def _upload_inputs(
+    client: ClientContext, spec: GenerationSpec, job_id: int, listings: list[ProviderListing]
+) -> list[UploadOutcome]:
+    """Post each input of the job to the providers that could claim it (none: no inputs)."""
+    cids = spec.inputs.cids()
+    if not cids:
+        return []
+    from framecast.shared.endpoints import is_loopback_url
+    from framecast.shared.ipfs.local import LocalStore
+
+    return upload_inputs(
+        LocalStore(client.settings.blocks),
+        cids,
+        job_id=job_id,
+        targets=input_targets(listings, spec.model),
+        allow_loopback=is_loopback_url(client.rpc_url),
+    )
 
 
 def _render_quote(quote: quotes.Quote, replicas: int = 1) -> None:
@@ -130,7 +152,7 @@ def command(
     service.check_replicas(replicas, perceptual)  # before anything else touches state
     image_cid = None
     if image is not None:
-        # Inputs travel by CID; the provider fetches it (on the devnet: the shared store).
+        # Inputs travel by CID: pinned here, then uploaded to the providers after submitJob.
         from framecast.shared.ipfs.local import LocalStore
 
         image_cid = str(LocalStore(client.settings.blocks).add_path(image))
@@ -168,8 +190,14 @@ def command(
         replicas=replicas,
         perceptual=perceptual,
     )
+    uploads = _upload_inputs(client, spec, submitted.job_id, listings)
     if client.as_json:
-        client.echo_json(submitted.model_dump(mode="json"))
+        client.echo_json(
+            {
+                **submitted.model_dump(mode="json"),
+                "input_uploads": [u.model_dump() for u in uploads],
+            }
+        )
     else:
         click.secho(f"submitted job {submitted.job_id}", fg="green")
         click.echo(f"  tx          {submitted.tx_hash} (block {submitted.block})")
@@ -184,6 +212,18 @@ def command(
             click.echo(f"  max price   {format_fcc(submitted.max_price)} (escrowed)")
         click.echo(f"  seed        {spec.seed}")
         click.echo(f"  claim by    {local_time(submitted.claim_deadline)}")
+        for upload in uploads:
+            color = "green" if upload.ok else "yellow"
+            click.secho(
+                f"  input       {upload.cid} → {upload.provider}: {upload.detail}", fg=color
+            )
+        if spec.inputs.cids() and not any(u.ok for u in uploads):
+            click.echo(
+                "warning: no provider took the job's inputs; a provider claims only once it "
+                "holds them (from its gateways), else it skips the job: `framecast status "
+                f"{submitted.job_id}` says why",
+                err=True,
+            )
     if not wait:
         if not client.as_json:
             click.echo(f"follow it with `framecast status {submitted.job_id} --wait`")

@@ -81,6 +81,23 @@ def b58decode(text: str) -> bytes:
     return b"\0" * zeros + body
 
 
+_B36_ALPHABET: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def b36decode(text: str) -> bytes:
+    """Multibase ``k`` (base36 lower case, without the prefix), as IPNS keys and subdomain
+    gateways print CIDv1; leading ``0`` characters stand for zero bytes."""
+    number = 0
+    for char in text:
+        value = _B36_ALPHABET.find(char)
+        if value < 0:
+            raise ValueError(f"{char!r} is not a lower-case base36 character")
+        number = number * 36 + value
+    zeros = len(text) - len(text.lstrip("0"))
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    return b"\0" * zeros + body
+
+
 def b32encode(data: bytes) -> str:
     """RFC 4648 base32, lower case, no padding (multibase prefix ``b``, without the prefix)."""
     return base64.b32encode(data).decode("ascii").lower().rstrip("=")
@@ -122,7 +139,8 @@ class CID:
 
     @classmethod
     def parse(cls, text: str) -> CID:
-        """Parse a CID string (CIDv0 ``Qm…`` or CIDv1 in base32 ``b…``)."""
+        """Parse a CID string (CIDv0 ``Qm…``, CIDv1 in base32 ``b…``, base36 ``k…`` or
+        base58btc ``z…``)."""
         if not isinstance(text, str) or not text:
             raise InvalidCid(f"empty CID {text!r}", fix=_FIX, cid=text)
         try:
@@ -132,6 +150,8 @@ class CID:
                 return cls.from_bytes(b32decode(text[1:]))
             if text[0] == "z":
                 return cls.from_bytes(b58decode(text[1:]))
+            if text[0] == "k":
+                return cls.from_bytes(b36decode(text[1:]))
         except ValueError as exc:
             raise InvalidCid(f"malformed CID {text!r} ({exc})", fix=_FIX, cid=text) from None
         raise InvalidCid(

@@ -1,0 +1,130 @@
+"""Job inputs (init image, source video, control frames) into the node's store, verified.
+
+Inputs reach a provider in two ways, both before it claims (a provider must never stake
+collateral on content it does not hold): the client uploads a CAR of each input to the
+node (`framecast.node.http`, ``POST /framecast/v1/inputs``), or the node fetches it as a
+CAR from the trustless gateways in its config. Either way every block is hashed against
+its CID, the DAG must be whole, and only then are the blocks written and the root pinned
+(pinned content is never collected), so a restarted node still holds what it claimed for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpx
+
+from framecast.shared.errors import FramecastError, StorageError, VerificationFailed
+from framecast.shared.ipfs.car import CONTENT_TYPE as CAR_TYPE
+from framecast.shared.ipfs.car import CarReader, ChunkReader
+from framecast.shared.ipfs.cid import CID
+from framecast.shared.ipfs.dag import walk_blocks
+from framecast.shared.ipfs.store import ContentStore
+
+
+def holds_dag(store: ContentStore, root: CID) -> bool:
+    """Every block under ``root`` is in the store."""
+    try:
+        for _ in walk_blocks(store.get_block, root):
+            pass
+    except FramecastError:
+        return False
+    return True
+
+
+def import_dag(
+    store: ContentStore, root: CID, blocks: Iterable[tuple[CID, bytes]], *, max_bytes: int
+) -> int:
+    """Verify ``blocks``, check they (with what the store holds) make the whole DAG under
+    ``root``, then write them and pin ``root``; returns the number of blocks written.
+
+    Raises VerificationFailed for a block that does not match its CID or an incomplete
+    DAG, StorageError past ``max_bytes``; nothing is written then."""
+    held: dict[CID, bytes] = {}
+    total = 0
+    for cid, block in blocks:
+        cid.verify(block)
+        total += len(block)
+        if total > max_bytes:
+            raise StorageError(
+                f"input {root} is larger than {max_bytes} bytes",
+                fix="raise input_max_bytes in the node config to take bigger inputs",
+                cid=str(root),
+            )
+        held[cid] = block
+
+    def get_block(cid: CID) -> bytes:
+        return held[cid] if cid in held else store.get_block(cid)
+
+    try:
+        needed = [cid for cid, _ in walk_blocks(get_block, root)]
+    except FramecastError as exc:
+        raise VerificationFailed(
+            f"the blocks sent for {root} are not its whole DAG ({exc})",
+            fix="send a CAR of the whole input (dag-scope=all)",
+            cid=str(root),
+        ) from None
+    written = 0
+    for cid in needed:
+        if cid in held:
+            store.put_block(cid, held[cid])
+            written += 1
+    store.pin(root)
+    return written
+
+
+def fetch_from_gateway(
+    store: ContentStore, root: CID, gateway: str, *, timeout_s: float, max_bytes: int
+) -> int:
+    """Fetch ``root`` as a CAR from a trustless gateway into the store (see `import_dag`).
+
+    Raises a FramecastError naming the gateway when it fails or lies."""
+    url = f"{gateway.rstrip('/')}/ipfs/{root}"
+    try:
+        with (
+            httpx.Client(timeout=timeout_s) as http,
+            http.stream(
+                "GET",
+                url,
+                params={"format": "car", "dag-scope": "all"},
+                headers={"Accept": f"{CAR_TYPE}; version=1"},
+            ) as response,
+        ):
+            if response.status_code != 200:
+                raise StorageError(
+                    f"gateway {gateway} answered HTTP {response.status_code}",
+                    fix="check that the gateway holds the input",
+                    cid=str(root),
+                    url=url,
+                )
+            reader = CarReader(ChunkReader(response.iter_bytes(chunk_size=1 << 20)))
+            return import_dag(store, root, reader.blocks(), max_bytes=max_bytes)
+    except httpx.HTTPError as exc:
+        raise StorageError(
+            f"gateway {gateway} failed: {exc.__class__.__name__}",
+            fix="check that the gateway is running and reachable",
+            cid=str(root),
+            url=url,
+        ) from None
+
+
+def acquire(
+    store: ContentStore, cids: list[str], gateways: list[str], *, timeout_s: float,
+    max_bytes: int,
+) -> dict[str, str]:  # fmt: skip
+    """Make every input present; returns {cid: why it is missing} for those still absent."""
+    missing: dict[str, str] = {}
+    for text in cids:
+        root = CID.parse(text)
+        if store.has(root) and holds_dag(store, root):
+            continue
+        reasons = []
+        for gateway in gateways:
+            try:
+                fetch_from_gateway(store, root, gateway, timeout_s=timeout_s, max_bytes=max_bytes)
+                break
+            except FramecastError as exc:
+                reasons.append(exc.message)
+        else:
+            missing[text] = "; ".join(reasons) or "not uploaded and no input_gateways configured"
+    return missing
