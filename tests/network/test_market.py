@@ -15,6 +15,7 @@ import json
 import re
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -195,7 +196,7 @@ def test_jobs_cross_hosts_fetch_verify_survive_a_partition_and_get_judged(
     #    gets it by upload before it claims, runs, and delivers.
     image = client.home / "init.png"
     client.run(
-        ["python3", "-c",
+        [sys.executable, "-c",
          "import sys;from PIL import Image;"
          "Image.new('RGB',(32,32),(200,30,30)).save(sys.argv[1])", str(image)],
     )  # fmt: skip
@@ -220,7 +221,7 @@ def test_jobs_cross_hosts_fetch_verify_survive_a_partition_and_get_judged(
     try:
         time.sleep(6)
         cut = client.run(
-            ["python3", "-c",
+            [sys.executable, "-c",
              "import socket,sys;s=socket.socket();s.settimeout(1);"
              f"sys.exit(s.connect_ex(({holder.address!r},{NODE_PORT})))"],
             check=False,
