@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from framecast.node.arbiter import Arbiter, ArbiterDeps, Decision
+from framecast.node.arbiter.service import Arbiter, ArbiterDeps, Decision
 from framecast.node.cli import _settings, _unlock, config_option, network_option, rpc_url_option
 from framecast.node.config import NodeSettings
 from framecast.shared.errors import ConfigError
