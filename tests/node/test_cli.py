@@ -57,8 +57,11 @@ def test_init_never_hands_one_accounts_keystore_to_another_role(
     node_env: tuple[dict[str, str], Path],
 ) -> None:
     env, config = node_env
-    # The keystore next to the config holds provider-2's key (it records the address in clear).
-    done = _run(env, "node", "init", "--config", str(config), "--devnet-account", "provider-1")
+    # The keystore next to the config holds provider-2's key (it records the address in clear):
+    # even with --force (which rewrites the config) it is not reused for provider-1.
+    done = _run(
+        env, "node", "init", "--config", str(config), "--devnet-account", "provider-1", "--force"
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "already holds the key of" in done.stderr and "not of provider-1" in done.stderr
     assert "--config DIR/node.toml" in done.stderr
