@@ -25,7 +25,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from framecast.client.devnet import deploy_devnet, start_anvil
-from framecast.node.arbiter import Arbiter, ArbiterDeps
+from framecast.node.arbiter.service import Arbiter, ArbiterDeps
 from framecast.node.result import pin_result, write_receipt
 from framecast.node.runtime.process import ProcessRuntime
 from framecast.shared.catalog import default_spec

@@ -10,11 +10,10 @@ re-raised without its context so a traceback cannot quote them.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from eth_typing import HexStr
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,8 +23,9 @@ from framecast.shared.keystore import (
     GETH_SCRYPT_N,
     Secret,
     decrypt_keystore,
-    is_v3,
-    recorded_address,
+    keystore_address,
+    read_keystore,
+    unlock_keystore,
     write_keystore,
 )
 
@@ -99,34 +99,21 @@ class Keystores:
         found = []
         for name in self.names():
             try:
-                address = recorded_address(self._read(name))
+                found.append(self.info(name))
             except WalletError:
                 continue  # not a keystore (a stray file): not a wallet either
-            found.append(WalletInfo(name=name, address=address, path=self.path(name)))
         return found
 
     def info(self, name: str) -> WalletInfo:
-        return WalletInfo(
-            name=name, address=recorded_address(self._read(name)), path=self.path(name)
-        )
+        path = self._existing(name)
+        return WalletInfo(name=name, address=keystore_address(path), path=path)
 
-    def _read(self, name: str) -> dict[str, Any]:
+    def _existing(self, name: str) -> Path:
+        """The keystore file of wallet ``name``; if there is none, the error lists the others."""
         path = self.path(name)
-        try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            raise self.missing(name) from None
-        except (OSError, ValueError) as exc:
-            raise WalletError(
-                f"keystore {path} is unreadable ({type(exc).__name__})",
-                fix="restore it from a backup or import the key again",
-            ) from None
-        if not is_v3(data):
-            raise WalletError(
-                f"{path} is not a Web3 Secret Storage (v3) keystore",
-                fix="import a geth/Foundry keystore with `framecast wallet import --keystore FILE`",
-            )
-        return cast(dict[str, Any], data)
+        if not path.exists():
+            raise self.missing(name)
+        return path
 
     def missing(self, name: str) -> WalletError:
         present = self.names()
@@ -144,17 +131,8 @@ class Keystores:
     # -- unlocking
     def unlock(self, name: str, password: Secret) -> LocalAccount:
         """Decrypt a keystore; a wrong password is a `WalletError`, never a library error."""
-        path = self.path(name)
-        data = self._read(name)
-        account = decrypt_keystore(data, password, f"wallet {name!r} ({path})")
-        recorded = recorded_address(data)
-        if recorded is not None and recorded != account.address:
-            raise WalletError(
-                f"keystore {path} records address {recorded} but holds the key of "
-                f"{account.address}",
-                fix="the file was edited: restore it from a backup",
-            )
-        return account
+        path = self._existing(name)
+        return unlock_keystore(path, password=password, label=f"wallet {name!r} ({path})")
 
     # -- writing
     def create(self, name: str, password: Secret) -> WalletInfo:
@@ -183,22 +161,7 @@ class Keystores:
         The encryption is kept as it is (Foundry writes n=8192); only a missing ``address``
         is added, so `wallet list` can show it without a password.
         """
-        try:
-            data = json.loads(source.read_bytes())
-        except FileNotFoundError:
-            raise WalletError(
-                f"no keystore file at {source}", fix="pass the path of a keystore JSON file"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise WalletError(
-                f"{source} is not a readable keystore ({type(exc).__name__})",
-                fix="pass a geth/Foundry v3 keystore JSON file",
-            ) from None
-        if not is_v3(data):
-            raise WalletError(
-                f"{source} is not a Web3 Secret Storage (v3) keystore",
-                fix="pass a geth/Foundry v3 keystore JSON file",
-            )
+        data = read_keystore(source)
         account = decrypt_keystore(data, password, f"keystore {source}")
         data.setdefault("address", account.address.removeprefix("0x").lower())
         return self._write(name, data)

@@ -159,29 +159,27 @@ def init(
     click.echo(f"wrote {path}")
 
 
-def _keystore_address(path: Path) -> str | None:
-    """The lower-case hex address a Web3 Secret Storage file names (None if it names none)."""
-    import json
-
-    try:
-        address = json.loads(path.read_text()).get("address")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return str(address).lower().removeprefix("0x") if address else None
-
-
 def _devnet_setup(settings: NodeSettings, name: str) -> None:
     from framecast.shared.catalog import get_entry
     from framecast.shared.chain.devnet import devnet_account
-    from framecast.shared.keystore import encrypt_key, read_password, write_keystore
+    from framecast.shared.errors import WalletError
+    from framecast.shared.keystore import (
+        encrypt_key,
+        keystore_address,
+        read_password,
+        write_keystore,
+    )
 
     account = devnet_account(name)
     if settings.keystore.exists():
         # A keystore names its address in clear: never hand one account's key to another role.
-        held = _keystore_address(settings.keystore)
-        if held is not None and held != account.address.lower():
+        try:
+            held = keystore_address(settings.keystore)
+        except WalletError:
+            held = None  # no readable keystore: `node run` says so when it unlocks it
+        if held is not None and held != account.address:
             raise ConfigError(
-                f"{settings.keystore} already holds the key of 0x{held}, not of {name} "
+                f"{settings.keystore} already holds the key of {held}, not of {name} "
                 f"({account.address})",
                 fix="give this config its own folder (`--config DIR/node.toml`) or remove the "
                 "old keystore",
@@ -216,10 +214,13 @@ def _devnet_setup(settings: NodeSettings, name: str) -> None:
 
 
 def _unlock(settings: NodeSettings) -> Any:
-    from framecast.shared.keystore import read_password, unlock_file
+    from framecast.shared.keystore import unlock_keystore
 
-    password = read_password(settings.password_file, prompt=f"password for {settings.keystore}")
-    return unlock_file(settings.keystore, password)
+    return unlock_keystore(
+        settings.keystore,
+        password_file=settings.password_file,
+        prompt=f"password for {settings.keystore}",
+    )
 
 
 def offer_uri(settings: NodeSettings, rpc_url: str) -> str:

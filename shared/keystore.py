@@ -125,19 +125,66 @@ def write_keystore(path: Path, data: dict[str, Any]) -> None:
             Path(tmp).unlink()
 
 
-def unlock_file(path: Path, password: Secret) -> LocalAccount:
-    """Decrypt the keystore file at ``path``."""
+def read_keystore(path: Path) -> dict[str, Any]:
+    """The v3 document in the keystore file at ``path``; a `WalletError` if there is none."""
     try:
         data = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise WalletError(
-            f"no keystore at {path}", fix="create one with `framecast node init` or `wallet new`"
+            f"no keystore at {path}",
+            fix="check the path, or create a keystore with `framecast wallet new` or "
+            "`framecast node init`",
         ) from None
     except (OSError, ValueError) as exc:
-        raise WalletError(f"keystore {path} is unreadable ({type(exc).__name__})") from None
+        raise WalletError(
+            f"keystore {path} is unreadable ({type(exc).__name__})",
+            fix="restore it from a backup or import the key again",
+        ) from None
     if not is_v3(data):
-        raise WalletError(f"{path} is not a Web3 Secret Storage (v3) keystore")
-    return decrypt_keystore(data, password, f"keystore {path}")
+        raise WalletError(
+            f"{path} is not a Web3 Secret Storage (v3) keystore",
+            fix="use a geth/Foundry v3 keystore JSON file "
+            "(`framecast wallet import --keystore FILE` takes one)",
+        )
+    document: dict[str, Any] = data
+    return document
+
+
+def keystore_address(path: Path) -> str | None:
+    """The checksummed address the keystore file at ``path`` records, without unlocking it.
+
+    None when the file records none (cast's files do not); a `WalletError` when ``path``
+    holds no readable keystore.
+    """
+    return recorded_address(read_keystore(path))
+
+
+def unlock_keystore(
+    path: Path,
+    *,
+    password: Secret | None = None,
+    password_file: Path | None = None,
+    prompt: str | None = None,
+    label: str | None = None,
+) -> LocalAccount:
+    """Decrypt the keystore file at ``path``: with ``password`` if given, else the password
+    from the usual sources (`read_password`: ``password_file``, FRAMECAST_PASSWORD, a prompt).
+
+    ``label`` names the keystore in a wrong-password error (default: its path). A file whose
+    recorded address is not its key's was edited: refused rather than trusted.
+    """
+    if password is None:
+        password = read_password(password_file, prompt=prompt)
+    data = read_keystore(path)
+    label = label or f"keystore {path}"
+    account = decrypt_keystore(data, password, label)
+    recorded = recorded_address(data)
+    if recorded is not None and recorded != account.address:
+        raise WalletError(
+            f"keystore {path} records address {recorded} but holds the key of {account.address}",
+            fix="the file was edited: restore it from a backup",
+        )
+    return account
 
 
 def read_password(password_file: Path | None, *, prompt: str | None = None) -> Secret:

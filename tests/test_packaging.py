@@ -3,6 +3,7 @@ and the client's import graph stays light."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -36,3 +37,36 @@ def test_client_never_imports_heavy_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _framecast_imports(folder: str) -> dict[str, set[str]]:
+    """Every `framecast.*` module each file under ``folder`` imports (top level or local)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        found[str(path.relative_to(ROOT))] = {n for n in names if n.startswith("framecast.")}
+    return found
+
+
+def test_the_runner_imports_only_shared() -> None:
+    # The images install the runner and run it alone: client and node code never runs there.
+    strays = {
+        path: sorted(n for n in names if not n.startswith(("framecast.shared", "framecast.runner")))
+        for path, names in _framecast_imports("docker/runner").items()
+    }
+    assert {path: names for path, names in strays.items() if names} == {}
+
+
+def test_the_provider_never_imports_the_arbiter() -> None:
+    # The arbiter is an operator that may use the node's replay and runtime, not the reverse.
+    strays = {
+        path: sorted(n for n in names if n.startswith("framecast.node.arbiter"))
+        for path, names in _framecast_imports("node").items()
+        if not path.startswith("node/arbiter/")
+    }
+    assert {path: names for path, names in strays.items() if names} == {}

@@ -83,7 +83,7 @@ def command(
     `framecast network add NAME --rpc-url URL --market ADDR`.
     """
     from framecast.client.networks import connect_rpc, deploy_network
-    from framecast.shared.keystore import unlock_file
+    from framecast.shared.keystore import unlock_keystore
     from framecast.shared.networks import DEV_CHAIN_ID, check_new_name, name_for_chain
 
     market_params = _params(params)
@@ -97,7 +97,9 @@ def command(
     home = client.settings.home
     check_new_name(home, name, chain_id, force=force)  # before asking for a password
     if keystore_path is not None:
-        deployer = unlock_file(keystore_path, client.password(f"Password for {keystore_path}"))
+        deployer = unlock_keystore(
+            keystore_path, password=client.password(f"Password for {keystore_path}")
+        )
     else:
         deployer = client.account()
     if not client.as_json:

@@ -1,7 +1,8 @@
-"""Loading catalog pipelines once and running them: one call adapter per pipeline class.
+"""Loading catalog pipelines once and running them: the registry of family call adapters.
 
-The adapters translate a validated spec into the keyword arguments of the real diffusers
-pipeline; they are selected by the entry's `pipeline` name (data), not by family branches.
+Each family module in `framecast.runner.families` translates a validated spec into the
+keyword arguments of its real diffusers pipelines; the adapter is selected by the entry's
+`pipeline` name (data), not by family branches. Inputs and LoRAs: `inputs.py`, `lora.py`.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,25 +20,32 @@ import numpy as np
 import torch
 from PIL import Image
 
-from framecast.runner.video import read_video, to_uint8
+from framecast.runner.families import (
+    cogvideox,
+    controlnet,
+    instruct_pix2pix,
+    ltx,
+    text2video_zero,
+    wan,
+)
+from framecast.runner.families.call import Call, CallAdapter, StepCallback
+from framecast.runner.inputs import check_prompt_tokens, load_input_image, load_input_video
+from framecast.runner.lora import lora_applied, lora_path
+from framecast.runner.video import to_uint8
 from framecast.shared.catalog import CatalogEntry, Style
-from framecast.shared.catalog.weights import LORA_DIR, verify_file, verify_weights
-from framecast.shared.errors import PipelineError, SpecError, UnknownModel
+from framecast.shared.catalog.weights import verify_weights
+from framecast.shared.errors import PipelineError, UnknownModel
 from framecast.shared.spec import GenerationSpec
 
 log = logging.getLogger(__name__)
 
-StepCallback = Callable[[], None]
+#: The families this runner serves, one module each.
+FAMILIES = (cogvideox, ltx, wan, text2video_zero, controlnet, instruct_pix2pix)
 
-
-def _on_step_end(on_step: StepCallback) -> Callable[..., dict[str, Any]]:
-    """diffusers' `callback_on_step_end`: report the step, change no tensors (empty dict)."""
-
-    def callback(*_args: Any) -> dict[str, Any]:
-        on_step()
-        return {}
-
-    return callback
+#: The call adapter of each diffusers pipeline class this runner serves.
+_CALLS: dict[str, CallAdapter] = {
+    name: family.run for family in FAMILIES for name in family.PIPELINES
+}
 
 
 @dataclass
@@ -122,276 +129,6 @@ def load_model(entry: CatalogEntry, model_dir: str, device: str) -> LoadedModel:
         pipeline.set_progress_bar_config(disable=True)
         loaded.pipelines[role] = pipeline
     return loaded
-
-
-def check_prompt_tokens(pipeline: Any, entry: CatalogEntry, field_name: str, text: str) -> None:
-    """Refuse prompts longer than the text encoder takes: no silent truncation."""
-    if not text:
-        return
-    count = len(pipeline.tokenizer(text, add_special_tokens=True)["input_ids"])
-    if count > entry.max_prompt_tokens:
-        raise SpecError(
-            f"{field_name} is {count} tokens; the text encoder of {entry.id} takes at most "
-            f"{entry.max_prompt_tokens} (it would be truncated)",
-            field=field_name,
-            fix=f"shorten the {field_name.replace('_', ' ')}",
-            tokens=count,
-            max_tokens=entry.max_prompt_tokens,
-        )
-
-
-def load_input_image(inputs_dir: str | None, cid: str, width: int, height: int) -> Image.Image:
-    """The init image fetched under its CID, as RGB at the spec's size."""
-    if inputs_dir is None or not (Path(inputs_dir) / cid).is_file():
-        raise SpecError(
-            f"input {cid} is not in the job's inputs directory",
-            field="inputs",
-            fix="the node must fetch every input CID before running the job",
-        )
-    with Image.open(Path(inputs_dir) / cid) as image:
-        rgb = image.convert("RGB")
-    if rgb.size != (width, height):
-        rgb = rgb.resize((width, height), Image.Resampling.LANCZOS)
-    return rgb
-
-
-def lora_path(model_dir: str, style: Style) -> Path:
-    """The style's LoRA file, checked against its pinned sha256 (before any compute)."""
-    assert style.lora is not None
-    path = Path(model_dir) / LORA_DIR / style.lora.file
-    pin = style.lora.cid or f"{style.lora.repo}@{style.lora.revision}"
-    verify_file(
-        path,
-        style.lora.sha256,
-        label=f"LoRA {style.lora.file} of style {style.id}",
-        fix=f"fetch {pin} to {path}: `framecast node models pull {style.lora.base_model}` "
-        "pulls the LoRAs of every style made for the model",
-    )
-    return path
-
-
-@contextmanager
-def lora_applied(pipeline: Any, path: Path, style: Style) -> Iterator[None]:
-    """Load the style's LoRA into `pipeline` for one job; always unload it afterwards.
-
-    A warm runner serves the next job with the same pipeline, so the adapter must not
-    outlive the job (unloading restores the original modules; nothing was fused).
-    """
-    assert style.lora is not None
-    if not hasattr(pipeline, "load_lora_weights"):
-        raise SpecError(
-            f"style {style.id} has a LoRA but {type(pipeline).__name__} cannot load one",
-            field="style",
-            fix="choose a style without a LoRA for this model",
-        )
-    try:
-        pipeline.load_lora_weights(str(path), adapter_name="style")
-        pipeline.set_adapters(["style"], adapter_weights=[style.lora.scale_milli / 1000])
-        yield
-    finally:
-        pipeline.unload_lora_weights()
-
-
-def load_input_video(
-    inputs_dir: str | None, cid: str, field_name: str, spec: GenerationSpec
-) -> np.ndarray:
-    """A control / source video fetched under its CID, checked frame for frame vs the spec.
-
-    No resampling in time or space: one input frame per output frame at the output size,
-    so what the signed spec asks for is exactly what conditions the generation.
-    """
-    path = Path(inputs_dir) / cid if inputs_dir is not None else None
-    if path is None or not path.is_file():
-        raise SpecError(
-            f"input {cid} ({field_name}) is not in the job's inputs directory",
-            field=field_name,
-            fix="the node must fetch every input CID before running the job",
-        )
-    try:
-        frames = read_video(path)
-    except ValueError as exc:
-        raise SpecError(
-            f"{field_name} {cid} is not a readable video ({exc})",
-            field=field_name,
-            fix="upload an MP4 (H.264) video",
-        ) from None
-    count, height, width = frames.shape[:3]
-    if count != spec.num_frames or (width, height) != (spec.width, spec.height):
-        raise SpecError(
-            f"{field_name} {cid} has {count} frames of {width}x{height}; the spec asks for "
-            f"{spec.num_frames} frames of {spec.width}x{spec.height}",
-            field=field_name,
-            fix="give one input frame per output frame at the output size, or change the spec",
-            frames=count,
-            width=width,
-            height=height,
-        )
-    return frames
-
-
-@dataclass(frozen=True)
-class Call:
-    """One pipeline invocation: prompts, size, steps and (for I2V) the conditioning image."""
-
-    prompt: str
-    negative_prompt: str
-    num_frames: int
-    width: int
-    height: int
-    fps: int
-    steps: int
-    guidance: float
-    max_tokens: int
-    image: Image.Image | None = None
-    #: Control maps or the source video, one uint8 frame per output frame.
-    video: np.ndarray | None = None
-
-
-def _cogvideox(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
-    extra = {"image": call.image} if call.image is not None else {}
-    out = pipe(
-        prompt=call.prompt,
-        negative_prompt=call.negative_prompt or None,
-        num_frames=call.num_frames,
-        height=call.height,
-        width=call.width,
-        num_inference_steps=call.steps,
-        guidance_scale=call.guidance,
-        generator=gen,
-        output_type="np",
-        max_sequence_length=call.max_tokens,
-        callback_on_step_end=_on_step_end(on_step),
-        **extra,
-    )
-    return out.frames[0]
-
-
-def _flow_kwargs(call: Call, gen: torch.Generator, on_step: StepCallback) -> dict[str, Any]:
-    # LTX-Video and Wan share the callback_on_step_end / max_sequence_length interface.
-    return {
-        "prompt": call.prompt,
-        "negative_prompt": call.negative_prompt or None,
-        "num_frames": call.num_frames,
-        "height": call.height,
-        "width": call.width,
-        "num_inference_steps": call.steps,
-        "guidance_scale": call.guidance,
-        "generator": gen,
-        "output_type": "np",
-        "max_sequence_length": call.max_tokens,
-        "callback_on_step_end": _on_step_end(on_step),
-    }
-
-
-def _ltx(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
-    # LTX scales its rotary position embedding in time by the frame rate, so the signed
-    # fps is part of what is generated, not only of the container.
-    return pipe(**_flow_kwargs(call, gen, on_step), frame_rate=call.fps).frames[0]
-
-
-def _wan(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
-    return pipe(**_flow_kwargs(call, gen, on_step)).frames[0]
-
-
-def _t2v_zero(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
-    # t0/t1 are the timestep indices between which motion is injected; they must lie inside
-    # the schedule, so they are derived from the step count (the paper's 44/47 of 50).
-    t1 = max(1, round(call.steps * 47 / 50) - 1)
-    t0 = max(0, min(t1 - 1, round(call.steps * 44 / 50) - 1))
-    out = pipe(
-        prompt=call.prompt,
-        negative_prompt=call.negative_prompt or None,
-        video_length=call.num_frames,
-        height=call.height,
-        width=call.width,
-        num_inference_steps=call.steps,
-        guidance_scale=call.guidance,
-        generator=gen,
-        output_type="np",
-        t0=t0,
-        t1=t1,
-        callback=lambda *_args: on_step(),
-        callback_steps=1,
-    )
-    return out.images
-
-
-def _cross_frame_attention(pipe: Any, batch_size: int) -> None:
-    # Text2Video-Zero's cross-frame attention: every frame attends to the first frame's keys
-    # and values, which keeps appearance consistent. `batch_size` is how many copies of the
-    # frame batch guidance stacks (1 without guidance), so it is set per call.
-    from diffusers.pipelines.deprecated.text_to_video_synthesis.pipeline_text_to_video_zero import (
-        CrossFrameAttnProcessor,
-    )
-
-    for module in (pipe.unet, getattr(pipe, "controlnet", None)):
-        if module is not None:
-            module.set_attn_processor(CrossFrameAttnProcessor(batch_size=batch_size))
-
-
-def _frame_batch(pipe: Any, call: Call, gen: torch.Generator) -> dict[str, Any]:
-    """Arguments that turn an image pipeline into a per-frame batch sharing one noise."""
-    assert call.video is not None
-    count = len(call.video)
-    # The same initial noise for every frame (as Text2Video-Zero's ControlNet recipe does):
-    # frames then differ only by their conditioning.
-    shape = (
-        1,
-        pipe.vae.config.latent_channels,
-        call.height // pipe.vae_scale_factor,
-        call.width // pipe.vae_scale_factor,
-    )
-    latents = torch.randn(shape, generator=gen, dtype=torch.float32).repeat(count, 1, 1, 1)
-    return {
-        "prompt": [call.prompt] * count,
-        "negative_prompt": [call.negative_prompt] * count if call.negative_prompt else None,
-        "image": [Image.fromarray(frame) for frame in call.video],
-        "num_inference_steps": call.steps,
-        "guidance_scale": call.guidance,
-        "generator": gen,
-        "latents": latents.to(pipe.device, pipe.unet.dtype),
-        "output_type": "np",
-    }
-
-
-def _controlnet_video(pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback) -> Any:
-    _cross_frame_attention(pipe, 2 if call.guidance > 1 else 1)
-    out = pipe(
-        **_frame_batch(pipe, call, gen),
-        height=call.height,
-        width=call.width,
-        callback_on_step_end=_on_step_end(on_step),
-    )
-    return out.images
-
-
-#: How strongly the edit sticks to the source frame (InstructPix2Pix's default).
-IMAGE_GUIDANCE = 1.5
-
-
-def _instruct_pix2pix_video(
-    pipe: Any, call: Call, gen: torch.Generator, on_step: StepCallback
-) -> Any:
-    # Text and image guidance stack three copies of the frames (InstructPix2Pix's rule:
-    # guidance_scale > 1 and image_guidance_scale >= 1).
-    _cross_frame_attention(pipe, 3 if call.guidance > 1 else 1)
-    out = pipe(
-        **_frame_batch(pipe, call, gen),
-        image_guidance_scale=IMAGE_GUIDANCE,
-        callback_on_step_end=_on_step_end(on_step),
-    )
-    return out.images
-
-
-_CALLS: dict[str, Callable[[Any, Call, torch.Generator, StepCallback], Any]] = {
-    "CogVideoXPipeline": _cogvideox,
-    "CogVideoXImageToVideoPipeline": _cogvideox,
-    "LTXPipeline": _ltx,
-    "WanPipeline": _wan,
-    "TextToVideoZeroPipeline": _t2v_zero,
-    "StableDiffusionControlNetPipeline": _controlnet_video,
-    "StableDiffusionInstructPix2PixPipeline": _instruct_pix2pix_video,
-}
 
 
 def expected_steps(entry: CatalogEntry, spec: GenerationSpec) -> int:

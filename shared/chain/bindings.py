@@ -26,7 +26,8 @@ from framecast.shared.request import Domain, JobRequest
 
 
 class JobState(IntEnum):
-    """Mirror of `IJobMarket.JobState`."""
+    """Mirror of `IJobMarket.JobState`: the one list of job states in Python (names and order
+    are checked against the contract by tests/chain/test_job_state.py)."""
 
     NONE = 0
     OPEN = 1
@@ -44,6 +45,11 @@ class JobState(IntEnum):
     @property
     def label(self) -> str:
         return self.name.lower()
+
+    @property
+    def solidity_name(self) -> str:
+        """The member's name in the contract (`Open`): every state is one word."""
+        return self.name.capitalize()
 
 
 class DisputeReason(IntEnum):

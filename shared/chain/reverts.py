@@ -19,11 +19,6 @@ from eth_utils.crypto import keccak
 from framecast.shared.chain.artifacts import CONTRACTS, load_artifact
 from framecast.shared.errors import ContractRevert, TransactionFailed
 
-_STATES = (
-    "None", "Open", "Claimed", "Delivered", "Disputed", "Settled",
-    "Cancelled", "Expired", "Defaulted", "Rejected", "Released", "Revealing",
-)  # fmt: skip
-
 Args = dict[str, Any]
 
 # Sentences for the errors a user meets; others get a generic rendering of their fields.
@@ -208,7 +203,14 @@ def _hex(value: bytes) -> str:
 
 
 def _state(value: int) -> str:
-    return _STATES[value] if 0 <= value < len(_STATES) else str(value)
+    # The enum is looked up when a message is rendered, not at import: bindings imports the
+    # RPC connection, which imports this module.
+    from framecast.shared.chain.bindings import JobState
+
+    try:
+        return JobState(value).solidity_name
+    except ValueError:
+        return str(value)
 
 
 def _render(name: str, args: Args) -> tuple[str, str | None]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from framecast.node.arbiter import Arbiter, ArbiterDeps
+from framecast.node.arbiter.service import Arbiter, ArbiterDeps
 from framecast.node.config import load_settings, render_toml
 from framecast.node.result import pin_result, write_receipt
 from framecast.node.runtime.process import ProcessRuntime

@@ -53,6 +53,20 @@ def test_wrong_keystore_password(node_env: tuple[dict[str, str], Path]) -> None:
     assert secret not in done.stdout + done.stderr  # never echo the secret
 
 
+def test_init_never_hands_one_accounts_keystore_to_another_role(
+    node_env: tuple[dict[str, str], Path],
+) -> None:
+    env, config = node_env
+    # The keystore next to the config holds provider-2's key (it records the address in clear):
+    # even with --force (which rewrites the config) it is not reused for provider-1.
+    done = _run(
+        env, "node", "init", "--config", str(config), "--devnet-account", "provider-1", "--force"
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "already holds the key of" in done.stderr and "not of provider-1" in done.stderr
+    assert "--config DIR/node.toml" in done.stderr
+
+
 def test_deployment_on_another_chain(
     node_env: tuple[dict[str, str], Path], chain: Chain, tmp_path: Path
 ) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
-from framecast.node.arbiter import Arbiter, ArbiterDeps, Decision
-from framecast.node.cli import _settings, _unlock, config_option, network_option, rpc_url_option
+from framecast.node.arbiter.service import Arbiter, ArbiterDeps, Decision
+from framecast.node.cli import _settings, config_option, network_option, rpc_url_option
 from framecast.node.config import NodeSettings
 from framecast.shared.errors import ConfigError
 
@@ -35,9 +35,14 @@ def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
     from framecast.node.wiring import runtime_factory
     from framecast.shared.chain.bindings import bind
     from framecast.shared.chain.sender import TxSender
+    from framecast.shared.keystore import unlock_keystore
     from framecast.shared.networks import connect_network
 
-    account = _unlock(settings)
+    account = unlock_keystore(
+        settings.keystore,
+        password_file=settings.password_file,
+        prompt=f"password for {settings.keystore}",
+    )
     network = node_network(settings)
     deployment = network.deployment
     w3 = connect_network(network)

@@ -117,7 +117,7 @@ class DisputedJob:
 
 @dataclass
 class ArbiterDeps:
-    """What the arbiter works through (built by `framecast.node.cli`)."""
+    """What the arbiter works through (built by `framecast.node.arbiter.cli`)."""
 
     deployment: Deployment
     market: Market
