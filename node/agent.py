@@ -39,7 +39,6 @@ from web3 import Web3
 
 from framecast.node.config import NodeSettings
 from framecast.node.heads import HeadWatch, ws_url_for
-from framecast.node.http import UploadRefused
 from framecast.node.inputs import acquire, holds_dag
 from framecast.node.intake import EventIntake
 from framecast.node.metrics import NodeMetrics
@@ -56,6 +55,7 @@ from framecast.shared.deployment import Deployment
 from framecast.shared.errors import (
     ChainError,
     FramecastError,
+    RequestRefused,
     RpcUnavailable,
     SpecError,
     VerificationFailed,
@@ -413,7 +413,7 @@ class Agent:
         return sign_report(report, self.d.account.key)
 
     def upload_policy(self, job_id: int | None, root: CID) -> int:
-        """Which job an uploaded input CAR is for; `UploadRefused` unless ``root`` is an
+        """Which job an uploaded input CAR is for; `RequestRefused` unless ``root`` is an
         input of that job's signed spec and the job is still open on chain (so nobody can
         fill a provider's disk with content no paying job asked for)."""
         from http import HTTPStatus
@@ -424,7 +424,7 @@ class Agent:
                     job_id = seen.job_id
                     break
             else:
-                raise UploadRefused(
+                raise RequestRefused(
                     HTTPStatus.UNPROCESSABLE_ENTITY,
                     f"{root} is an input of no open job this node has seen (pass ?job=ID)",
                 )
@@ -438,18 +438,18 @@ class Agent:
                 ).spec
             view = self.market.get_job(job_id)
         except VerificationFailed:
-            raise UploadRefused(HTTPStatus.NOT_FOUND, f"job {job_id} does not exist") from None
+            raise RequestRefused(HTTPStatus.NOT_FOUND, f"job {job_id} does not exist") from None
         except _CHAIN_DOWN:
-            raise UploadRefused(
+            raise RequestRefused(
                 HTTPStatus.SERVICE_UNAVAILABLE, "the node cannot reach its chain; retry"
             ) from None
         if root.to_v1() not in _input_cids(spec_bytes):
-            raise UploadRefused(
+            raise RequestRefused(
                 HTTPStatus.UNPROCESSABLE_ENTITY,
                 f"{root} is not an input named in the spec of job {job_id}",
             )
         if view.state is not JobState.OPEN:
-            raise UploadRefused(
+            raise RequestRefused(
                 HTTPStatus.CONFLICT, f"job {job_id} is {view.state.label}, no longer open"
             )
         return job_id

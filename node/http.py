@@ -35,7 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from framecast.node.inputs import holds_dag, import_dag
 from framecast.node.metrics import NodeMetrics
-from framecast.shared.errors import ConfigError, FramecastError
+from framecast.shared.errors import ConfigError, FramecastError, RequestRefused
 from framecast.shared.ipfs.car import CONTENT_TYPE as CAR_TYPE
 from framecast.shared.ipfs.car import CarReader
 from framecast.shared.ipfs.cid import CID
@@ -47,16 +47,7 @@ _JOB_PATH = re.compile(r"/jobs/([0-9]{1,78})")
 _log = logging.getLogger(__name__)
 
 
-class UploadRefused(Exception):
-    """An input upload the node will not take; ``status`` is the HTTP answer."""
-
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-#: Raises UploadRefused unless ``root`` is an input of open job ``job_id`` (None: look
+#: Raises RequestRefused unless ``root`` is an input of open job ``job_id`` (None: look
 #: through the jobs the node has seen).
 UploadPolicy = Callable[[int | None, CID], int]
 
@@ -104,7 +95,7 @@ class _NodeHandler(GatewayHandler):
             return
         try:
             answer = self._upload(parse_qs(url.query))
-        except UploadRefused as exc:
+        except RequestRefused as exc:
             self.close_connection = True
             self.send_json(exc.status, {"error": exc.message})
             return
@@ -115,30 +106,30 @@ class _NodeHandler(GatewayHandler):
         assert routes.upload_policy is not None
         job_text = query.get("job", [None])[0]
         if job_text is not None and not (job_text.isdigit() and 0 < int(job_text) < 2**64):
-            raise UploadRefused(HTTPStatus.BAD_REQUEST, f"job {job_text!r} is not a job id")
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, f"job {job_text!r} is not a job id")
         media = self.headers.get("Content-Type", CAR_TYPE).split(";")[0].strip()
         if media not in (CAR_TYPE, "application/octet-stream"):
-            raise UploadRefused(
+            raise RequestRefused(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"send a CAR ({CAR_TYPE}), not {media}"
             )
         length_text = self.headers.get("Content-Length")
         if length_text is None or not length_text.isdigit():
-            raise UploadRefused(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
+            raise RequestRefused(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
         length = int(length_text)
         if length > routes.max_upload_bytes:
-            raise UploadRefused(
+            raise RequestRefused(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"the CAR is {length} bytes; this node takes at most {routes.max_upload_bytes}",
             )
         body = self.rfile.read(length)
         if len(body) != length:
-            raise UploadRefused(HTTPStatus.BAD_REQUEST, "the body ended before Content-Length")
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, "the body ended before Content-Length")
         try:
             reader = CarReader(io.BytesIO(body))
         except FramecastError as exc:
-            raise UploadRefused(HTTPStatus.BAD_REQUEST, f"not a CAR v1: {exc}") from None
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, f"not a CAR v1: {exc}") from None
         if len(reader.roots) != 1:
-            raise UploadRefused(
+            raise RequestRefused(
                 HTTPStatus.BAD_REQUEST, f"the CAR has {len(reader.roots)} roots; send one input"
             )
         root = reader.roots[0]
@@ -150,7 +141,7 @@ class _NodeHandler(GatewayHandler):
         try:
             written = import_dag(store, root, reader.blocks(), max_bytes=routes.max_upload_bytes)
         except FramecastError as exc:
-            raise UploadRefused(HTTPStatus.UNPROCESSABLE_ENTITY, exc.message) from None
+            raise RequestRefused(HTTPStatus.UNPROCESSABLE_ENTITY, exc.message) from None
         _log.info("job %s: input %s uploaded (%d blocks)", job_id, root, written)
         return {"status": 201, "root": str(root), "job_id": job_id, "blocks": written}
 

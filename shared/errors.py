@@ -33,11 +33,13 @@ node catch these types only, and the CLI turns any of them into one red line.
     │   ├── RunnerFailed                 the runner crashed, timed out or was cancelled
     │   └── JobCanceled                  the node asked the runner to stop a job
     ├── RuntimeUnavailable               the container runtime (Docker daemon) is not there
+    ├── RequestRefused                   our HTTP server (gateway, input upload) refuses a request
     └── NodeError                        provider agent state problems
 """
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 
@@ -277,6 +279,19 @@ class RuntimeUnavailable(FramecastError):
     """The container runtime (Docker daemon) is not reachable."""
 
     default_fix = 'start Docker, or run the node with `runtime = "process"`'
+
+
+class RequestRefused(FramecastError):
+    """A request one of our HTTP servers (the gateway, the node's input upload) refuses.
+
+    ``status`` is the HTTP answer it becomes; the message is the body the caller reads.
+    """
+
+    default_fix = "see the message for what the server accepts"
+
+    def __init__(self, status: int, message: str, *, fix: str | None = None) -> None:
+        self.status = HTTPStatus(status)
+        super().__init__(message, fix=fix, status=int(status))
 
 
 class NodeError(FramecastError):

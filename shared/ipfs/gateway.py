@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from framecast.shared.errors import ContentNotFound, FramecastError, InvalidCid
+from framecast.shared.errors import ContentNotFound, FramecastError, InvalidCid, RequestRefused
 from framecast.shared.ipfs.car import CONTENT_TYPE as CAR_TYPE
 from framecast.shared.ipfs.car import iter_car_bytes
 from framecast.shared.ipfs.cid import CID, DAG_PB, RAW
@@ -48,22 +48,13 @@ _ENTITY_BYTES: Final = re.compile(r"(-?[0-9]{1,19}):(-?[0-9]{1,19}|\*)")
 _log = logging.getLogger(__name__)
 
 
-class GatewayRequestError(Exception):
-    """A request the gateway answers with an error status (never leaves this module)."""
-
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def _negotiate(query: dict[str, list[str]], accept: str) -> str | None:
     """'raw', 'car', None (nothing verifiable asked for); 400 for an unknown format."""
     formats = query.get("format")
     if formats:
         if formats[0] in ("raw", "car"):
             return formats[0]
-        raise GatewayRequestError(
+        raise RequestRefused(
             HTTPStatus.BAD_REQUEST, f"unsupported format {formats[0]!r} (use raw or car)"
         )
     for item in accept.split(","):
@@ -79,20 +70,18 @@ def _path_segments(raw_path: str) -> tuple[str, list[str]]:
     """(CID text, path segments) of ``/ipfs/{cid}[/{path}]``; 400 for anything else."""
     parts = raw_path.split("/")
     if len(parts) < 3 or parts[0] or parts[1] != "ipfs" or not parts[2]:
-        raise GatewayRequestError(HTTPStatus.BAD_REQUEST, "expected /ipfs/{cid}[/{path}]")
+        raise RequestRefused(HTTPStatus.BAD_REQUEST, "expected /ipfs/{cid}[/{path}]")
     segments = [unquote(p) for p in parts[3:] if p]
     for segment in segments:
         if segment in (".", "..") or "\0" in segment or "/" in segment:
-            raise GatewayRequestError(
-                HTTPStatus.BAD_REQUEST, f"path segment {segment!r} is not allowed"
-            )
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, f"path segment {segment!r} is not allowed")
     return unquote(parts[2]), segments
 
 
 def _check_entity_bytes(query: dict[str, list[str]]) -> None:
     value = query.get("entity-bytes", [None])[0]
     if value is not None and not _ENTITY_BYTES.fullmatch(value):
-        raise GatewayRequestError(
+        raise RequestRefused(
             HTTPStatus.BAD_REQUEST, f"entity-bytes {value!r} is not FROM:TO (TO may be *)"
         )
 
@@ -124,7 +113,7 @@ class _Resolver:
             node = self.node(current, block)
             meta = node.unixfs if node else None
             if node is None or meta is None:
-                raise GatewayRequestError(
+                raise RequestRefused(
                     HTTPStatus.BAD_REQUEST, f"{current} is not a directory: cannot resolve path"
                 )
             if meta.type == NodeType.DIRECTORY:
@@ -132,11 +121,11 @@ class _Resolver:
             elif meta.type == NodeType.HAMT_SHARD:
                 found = self._in_shard(node, meta.fanout or 256, segment, visited)
             else:
-                raise GatewayRequestError(
+                raise RequestRefused(
                     HTTPStatus.BAD_REQUEST, f"{current} is not a directory: cannot resolve path"
                 )
             if found is None:
-                raise GatewayRequestError(
+                raise RequestRefused(
                     HTTPStatus.NOT_FOUND, f"no link named {segment!r} under {current}"
                 )
             current = found
@@ -234,7 +223,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def serve_ipfs(self) -> None:
         try:
             self._serve_ipfs(self.server.store)
-        except GatewayRequestError as exc:
+        except RequestRefused as exc:
             self.send_text(exc.status, exc.message)
         except ContentNotFound as exc:
             self.send_text(HTTPStatus.NOT_FOUND, str(exc))
@@ -247,20 +236,20 @@ class GatewayHandler(BaseHTTPRequestHandler):
         try:
             cid = CID.parse(cid_text)
         except InvalidCid as exc:
-            raise GatewayRequestError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, str(exc)) from None
         query = parse_qs(url.query)
         kind = _negotiate(query, self.headers.get("Accept", ""))
         if kind is None:
-            raise GatewayRequestError(
+            raise RequestRefused(
                 HTTPStatus.NOT_ACCEPTABLE,
                 f"this is a trustless gateway: ask for {RAW_TYPE} or {CAR_TYPE} (or ?format=)",
             )
         scope = query.get("dag-scope", ["all"])[0]
         if scope not in _SCOPES:
-            raise GatewayRequestError(HTTPStatus.BAD_REQUEST, f"unsupported dag-scope {scope!r}")
+            raise RequestRefused(HTTPStatus.BAD_REQUEST, f"unsupported dag-scope {scope!r}")
         _check_entity_bytes(query)
         if kind == "raw" and segments:
-            raise GatewayRequestError(
+            raise RequestRefused(
                 HTTPStatus.BAD_REQUEST,
                 "raw blocks are requested by CID alone (/ipfs/{cid}); use a CAR for paths",
             )
