@@ -372,7 +372,7 @@ class Agent:
             missing = acquire(
                 store,
                 cids,
-                self.settings.input_gateways,
+                self.settings.public_gateways,
                 timeout_s=INPUT_FETCH_TIMEOUT_S,
                 max_bytes=self.settings.input_max_bytes,
             )
@@ -529,7 +529,7 @@ class Agent:
         missing = acquire(
             self.d.store,
             spec.inputs.cids(),
-            self.settings.input_gateways,
+            self.settings.public_gateways,
             timeout_s=INPUT_FETCH_TIMEOUT_S,
             max_bytes=self.settings.input_max_bytes,
         )

@@ -100,8 +100,9 @@ class NodeSettings(BaseSettings):
     )
     public_gateways: list[str] = Field(
         default_factory=list,
-        description="Trustless IPFS gateways tried after a provider's own when fetching "
-        "results and inputs (arbiter, replay), in order.",
+        description="Trustless IPFS gateways tried, in order, after the store and a "
+        "provider's own gateway: for results (arbiter, replay) and for job inputs no client "
+        "uploaded (fetched before claiming).",
     )
     metrics_host: str = Field(
         "127.0.0.1", description="Legacy: host of the HTTP server when http_bind is unset."
@@ -136,11 +137,6 @@ class NodeSettings(BaseSettings):
         le=3600,
         description="Seconds after seeing a job to wait for its inputs before skipping it "
         "(never past the claim deadline).",
-    )
-    input_gateways: list[str] = Field(
-        default_factory=list,
-        description="Trustless gateways the node fetches job inputs from when no client "
-        "uploaded them (tried in order; the store's own kubo is tried first).",
     )
     poll_interval_s: float = Field(0.2, gt=0, le=60, description="Seconds between chain polls.")
     subscribe_heads: bool = Field(

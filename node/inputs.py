@@ -126,5 +126,5 @@ def acquire(
             except FramecastError as exc:
                 reasons.append(exc.message)
         else:
-            missing[text] = "; ".join(reasons) or "not uploaded and no input_gateways configured"
+            missing[text] = "; ".join(reasons) or "not uploaded and no public_gateways configured"
     return missing

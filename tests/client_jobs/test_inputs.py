@@ -195,7 +195,9 @@ def test_a_missing_input_is_skipped_never_claimed_and_status_says_why(
 ) -> None:  # fmt: skip
     chain = market_ready
     empty_gateway = serve_gateway(LocalStore(tmp_path / "empty"))
-    agent = i2v_agent(make_agent, i2v_weights, input_wait_s=1.0, input_gateways=[empty_gateway.url])
+    agent = i2v_agent(
+        make_agent, i2v_weights, input_wait_s=1.0, public_gateways=[empty_gateway.url]
+    )
     serve(agent)
     provider = chain.account("provider-1").address
     bond = chain.market().get_provider(provider)
@@ -224,7 +226,7 @@ def test_inputs_fetched_from_a_gateway_before_the_claim(
 ) -> None:  # fmt: skip
     chain = market_ready
     with serve_gateway(client_store) as gateway:
-        agent = i2v_agent(make_agent, i2v_weights, input_gateways=[gateway.url])
+        agent = i2v_agent(make_agent, i2v_weights, public_gateways=[gateway.url])
         cid = image_cid(client_store, tmp_path, (9, 9, 200))
         job_id = submit_tiny(chain, model=I2V, task="image-to-video", inputs={"image": cid})
         assert step_until(agent, job_id, {"delivered"}) == "delivered"
