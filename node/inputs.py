@@ -15,10 +15,9 @@ from collections.abc import Iterable
 import httpx
 
 from framecast.shared.errors import FramecastError, StorageError, VerificationFailed
-from framecast.shared.ipfs.car import CONTENT_TYPE as CAR_TYPE
-from framecast.shared.ipfs.car import CarReader, ChunkReader
 from framecast.shared.ipfs.cid import CID
 from framecast.shared.ipfs.dag import walk_blocks
+from framecast.shared.ipfs.retrieval import gateway_car
 from framecast.shared.ipfs.store import ContentStore
 
 
@@ -76,36 +75,15 @@ def import_dag(
 def fetch_from_gateway(
     store: ContentStore, root: CID, gateway: str, *, timeout_s: float, max_bytes: int
 ) -> int:
-    """Fetch ``root`` as a CAR from a trustless gateway into the store (see `import_dag`).
+    """Fetch ``root`` as a CAR from a trustless gateway into the store (see `import_dag`),
+    over the same gateway stream the retrieval path reads (`gateway_car`).
 
     Raises a FramecastError naming the gateway when it fails or lies."""
-    url = f"{gateway.rstrip('/')}/ipfs/{root}"
-    try:
-        with (
-            httpx.Client(timeout=timeout_s) as http,
-            http.stream(
-                "GET",
-                url,
-                params={"format": "car", "dag-scope": "all"},
-                headers={"Accept": f"{CAR_TYPE}; version=1"},
-            ) as response,
-        ):
-            if response.status_code != 200:
-                raise StorageError(
-                    f"gateway {gateway} answered HTTP {response.status_code}",
-                    fix="check that the gateway holds the input",
-                    cid=str(root),
-                    url=url,
-                )
-            reader = CarReader(ChunkReader(response.iter_bytes(chunk_size=1 << 20)))
-            return import_dag(store, root, reader.blocks(), max_bytes=max_bytes)
-    except httpx.HTTPError as exc:
-        raise StorageError(
-            f"gateway {gateway} failed: {exc.__class__.__name__}",
-            fix="check that the gateway is running and reachable",
-            cid=str(root),
-            url=url,
-        ) from None
+    with (
+        httpx.Client(timeout=timeout_s) as http,
+        gateway_car(http, gateway, root, timeout=timeout_s) as blocks,
+    ):
+        return import_dag(store, root, blocks, max_bytes=max_bytes)
 
 
 def acquire(

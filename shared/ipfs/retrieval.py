@@ -12,6 +12,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -52,6 +54,49 @@ def _check_status(response: httpx.Response, cid: CID, url: str) -> None:
     )
 
 
+@contextmanager
+def gateway_car(
+    http: httpx.Client,
+    gateway_url: str,
+    root: CID,
+    *,
+    timeout: float,
+    deadline: float | None = None,
+) -> Iterator[Iterator[tuple[CID, bytes]]]:
+    """The (cid, block) pairs of ``root``'s CAR (``dag-scope=all``) from a trustless gateway.
+
+    Blocks are not verified here: each consumer checks them as it stores them. A bad
+    status, a transport failure or passing ``deadline`` (a `time.monotonic` value; a
+    gateway that trickles bytes) raises the tree's StorageError naming the gateway, also
+    when it happens while the caller iterates.
+    """
+    url = f"{gateway_url.rstrip('/')}/ipfs/{root}"
+
+    def until_deadline(blocks: Iterator[tuple[CID, bytes]]) -> Iterator[tuple[CID, bytes]]:
+        for pair in blocks:
+            yield pair
+            if deadline is not None and time.monotonic() > deadline:
+                raise httpx.ReadTimeout(f"the download took longer than {timeout:g} s")
+
+    try:
+        with http.stream(
+            "GET",
+            url,
+            params={"format": "car", "dag-scope": "all"},
+            headers={"Accept": f"{CAR_TYPE}; version=1"},
+        ) as response:
+            _check_status(response, root, url)
+            reader = CarReader(ChunkReader(response.iter_bytes(chunk_size=_READ_SIZE)))
+            yield until_deadline(iter(reader.blocks()))
+    except httpx.HTTPError as exc:
+        raise StoreUnavailable(
+            f"gateway {url} failed: {exc.__class__.__name__}: {exc}",
+            fix="check that the gateway is running and reachable (`gateway_url`)",
+            cid=str(root),
+            url=url,
+        ) from exc
+
+
 def fetch(
     cid: CID | str,
     dest: str | os.PathLike[str],
@@ -85,18 +130,9 @@ def fetch(
     http = client or httpx.Client(timeout=timeout)
     try:
         blocks = LocalStore(staging / "blocks")
-        with http.stream(
-            "GET",
-            url,
-            params={"format": "car", "dag-scope": "all"},
-            headers={"Accept": f"{CAR_TYPE}; version=1"},
-        ) as response:
-            _check_status(response, root, url)
-            reader = CarReader(ChunkReader(response.iter_bytes(chunk_size=_READ_SIZE)))
-            for block_cid, block in reader.blocks():
+        with gateway_car(http, gateway_url, root, timeout=timeout, deadline=deadline) as car:
+            for block_cid, block in car:
                 blocks.put_block(block_cid, block)  # raises VerificationFailed on a lie
-                if deadline is not None and time.monotonic() > deadline:
-                    raise httpx.ReadTimeout(f"the download took longer than {timeout:g} s")
         try:
             write_tree(blocks.get_block, root, staging / "content")
         except ContentNotFound as exc:
@@ -107,13 +143,6 @@ def fetch(
                 url=url,
             ) from None
         (staging / "content").replace(target)
-    except httpx.HTTPError as exc:
-        raise StoreUnavailable(
-            f"gateway {url} failed: {exc.__class__.__name__}: {exc}",
-            fix="check that the gateway is running and reachable (`gateway_url`)",
-            cid=str(root),
-            url=url,
-        ) from exc
     except OSError as exc:
         raise StorageError(
             f"cannot write {target} ({exc.strerror or exc})",
