@@ -18,7 +18,8 @@ from framecast.shared.errors import VerificationFailed
 
 def follow_job(client: ClientContext, job_id: int) -> JobState:
     """Follow with a progress bar; Ctrl-C stops following, never the job."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as ProgressBar  # `Progress` is the job's update
 
     from framecast.client import quote
     from framecast.shared.endpoints import is_loopback_url
@@ -26,7 +27,7 @@ def follow_job(client: ClientContext, job_id: int) -> JobState:
     market = client.market()
     from_block = client.deployment().deployed_block
     try:
-        with Progress(
+        with ProgressBar(
             TextColumn("job {task.fields[job]}"),
             BarColumn(),
             TextColumn("{task.description}"),
