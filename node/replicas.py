@@ -31,6 +31,8 @@ from framecast.shared.chain.history import LogReader, read_job
 from framecast.shared.ipfs import parse_cid
 from framecast.shared.replicas import new_salt, replica_commitment
 
+#: The agent's logger: a replica's lines stay where operators (and their filters) read
+#: every other line of the job.
 log = logging.getLogger("framecast.node.agent")
 
 
