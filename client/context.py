@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from web3 import Web3
 
-    from framecast.client.jobs import JobDetails
+    from framecast.client.jobs.views import JobDetails
     from framecast.client.verify import ReplicatedReport, VerifyReport
     from framecast.shared.chain.bindings import Credits, Market
     from framecast.shared.deployment import Deployment
@@ -318,3 +318,20 @@ def network_options(fn: F) -> F:
         callback=_setting("network"),
         help="Network (or FRAMECAST_NETWORK); default: local, this machine's devnet.",
     )(fn)
+
+
+class Amount(click.ParamType[int]):
+    """A positive decimal amount of FCC ("12.5"), converted to wei without floats."""
+
+    name = "FCC"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        # Imported here: the credits service pulls in web3, which keystore-only commands skip.
+        from framecast.client.credits import parse_amount
+
+        try:
+            return parse_amount(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)

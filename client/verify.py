@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from framecast.client.jobs import DELIVERED_STATES, JobDetails, ReplicaDetails
+from framecast.client.jobs.views import DELIVERED_STATES, JobDetails, ReplicaDetails
 from framecast.shared.chain.bindings import DisputeReason, JobState
 from framecast.shared.errors import (
     ContentNotFound,

@@ -5,21 +5,8 @@ slot runs jobs in a warm runtime. Every step reads the job's on-chain state befo
 so any step may be repeated after a crash: `reconcile` maps the chain's view onto the local
 record and the loop carries on from there.
 
-Replicated jobs (k ≥ 2 providers, issue #6): the node claims one replica while the job is
-Open and it holds none yet, then waits (local ``waiting``, no GPU slot held) until the k-th
-claim makes the job Claimed; only then does it run. Should the claim deadline pass first,
-the node itself calls `reclaim` (the job Expires, everyone's collateral unlocks) and ends
-the job ``lost``. After the run it commits instead of delivering: the salt is written to
-the state database before `commitResult` is sent and reused on a retry, so a node killed
-at any point reveals with the salt it committed to. It reveals as soon as the chain says
-Revealing, and moves a stuck job on with `reclaim` once its commit or reveal deadline has
-passed. `settle` pays every replica in one call (whoever calls first; the others meet
-InvalidJobState and just reconcile). The node's own outcome is read from its replica's
-close-out events: paid → ``settled`` (earned = its price − fee), refunded with collateral
-slashed → ``rejected`` (arbiter: at fault) or ``slashed`` (missed its commit or reveal),
-refunded unslashed → ``lost`` with the reason. `releaseJob` does not exist for replicated
-jobs: a failed replicated run stays ``failed`` (collateral at stake) until its commit
-deadline passes; the node then reclaims and the job ends ``slashed``.
+Replicated jobs (k ≥ 2 providers) are carried by `framecast.node.replicas.ReplicaFlow`:
+waiting for the set, commit with a stored salt, reveal, and the replica close-out.
 """
 
 from __future__ import annotations
@@ -43,13 +30,14 @@ from framecast.node.inputs import acquire, holds_dag
 from framecast.node.intake import EventIntake
 from framecast.node.metrics import NodeMetrics
 from framecast.node.replay import fetch_inputs, read_chain_job, store_fetcher
+from framecast.node.replicas import ReplicaFlow
 from framecast.node.result import pin_result, write_receipt
 from framecast.node.runtime.base import ContainerRuntime
-from framecast.node.state import BUSY, TERMINAL, JobRecord, StateStore
+from framecast.node.state import BUSY, JobRecord, StateStore
 from framecast.shared.catalog import check_spec, get_entry
 from framecast.shared.catalog.weights import verify_weights
 from framecast.shared.chain import reverts
-from framecast.shared.chain.bindings import JobState, JobView, Market, ReplicaView
+from framecast.shared.chain.bindings import JobState, JobView, Market
 from framecast.shared.chain.connection import OutageLog
 from framecast.shared.deployment import Deployment
 from framecast.shared.errors import (
@@ -64,7 +52,6 @@ from framecast.shared.ipfs import parse_cid
 from framecast.shared.ipfs.cid import CID
 from framecast.shared.ipfs.store import ContentStore
 from framecast.shared.progress import PPM, ProgressReport, sign_report
-from framecast.shared.replicas import new_salt, replica_commitment
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest
 from framecast.shared.spec import GenerationSpec, decode_spec
 
@@ -130,6 +117,7 @@ class Agent:
         #: job id → (monotonic time of the last gateway round for its missing inputs, why
         #: the first one was missing then).
         self._input_tries: dict[int, tuple[float, str]] = {}
+        self.replicas = ReplicaFlow(self, self.intake.reader)
 
     # ------------------------------------------------------------------ lifecycle
     def startup(self) -> None:
@@ -187,14 +175,14 @@ class Agent:
                 for job in self.state.in_states("seen"):
                     self.consider(job)
             for job in self.state.in_states("waiting"):
-                self.wait_for_replicas(job)
+                self.replicas.wait(job)
             for job in self.state.in_states("claimed"):
                 # Claimed but idle: its run waited out a chain outage (or was parked).
-                self._start_run(job.job_id)
+                self.start_run(job.job_id)
             for job in self.state.in_states("pinned"):
                 self.deliver(job)
             for job in self.state.in_states("committed"):
-                self.reveal(job)
+                self.replicas.reveal(job)
             for job in self.state.in_states("failed"):
                 self.release(job)
             for job in self.state.in_states("delivered", "disputed"):
@@ -242,50 +230,52 @@ class Agent:
         mine = view.provider == self.address
         if view.state is JobState.NONE:
             # The submission itself was reorged away.
-            self._forget_running(job_id)
+            self.forget_running(job_id)
             self.state.delete(job_id)
             return
         if view.replicated:
-            self._reconcile_replica(local, view)
+            self.replicas.reconcile(local, view)
             return
         if view.state is JobState.OPEN:
             if local.state in ("claimed", "running", "failed"):
                 # Our claim vanished in a reorg: start over from `seen` (re-check next step).
-                self._forget_running(job_id)
+                self.forget_running(job_id)
                 self.state.delete(job_id)
                 self.state.add_seen(local.model_copy(update={"state": "seen", "price": None}))
             return
         if not mine:
             if local.state not in ("skipped", "lost"):
-                self._to(local, "lost", reason=f"on chain: {view.state.label} by {view.provider}")
+                self.transition(
+                    local, "lost", reason=f"on chain: {view.state.label} by {view.provider}"
+                )
             return
         if view.state is JobState.CLAIMED:
             if local.state == "seen":
-                self._to(local, "claimed", price=view.amount)
+                self.transition(local, "claimed", price=view.amount)
             elif local.state == "running" and job_id not in self._running:
-                self._to(local, "claimed")  # crashed mid-run: run again (deterministic)
+                self.transition(local, "claimed")  # crashed mid-run: run again (deterministic)
             if self.state.require(job_id).state == "claimed" and job_id not in self._running:
-                self._start_run(job_id)
+                self.start_run(job_id)
         elif view.state is JobState.DELIVERED and local.state not in ("delivered",):
-            self._to(local, "delivered")
+            self.transition(local, "delivered")
         elif view.state is JobState.DISPUTED and local.state != "disputed":
             if local.state != "delivered":
-                self._to(local, "delivered")
-            self._to(self.state.require(job_id), "disputed")
+                self.transition(local, "delivered")
+            self.transition(self.state.require(job_id), "disputed")
         elif view.state is JobState.SETTLED and local.state != "settled":
             self._mark_settled(local, view)
         elif view.state is JobState.DEFAULTED:
-            self._to(local, "slashed", reason="delivery deadline passed; collateral slashed")
+            self.transition(local, "slashed", reason="delivery deadline passed; collateral slashed")
         elif view.state is JobState.RELEASED and local.state != "released":
             if local.state in ("claimed", "running"):
-                local = self._to(local, "failed", reason="released")
-            self._to(self.state.require(job_id), "released")
+                local = self.transition(local, "failed", reason="released")
+            self.transition(self.state.require(job_id), "released")
         elif view.state is JobState.REJECTED:
             if local.state == "delivered":
-                self._to(local, "disputed")
-            self._to(self.state.require(job_id), "rejected", reason="dispute upheld")
+                self.transition(local, "disputed")
+            self.transition(self.state.require(job_id), "rejected", reason="dispute upheld")
 
-    def _to(self, job: JobRecord, to: str, **fields: object) -> JobRecord:
+    def transition(self, job: JobRecord, to: str, **fields: object) -> JobRecord:
         if job.state == to:
             return job
         record = self.state.transition(job.job_id, to, **fields)  # type: ignore[arg-type]
@@ -299,20 +289,22 @@ class Agent:
     def consider(self, job: JobRecord) -> None:
         """Claim a seen job if this node can serve it at its price and has a free slot."""
         if self.chain_now() > job.claim_deadline:
-            self._to(job, "lost", reason="claim deadline passed before a slot was free")
+            self.transition(job, "lost", reason="claim deadline passed before a slot was free")
             return
         try:
             spec = decode_spec(job.spec)
             if spec.model not in self.settings.models:
-                self._to(job, "skipped", reason=f"model {spec.model} not served by this node")
+                self.transition(
+                    job, "skipped", reason=f"model {spec.model} not served by this node"
+                )
                 return
             check_spec(spec)
         except (SpecError, FramecastError) as exc:
-            self._to(job, "skipped", reason=f"spec rejected: {exc}")
+            self.transition(job, "skipped", reason=f"spec rejected: {exc}")
             return
         price = self.ask_price(spec.work_units)
         if price > job.max_price:
-            self._to(job, "skipped", reason=f"max price {job.max_price} below ask {price}")
+            self.transition(job, "skipped", reason=f"max price {job.max_price} below ask {price}")
             return
         if not self._inputs_ready(job, spec):
             return  # waiting for an upload or a gateway; or skipped (never claimed)
@@ -323,7 +315,7 @@ class Agent:
             return
         view = self.market.get_job(job.job_id)
         if view.state is not JobState.OPEN or (
-            view.replicated and self._my_replica(job.job_id) is not None
+            view.replicated and self.replicas.mine(job.job_id) is not None
         ):
             self.reconcile(job.job_id)
             return
@@ -337,19 +329,19 @@ class Agent:
             # Another provider won the race (or the client cancelled): not an error.
             self.reconcile(job.job_id)
             if self.state.require(job.job_id).state == "seen":
-                self._to(job, "lost", reason="claim race lost")
+                self.transition(job, "lost", reason="claim race lost")
             return
         except (reverts.NotRegistered, reverts.BondTooLow, reverts.InsufficientCollateral,
                 reverts.ProviderExiting) as exc:  # fmt: skip
             log.error("cannot claim job %s: %s", job.job_id, exc)
-            self._to(job, "skipped", reason=str(exc))
+            self.transition(job, "skipped", reason=str(exc))
             return
         if job.replicas > 1:
             # Run only once every replica is in; this claim may have been the last one.
-            self.wait_for_replicas(self._to(job, "waiting", price=price))
+            self.replicas.wait(self.transition(job, "waiting", price=price))
             return
-        self._to(job, "claimed", price=price)
-        self._start_run(job.job_id)
+        self.transition(job, "claimed", price=price)
+        self.start_run(job.job_id)
 
     def _inputs_ready(self, job: JobRecord, spec: GenerationSpec) -> bool:
         """Every input of ``spec`` is in the store, uploaded or fetched from the gateways.
@@ -387,7 +379,7 @@ class Agent:
         near_deadline = self.chain_now() >= job.claim_deadline - 2 * self.settings.poll_interval_s
         if waited >= self.settings.input_wait_s or near_deadline:
             self._input_tries.pop(job.job_id, None)
-            self._to(job, "skipped", reason=f"input {cid} not retrievable: {why}")
+            self.transition(job, "skipped", reason=f"input {cid} not retrievable: {why}")
             log.warning("job %s skipped: input %s not retrievable (%s)", job.job_id, cid, why)
             return False
         reason = f"waiting for input {cid} ({why})"
@@ -454,17 +446,8 @@ class Agent:
             )
         return job_id
 
-    def wait_for_replicas(self, job: JobRecord) -> None:
-        """A claimed replica waits for the set to fill; past the claim deadline it reclaims
-        (the job Expires: escrow back to the client, every claimer's collateral unlocked)."""
-        view = self.market.get_job(job.job_id)
-        if view.state is JobState.OPEN:
-            self._push_past_deadline(view)
-            return
-        self.reconcile(job.job_id)
-
     # ------------------------------------------------------------------ run
-    def _start_run(self, job_id: int) -> None:
+    def start_run(self, job_id: int) -> None:
         if job_id in self._running or self._stopping.is_set():
             return
         holder: list[ContainerRuntime] = []
@@ -472,7 +455,10 @@ class Agent:
         self._running[job_id] = (future, holder)
         future.add_done_callback(lambda _f: self._running.pop(job_id, None))
 
-    def _forget_running(self, job_id: int) -> None:
+    def is_running(self, job_id: int) -> bool:
+        return job_id in self._running
+
+    def forget_running(self, job_id: int) -> None:
         entry = self._running.get(job_id)
         if entry:
             for runtime in entry[1]:
@@ -501,7 +487,9 @@ class Agent:
             log.exception("job %s: unexpected failure in the run step", job_id)
             job = self.state.get(job_id)
             if job is not None and job.state in ("claimed", "running"):
-                self._to(job, "failed", reason="internal error in the run step; see the node log")
+                self.transition(
+                    job, "failed", reason="internal error in the run step; see the node log"
+                )
 
     def _run_job_inner(self, job_id: int, holder: list[ContainerRuntime]) -> None:
         job = self.state.require(job_id)
@@ -517,7 +505,7 @@ class Agent:
             return
         budget = view.deadline - now - self.settings.delivery_margin_s
         if budget <= 0:
-            self._to(job, "failed", reason="no time left before the delivery deadline")
+            self.transition(job, "failed", reason="no time left before the delivery deadline")
             return
         spec = decode_spec(job.spec)
         job_dir = self.job_dir(job_id)
@@ -535,7 +523,9 @@ class Agent:
         )
         if missing:
             cid, why = next(iter(missing.items()))
-            self._to(job, "failed", reason=f"input {cid} gone from the store at run time: {why}")
+            self.transition(
+                job, "failed", reason=f"input {cid} gone from the store at run time: {why}"
+            )
             return
         inputs_dir = fetch_inputs(spec, job_dir, store_fetcher(self.d.store))
         request = RunRequest(
@@ -546,7 +536,7 @@ class Agent:
             inputs_dir=str(inputs_dir) if inputs_dir else None,
         )
         started = time.time()
-        job = self._to(job, "running", run_started_at=started, progress=0.0)
+        job = self.transition(job, "running", run_started_at=started, progress=0.0)
         if self.d.metrics:
             self.d.metrics.pickup.observe(max(0.0, started - job.seen_at))
         runtime = self._take_runtime()
@@ -570,10 +560,10 @@ class Agent:
         if final.status != "succeeded" or final.output is None:
             error = final.error
             if error is not None and error.kind == "canceled" and self._stopping.is_set():
-                self._to(job, "claimed", reason="parked at shutdown; resumes on restart")
+                self.transition(job, "claimed", reason="parked at shutdown; resumes on restart")
                 return
             message = f"{error.kind}: {error.message}" if error else final.status
-            self._to(job, "failed", reason=message, run_seconds=seconds)
+            self.transition(job, "failed", reason=message, run_seconds=seconds)
             return
         receipt = write_receipt(
             out_dir=out_dir,
@@ -588,7 +578,7 @@ class Agent:
             timings=final.metrics,
         )
         root = pin_result(self.d.store, out_dir)
-        self._to(
+        self.transition(
             self.state.require(job_id),
             "pinned",
             result_cid=root,
@@ -601,7 +591,7 @@ class Agent:
     # ------------------------------------------------------------------ deliver & settle
     def deliver(self, job: JobRecord) -> None:
         if job.replicas > 1:
-            self.commit(job)
+            self.replicas.commit(job)
             return
         view = self.market.get_job(job.job_id)
         if view.state is not JobState.CLAIMED or view.provider != self.address:
@@ -618,7 +608,7 @@ class Agent:
         except reverts.DeliveryWindowClosed:
             self.reconcile(job.job_id)
             return
-        self._to(job, "delivered")
+        self.transition(job, "delivered")
 
     def release(self, job: JobRecord) -> None:
         """Give a failed job back before its deadline: the client is refunded at once and
@@ -628,7 +618,7 @@ class Agent:
         commit deadline passes, then the node reclaims and its share ends slashed."""
         view = self.market.get_job(job.job_id)
         if view.replicated:
-            self._push_past_deadline(view)
+            self.replicas.push_past_deadline(view)
             return
         if view.state is not JobState.CLAIMED or view.provider != self.address:
             self.reconcile(job.job_id)
@@ -640,19 +630,19 @@ class Agent:
         except (reverts.DeliveryWindowClosed, reverts.InvalidJobState):
             self.reconcile(job.job_id)
             return
-        self._to(job, "released")
+        self.transition(job, "released")
 
     def settle(self, job: JobRecord) -> None:
         view = self.market.get_job(job.job_id)
         if view.replicated and view.state is JobState.REVEALING:
             # Revealed; the other replicas have not yet (past the deadline: move it on).
-            self._push_past_deadline(view)
+            self.replicas.push_past_deadline(view)
             return
         if view.state not in (JobState.DELIVERED, JobState.DISPUTED):
             self.reconcile(job.job_id)
             return
         if view.state is JobState.DISPUTED and job.state == "delivered":
-            job = self._to(job, "disputed", reason="the client disputed the delivery")
+            job = self.transition(job, "disputed", reason="the client disputed the delivery")
         if self.chain_now() < view.deadline:
             return
         # Someone else may have settled, or chain time lags: reconcile / retry next round.
@@ -663,175 +653,13 @@ class Agent:
     def _mark_settled(self, job: JobRecord, view: JobView) -> None:
         fee = view.amount * view.fee_bps // 10_000
         if job.state in ("claimed", "running", "pinned"):
-            job = self._to(job, "delivered")
-        self._to(job, "settled", earned=view.amount - fee)
-
-    # ------------------------------------------------------------------ replicated jobs
-    def _my_replica(self, job_id: int) -> ReplicaView | None:
-        for replica in self.market.get_replicas(job_id):
-            if replica.provider == self.address:
-                return replica
-        return None
+            job = self.transition(job, "delivered")
+        self.transition(job, "settled", earned=view.amount - fee)
 
     def _is_mine(self, view: JobView) -> bool:
         if view.replicated:
-            return self._my_replica(view.job_id) is not None
+            return self.replicas.mine(view.job_id) is not None
         return view.provider == self.address
-
-    def _push_past_deadline(self, view: JobView) -> None:
-        """Past the deadline of an Open, Claimed or Revealing replicated job, call `reclaim`
-        (anyone may): the set expires, or the replicas that missed the commit or reveal
-        default and the job moves on. Then align the local record."""
-        if self.chain_now() > view.deadline:
-            # Another party may have moved it first, or chain time lags: reconcile / retry.
-            with contextlib.suppress(reverts.TooEarly, reverts.InvalidJobState):
-                self.market.reclaim(view.job_id)
-        self.reconcile(view.job_id)
-
-    def _commitment(self, job: JobRecord, salt_hex: str) -> bytes:
-        assert job.result_cid and job.video_sha256 and job.frames_digest
-        return replica_commitment(
-            job.job_id,
-            self.address,
-            bytes(parse_cid(job.result_cid)),
-            bytes.fromhex(job.video_sha256[2:]),
-            bytes.fromhex(job.frames_digest[2:]),
-            bytes.fromhex(salt_hex[2:]),
-        )
-
-    def commit(self, job: JobRecord) -> None:
-        """Commit to a pinned replica's result (`commitResult`), then mark it committed."""
-        view = self.market.get_job(job.job_id)
-        replica = self._my_replica(job.job_id) if view.state is JobState.CLAIMED else None
-        if replica is None or replica.committed:
-            self.reconcile(job.job_id)
-            return
-        salt_hex = job.salt
-        if salt_hex is None:
-            # Persisted before the transaction: if the node dies after it is mined, the
-            # restarted node still holds the salt it must reveal with.
-            salt_hex = "0x" + new_salt().hex()
-            self.state.update(job.job_id, salt=salt_hex)
-        try:
-            self.market.commit_result(job.job_id, self._commitment(job, salt_hex))
-        except (reverts.DeliveryWindowClosed, reverts.AlreadyCommitted, reverts.InvalidJobState):
-            self.reconcile(job.job_id)
-            return
-        self._to(self.state.require(job.job_id), "committed")
-
-    def reveal(self, job: JobRecord) -> None:
-        """Reveal a committed result as soon as every replica has committed."""
-        view = self.market.get_job(job.job_id)
-        if view.state is JobState.CLAIMED:
-            self._push_past_deadline(view)  # waiting for the other commitments
-            return
-        replica = self._my_replica(job.job_id) if view.state is JobState.REVEALING else None
-        if replica is None or not replica.committed or replica.revealed:
-            self.reconcile(job.job_id)
-            return
-        assert job.result_cid and job.video_sha256 and job.frames_digest and job.salt
-        try:
-            self.market.reveal_result(
-                job.job_id,
-                bytes(parse_cid(job.result_cid)),
-                bytes.fromhex(job.video_sha256[2:]),
-                bytes.fromhex(job.frames_digest[2:]),
-                bytes.fromhex(job.salt[2:]),
-            )
-        except (reverts.RevealWindowClosed, reverts.AlreadyRevealed, reverts.InvalidJobState):
-            self.reconcile(job.job_id)
-            return
-        except reverts.CommitmentMismatch as exc:
-            # Cannot happen with the stored salt; say so once, the reveal deadline ends it.
-            if job.reason != str(exc):
-                log.error("job %s: cannot reveal: %s", job.job_id, exc)
-                self.state.update(job.job_id, reason=str(exc))
-            return
-        self._to(self.state.require(job.job_id), "delivered")
-
-    def _reconcile_replica(self, local: JobRecord, view: JobView) -> None:
-        """`reconcile` for a replicated job: this node's replica decides, not `view.provider`."""
-        job_id = local.job_id
-        replica = self._my_replica(job_id)
-        if replica is None:
-            if view.state is JobState.OPEN:
-                if local.state in ("waiting", "claimed", "running", "failed"):
-                    # Our claim vanished in a reorg: start over from `seen`.
-                    self._forget_running(job_id)
-                    self.state.delete(job_id)
-                    self.state.add_seen(
-                        local.model_copy(update={"state": "seen", "price": None, "salt": None})
-                    )
-            elif local.state not in TERMINAL:
-                self._to(local, "lost", reason=f"on chain: {view.state.label} without this node")
-            return
-        if replica.settled:
-            self._replica_outcome(local, replica, view)
-            return
-        state = view.state
-        if state is JobState.OPEN:
-            if local.state == "seen":
-                self._to(local, "waiting", price=replica.price)
-        elif state is JobState.CLAIMED:
-            if local.state in ("seen", "waiting"):
-                local = self._to(local, "claimed", price=replica.price)
-            elif local.state == "running" and job_id not in self._running:
-                local = self._to(local, "claimed")  # crashed mid-run: run again
-            elif local.state == "pinned" and replica.committed:
-                local = self._adopt_commitment(local, replica)
-            if local.state == "claimed" and job_id not in self._running:
-                self._start_run(job_id)
-        elif state is JobState.REVEALING:
-            if local.state == "pinned" and replica.committed:
-                local = self._adopt_commitment(local, replica)
-            if local.state == "committed" and replica.revealed:
-                self._to(local, "delivered")
-        elif state in (JobState.DELIVERED, JobState.DISPUTED) and replica.revealed:
-            if local.state in ("pinned", "committed"):
-                local = self._to(local, "delivered")
-            if state is JobState.DISPUTED and local.state == "delivered":
-                reason = "replica results disagree, or the client disputed"
-                self._to(local, "disputed", reason=reason)
-
-    def _adopt_commitment(self, local: JobRecord, replica: ReplicaView) -> JobRecord:
-        """The commit transaction was mined but the node died before recording it."""
-        if local.salt is None or self._commitment(local, local.salt) != replica.commitment:
-            log.error("job %s: the commitment on chain is not this node's stored one", local.job_id)
-        return self._to(local, "committed")
-
-    def _replica_outcome(self, local: JobRecord, replica: ReplicaView, view: JobView) -> None:
-        """This node's replica is closed out on chain: paid, or its share refunded."""
-        if local.state in TERMINAL:
-            return
-        events = self.market.contract.events
-        where = {"jobId": local.job_id, "provider": self.address}
-        paid = events.JobSettled.get_logs(from_block=local.block_number, argument_filters=where)
-        if paid:
-            if local.state not in ("delivered", "disputed"):
-                local = self._to(local, "delivered")
-            self._to(local, "settled", earned=int(paid[-1]["args"]["payout"]))
-            return
-        refunded = events.ReplicaDefaulted.get_logs(
-            from_block=local.block_number, argument_filters=where
-        )
-        if not refunded:
-            return  # the logs are not visible yet: look again next round
-        slashed = int(refunded[-1]["args"]["slashed"])
-        if slashed == 0:
-            reason = (
-                f"the claim deadline passed before all {local.replicas} replicas claimed; "
-                "the job expired and the collateral is unlocked"
-                if view.state is JobState.EXPIRED
-                else "outvoted while the arbiter stayed silent: price refunded, not slashed"
-            )
-            self._to(local, "lost", reason=reason)
-        elif replica.revealed:
-            if local.state == "committed":
-                local = self._to(local, "delivered")
-            self._to(local, "rejected", reason="the arbiter found this replica at fault; slashed")
-        else:
-            missed = "reveal" if replica.committed else "commit"
-            self._to(local, "slashed", reason=f"missed the {missed} deadline; collateral slashed")
 
 
 def _input_cids(spec_bytes: bytes) -> set[CID]:

@@ -70,3 +70,55 @@ def test_the_provider_never_imports_the_arbiter() -> None:
         if not path.startswith("node/arbiter/")
     }
     assert {path: names for path, names in strays.items() if names} == {}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, ``from pkg import name`` counted as ``pkg.name`` too
+    (a submodule imported by name from its package)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def _command_modules(folder: str, package: str, shared: set[str]) -> dict[Path, str]:
+    """The command modules under ``folder`` (module name by path), less ``__init__`` and
+    the ``shared`` option modules every command may use."""
+    return {
+        path: f"{package}.{path.stem}"
+        for path in sorted((ROOT / folder).glob("*.py"))
+        if path.stem != "__init__" and path.stem not in shared
+    }
+
+
+def _cross_imports(commands: dict[Path, str], groups: set[str]) -> dict[str, list[str]]:
+    """Per command module, the other command modules (or the ``groups`` modules that
+    gather them) it imports."""
+    forbidden = set(commands.values()) | groups
+    return {
+        str(path.relative_to(ROOT)): sorted((_imported_modules(path) & forbidden) - {own})
+        for path, own in commands.items()
+    }
+
+
+def test_client_commands_do_not_import_each_other() -> None:
+    # Thin commands: what two commands share lives outside client/commands/
+    # (client/context.py for options, client/delivery.py for the follow-and-fetch flow).
+    commands = _command_modules("client/commands", "framecast.client.commands", shared=set())
+    assert len(commands) >= 10  # the check looks at the real folder
+    strays = _cross_imports(commands, {"framecast.client.cli"})
+    assert {path: names for path, names in strays.items() if names} == {}
+
+
+def test_node_commands_do_not_import_each_other() -> None:
+    # node/commands/options.py holds what node and arbiter commands share; node/cli.py
+    # only groups the commands.
+    commands = _command_modules("node/commands", "framecast.node.commands", shared={"options"})
+    assert len(commands) >= 5
+    commands[ROOT / "node" / "arbiter" / "cli.py"] = "framecast.node.arbiter.cli"
+    strays = _cross_imports(commands, {"framecast.node.cli"})
+    assert {path: names for path, names in strays.items() if names} == {}

@@ -6,7 +6,6 @@ import hashlib
 
 import click
 
-from framecast.client import jobs as service
 from framecast.client.context import (
     ClientContext,
     json_option,
@@ -15,6 +14,8 @@ from framecast.client.context import (
     wallet_option,
 )
 from framecast.client.credits import format_fcc
+from framecast.client.jobs import actions
+from framecast.client.jobs.views import JobDetails, job_details
 from framecast.shared.chain.bindings import DisputeReason
 
 #: The defects a client can name. ReplicaMismatch is raised by the market itself when the
@@ -26,7 +27,7 @@ REASONS: dict[str, DisputeReason] = {
 }
 
 
-def _show(client: ClientContext, result: service.ActionResult, headline: str) -> None:
+def _show(client: ClientContext, result: actions.ActionResult, headline: str) -> None:
     if client.as_json:
         client.echo_json(result.model_dump(mode="json"))
         return
@@ -51,7 +52,7 @@ job_argument = click.argument("job_id", metavar="JOB", type=click.IntRange(min=1
 @pass_client
 def cancel(client: ClientContext, job_id: int) -> None:
     """Cancel a job no provider has claimed yet; the escrow is freed at once."""
-    result = service.cancel(client.market(signing=True), job_id)
+    result = actions.cancel(client.market(signing=True), job_id)
     _show(client, result, f"cancelled job {job_id}")
 
 
@@ -63,7 +64,7 @@ def cancel(client: ClientContext, job_id: int) -> None:
 @pass_client
 def reclaim(client: ClientContext, job_id: int) -> None:
     """Take back the escrow of a job not claimed (or not delivered) in time."""
-    result = service.reclaim(client.market(signing=True), job_id)
+    result = actions.reclaim(client.market(signing=True), job_id)
     _show(client, result, f"reclaimed job {job_id}")
 
 
@@ -92,10 +93,10 @@ def dispute(client: ClientContext, job_id: int, reason: str | None) -> None:
     evidence = b"\0" * 32
     chosen = REASONS[reason] if reason else None
     if chosen is None:
-        job = service.job_details(market, job_id, from_block=deployment.deployed_block)
+        job = job_details(market, job_id, from_block=deployment.deployed_block)
         if job.replicated:
             chosen, evidence = _replicated_reason(client, job)
-            result = service.dispute(market, job_id, chosen, evidence)
+            result = actions.dispute(market, job_id, chosen, evidence)
             _show(client, result, f"disputed job {job_id} ({chosen.name.lower()})")
             return
         try:
@@ -110,13 +111,11 @@ def dispute(client: ClientContext, job_id: int, reason: str | None) -> None:
                 )
             chosen, evidence = report.dispute_reason(), _digest(report.model_dump_json())
             click.echo(report.failure_message(), err=True)
-    result = service.dispute(market, job_id, chosen, evidence)
+    result = actions.dispute(market, job_id, chosen, evidence)
     _show(client, result, f"disputed job {job_id} ({chosen.name.lower()})")
 
 
-def _replicated_reason(
-    client: ClientContext, job: service.JobDetails
-) -> tuple[DisputeReason, bytes]:
+def _replicated_reason(client: ClientContext, job: JobDetails) -> tuple[DisputeReason, bytes]:
     """Verify every revealed replica; dispute for the first that fails (a copied replica
     fails level 2: its receipt is another provider's)."""
     from framecast.shared.errors import FramecastError

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from framecast.client import credits as service
 from framecast.client.context import (
+    Amount,
     ClientContext,
     json_option,
     network_options,
     pass_client,
     wallet_option,
 )
-
-
-class Amount(click.ParamType[int]):
-    """A positive decimal amount of FCC ("12.5"), converted to wei without floats."""
-
-    name = "FCC"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        try:
-            return service.parse_amount(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
 
 address_option = click.option(
     "--address",

@@ -7,11 +7,10 @@ import time
 import click
 
 from framecast.client import credits as credit_service
-from framecast.client import jobs as job_service
 from framecast.client import quote as quotes
-from framecast.client.commands.status import fetch_and_report, follow_job
 from framecast.client.context import ClientContext
 from framecast.client.credits import format_fcc
+from framecast.client.delivery import fetch_and_report, follow_job
 from framecast.client.demo import (
     DEMO_DEPOSIT,
     DEMO_MODEL,
@@ -24,6 +23,9 @@ from framecast.client.demo import (
     ensure_password,
 )
 from framecast.client.devnet import devnet_account, devnet_up
+from framecast.client.jobs.spec import build_spec
+from framecast.client.jobs.submit import default_max_price, submit
+from framecast.client.jobs.views import job_details
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import JobState
 from framecast.shared.errors import ChainError
@@ -89,16 +91,16 @@ def command(prompt: str, seed: int, port: int, keep_node: bool) -> None:
         _say(f"depositing {format_fcc(DEMO_DEPOSIT)} into the market with a permit (one tx)…")
         credit_service.deposit(credits, market, DEMO_DEPOSIT)
 
-        spec, _entry = job_service.build_spec(model=DEMO_MODEL, prompt=prompt, seed=seed)
+        spec, _entry = build_spec(model=DEMO_MODEL, prompt=prompt, seed=seed)
         listings = quotes.providers(market, from_block=deployment.deployed_block)
         quote = quotes.quote(spec, listings)
         _say(f"submitting a signed request: {prompt!r} on {DEMO_MODEL} (seed {seed})…")
-        submitted = job_service.submit(
+        submitted = submit(
             market,
             credits,
             spec,
             quote,
-            max_price=job_service.default_max_price(quote),
+            max_price=default_max_price(quote),
             claim_timeout_s=settings.claim_timeout_s,
             delivery_window_s=settings.delivery_window_s,
             from_block=deployment.deployed_block,
@@ -107,7 +109,7 @@ def command(prompt: str, seed: int, port: int, keep_node: bool) -> None:
         click.echo(f"  job {job_id} escrows up to {format_fcc(submitted.max_price)}")
         state = follow_job(client, job_id)
         if state is not JobState.DELIVERED:
-            record = job_service.job_details(market, job_id, from_block=deployment.deployed_block)
+            record = job_details(market, job_id, from_block=deployment.deployed_block)
             raise ChainError(
                 f"job {job_id} ended {state.label} instead of delivered ({record.state})",
                 fix=f"see why in {paths.node_log}",

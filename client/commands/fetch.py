@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from framecast.client.commands.status import fetch_and_report
 from framecast.client.context import (
     ClientContext,
     json_option,
     network_options,
     pass_client,
 )
+from framecast.client.delivery import fetch_and_report
 
 
 @click.command("fetch")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from framecast.client import jobs as service
 from framecast.client.context import (
     ClientContext,
     json_option,
@@ -13,6 +12,7 @@ from framecast.client.context import (
     wallet_option,
 )
 from framecast.client.credits import format_fcc
+from framecast.client.jobs.views import list_jobs
 
 
 @click.command("jobs")
@@ -30,7 +30,7 @@ from framecast.client.credits import format_fcc
 @pass_client
 def command(client: ClientContext, mine: bool, limit: int) -> None:
     """List recent jobs (all clients, or --mine), newest first."""
-    rows = service.list_jobs(
+    rows = list_jobs(
         client.market(),
         from_block=client.deployment().deployed_block,
         client=client.address() if mine else None,

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from framecast.client import jobs as service
 from framecast.client.context import (
     ClientContext,
     json_option,
@@ -14,88 +13,9 @@ from framecast.client.context import (
     pass_client,
 )
 from framecast.client.credits import format_fcc, local_time
-from framecast.shared.chain.bindings import JobState
-from framecast.shared.errors import VerificationFailed
-
-
-def follow_job(client: ClientContext, job_id: int) -> JobState:
-    """Follow with a progress bar; Ctrl-C stops following, never the job."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from framecast.client import quote
-    from framecast.shared.endpoints import is_loopback_url
-
-    market = client.market()
-    from_block = client.deployment().deployed_block
-    try:
-        with Progress(
-            TextColumn("job {task.fields[job]}"),
-            BarColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            transient=False,
-            disable=client.as_json,
-        ) as bar:
-            task = bar.add_task("submitted", total=100, job=job_id)
-
-            def show(update: service.Progress) -> None:
-                text = update.describe()
-                done = {"open": 0, "claimed": 10}.get(update.state, 100)
-                if update.replicas > 1:
-                    # Claims 0→10 %, commits (the runs) 10→60 %, reveals 60→95 %.
-                    k = update.replicas
-                    done = {
-                        "open": round(10 * update.claims / k),
-                        "claimed": 10 + round(50 * update.commits / k),
-                        "revealing": 60 + round(35 * update.reveals / max(1, update.commits)),
-                    }.get(update.state, 100)
-                elif update.state == "claimed" and update.node_state:
-                    text = f"{update.node_state} on {update.provider}"
-                    if update.fraction is not None:
-                        # Claim = 10 %, the run 10→95 %, delivery on chain the rest.
-                        done = 10 + round(85 * update.fraction)
-                        text += f" ({update.fraction:.0%})"
-                bar.update(task, completed=done, description=text)
-
-            return service.follow(
-                market,
-                job_id,
-                listings=lambda: quote.providers(market, from_block=from_block),
-                on_progress=show,
-                allow_loopback=is_loopback_url(client.rpc_url),
-                on_notice=lambda text: click.echo(text, err=True),
-            )
-    except KeyboardInterrupt:
-        click.echo(
-            f"\nstopped following; job {job_id} goes on. Resume with "
-            f"`framecast status {job_id} --wait`",
-            err=True,
-        )
-        raise SystemExit(130) from None
-
-
-def fetch_and_report(client: ClientContext, job_id: int, output: Path | None) -> None:
-    """Fetch the delivered result of ``job_id``, verify levels 1–2 and print the summary."""
-    from framecast.client.commands.verify import render_report
-
-    settings = client.settings
-    deployment = client.deployment()
-    job = service.job_details(client.market(), job_id, from_block=deployment.deployed_block)
-    if job.replicated:
-        from framecast.client.commands.verify import report_replicas
-
-        report_replicas(
-            client,
-            client.fetch_verified_replicas(job, output or settings.downloads / str(job_id)),
-        )
-        return
-    report = client.fetch_verified(job, output or settings.downloads / str(job_id))
-    render_report(client, report)
-    if not report.ok:
-        raise VerificationFailed(
-            report.failure_message() + f"; the downloaded bytes are quarantined in {report.path}",
-            fix=f"dispute it with `framecast dispute {job_id}` before the challenge window ends",
-        )
+from framecast.client.delivery import fetch_and_report, follow_job
+from framecast.client.jobs.follow import ProviderNote, provider_notes
+from framecast.client.jobs.views import DELIVERED_STATES, JobDetails, job_details
 
 
 @click.command("status")
@@ -114,12 +34,10 @@ def command(client: ClientContext, job_id: int, wait: bool, output: Path | None)
     """Show a job's state, price, deadlines and result (rebuilt from chain events)."""
     if wait:
         state = follow_job(client, job_id)
-        if state in service.DELIVERED_STATES:
+        if state in DELIVERED_STATES:
             fetch_and_report(client, job_id, output)
             return
-    details = service.job_details(
-        client.market(), job_id, from_block=client.deployment().deployed_block
-    )
+    details = job_details(client.market(), job_id, from_block=client.deployment().deployed_block)
     notes = _provider_notes(client, details)
     if client.as_json:
         client.echo_json(
@@ -139,7 +57,7 @@ def command(client: ClientContext, job_id: int, wait: bool, output: Path | None)
             click.echo(f"    {note.provider}: {note.state}{why}")
 
 
-def _provider_notes(client: ClientContext, job: service.JobDetails) -> list[service.ProviderNote]:
+def _provider_notes(client: ClientContext, job: JobDetails) -> list[ProviderNote]:
     """For an open job: what each provider that could claim it says (why it skips it)."""
     if job.state != "open" or not job.model:
         return []
@@ -148,12 +66,12 @@ def _provider_notes(client: ClientContext, job: service.JobDetails) -> list[serv
 
     market = client.market()
     listings = quote.providers(market, from_block=client.deployment().deployed_block)
-    return service.provider_notes(
+    return provider_notes(
         market, job.job_id, job.model, listings, allow_loopback=is_loopback_url(client.rpc_url)
     )
 
 
-def render_details(job: service.JobDetails) -> None:
+def render_details(job: JobDetails) -> None:
     click.secho(f"job {job.job_id}: {job.state}", bold=True)
     if job.replicated:
         render_replicated(job)
@@ -188,7 +106,7 @@ def render_details(job: service.JobDetails) -> None:
         click.echo(f"fetch and verify with `framecast fetch {job.job_id} -o DIR`")
 
 
-def _left(job: service.JobDetails) -> str:
+def _left(job: JobDetails) -> str:
     """ " (N s left)" while the challenge window is open: the time a dispute still has."""
     from framecast.client.verify import dispute_seconds_left
 
@@ -196,7 +114,7 @@ def _left(job: service.JobDetails) -> str:
     return f" ({left} s left to dispute)" if left is not None else ""
 
 
-def render_replicated(job: service.JobDetails) -> None:
+def render_replicated(job: JobDetails) -> None:
     """A replicated job: the request, its phase deadline, then one block per replica."""
     click.secho(f"job {job.job_id}: {job.state}", bold=True)
     claimed = len(job.replica_list)
@@ -246,7 +164,7 @@ def render_replicated(job: service.JobDetails) -> None:
         click.echo(f"fetch and verify every replica with `framecast verify {job.job_id}`")
 
 
-def _echo_rows(job: service.JobDetails, rows: list[tuple[str, str]]) -> None:
+def _echo_rows(job: JobDetails, rows: list[tuple[str, str]]) -> None:
     """Print a job's rows, ending with how its dispute and money went (any kind of job)."""
     if job.dispute_reason:
         rows.append(("disputed for", job.dispute_reason))

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import click
 
-from framecast.client import jobs as service
 from framecast.client import quote as quotes
-from framecast.client.commands.credits import Amount
-from framecast.client.commands.status import fetch_and_report, follow_job
 from framecast.client.context import (
+    Amount,
     ClientContext,
     json_option,
     network_options,
@@ -18,7 +16,11 @@ from framecast.client.context import (
     wallet_option,
 )
 from framecast.client.credits import format_fcc, local_time
+from framecast.client.delivery import fetch_and_report, follow_job
 from framecast.client.inputs import UploadOutcome, input_targets, upload_inputs
+from framecast.client.jobs.spec import build_spec, check_replicas
+from framecast.client.jobs.submit import default_max_price, submit
+from framecast.client.jobs.views import DELIVERED_STATES
 from framecast.client.quote import ProviderListing
 from framecast.shared.chain.bindings import JobState
 from framecast.shared.spec import GenerationSpec
@@ -149,7 +151,7 @@ def command(
     output: Path | None,
 ) -> None:
     """Sign and submit a text-to-video job; --wait follows it with a progress bar."""
-    service.check_replicas(replicas, perceptual)  # before anything else touches state
+    check_replicas(replicas, perceptual)  # before anything else touches state
     image_cid = None
     if image is not None:
         # Inputs travel by CID: pinned here, then uploaded to the providers after submitJob.
@@ -157,7 +159,7 @@ def command(
 
         image_cid = str(LocalStore(client.settings.blocks).add_path(image))
     # Validated before the password prompt and the network: bad input fails fast.
-    spec, _entry = service.build_spec(
+    spec, _entry = build_spec(
         model=model,
         prompt=prompt,
         negative=negative,
@@ -178,12 +180,12 @@ def command(
     if not client.as_json:
         _render_quote(quote, replicas)
     settings = client.settings
-    submitted = service.submit(
+    submitted = submit(
         market,
         client.credits(signing=True),
         spec,
         quote,
-        max_price=max_price if max_price is not None else service.default_max_price(quote),
+        max_price=max_price if max_price is not None else default_max_price(quote),
         claim_timeout_s=claim_timeout or settings.claim_timeout_s,
         delivery_window_s=delivery_window or settings.delivery_window_s,
         from_block=deployment.deployed_block,
@@ -229,7 +231,7 @@ def command(
             click.echo(f"follow it with `framecast status {submitted.job_id} --wait`")
         return
     state = follow_job(client, submitted.job_id)
-    if state in service.DELIVERED_STATES:
+    if state in DELIVERED_STATES:
         fetch_and_report(client, submitted.job_id, output)
     elif state is JobState.RELEASED:
         click.echo(

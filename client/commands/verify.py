@@ -10,81 +10,19 @@ from typing import TYPE_CHECKING
 
 import click
 
-from framecast.client import jobs as service
 from framecast.client.context import (
     ClientContext,
     json_option,
     network_options,
     pass_client,
 )
-from framecast.client.verify import LEVEL_NAMES, ReplicatedReport, VerifyReport
+from framecast.client.delivery import render_report, report_replicas
+from framecast.client.jobs.views import JobDetails, job_details
+from framecast.client.verify import VerifyReport
 from framecast.shared.errors import VerificationFailed
 
 if TYPE_CHECKING:
     from framecast.shared.replay_report import ReplayReport
-
-
-def render_report(client: ClientContext, report: VerifyReport) -> None:
-    if client.as_json:
-        client.echo_json(report.model_dump(mode="json"))
-        return
-    for check in report.checks:
-        mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
-        line = f"  {mark} L{check.level} {check.name}"
-        if not check.ok:
-            line += f": expected {check.expected}, got {check.actual}"
-            if check.detail:
-                line += f" ({check.detail})"
-        click.echo(line)
-    click.echo(f"  --   L2 frames_digest: {report.frames_digest}")
-    if report.ok:
-        passed = " + ".join(f"{n} ({LEVEL_NAMES[n]})" for n in (1, 2))
-        click.secho(f"job {report.job_id} verified: levels {passed}", fg="green")
-        click.echo(f"  cid   {report.result_cid}")
-        click.echo(f"  path  {report.path}")
-    _dispute_window(report.job_id, report.dispute_seconds_left)
-
-
-def _dispute_window(job_id: int, left: int | None) -> None:
-    """How long is left to dispute (a delivered job inside its challenge window)."""
-    if left is not None:
-        click.echo(f"  {left} s left to dispute (`framecast dispute {job_id}`)")
-
-
-def report_replicas(client: ClientContext, report: ReplicatedReport) -> None:
-    """Per replica: passed, failed (with why) or copied; raises if any revealed one fails."""
-    if client.as_json:
-        client.echo_json(report.model_dump(mode="json"))
-    else:
-        for replica in report.replicas:
-            head = f"replica {replica.index} ({replica.provider}, {replica.outcome})"
-            if replica.ok:
-                click.echo(f"  {click.style('ok  ', fg='green')} {head}: levels 1–2 pass")
-            else:
-                click.echo(f"  {click.style('FAIL', fg='red')} {head}: {replica.failure_message()}")
-            if replica.result_cid:
-                click.echo(f"         cid {replica.result_cid}")
-            if replica.report is not None and replica.report.quarantined:
-                click.echo(f"         quarantined in {replica.report.path}")
-        if report.digests_agree is not None:
-            click.echo(f"  frames digests {'agree' if report.digests_agree else 'DIFFER'}")
-        if report.ok:
-            click.secho(
-                f"job {report.job_id} verified: all {len(report.replicas)} revealed replicas pass "
-                "levels 1 (integrity) + 2 (provenance)",
-                fg="green",
-            )
-        if report.path:
-            click.echo(f"  path  {report.path} (replica {report.kept_replica})")
-        _dispute_window(report.job_id, report.dispute_seconds_left)
-    if not report.ok:
-        kept = ""
-        if report.path:
-            kept = f"; replica {report.kept_replica} passed and is in {report.path}"
-        raise VerificationFailed(
-            report.failure_message() + kept,
-            fix=f"dispute it with `framecast dispute {report.job_id}` in the challenge window",
-        )
 
 
 @click.command("verify")
@@ -125,7 +63,7 @@ def _verify(
     market = client.market()
     path = Path(target)
     if target.isdigit() and not path.exists():
-        job = service.job_details(market, int(target), from_block=deployment.deployed_block)
+        job = job_details(market, int(target), from_block=deployment.deployed_block)
         if job.replicated:
             _refuse_replay(job, replay)
             report_replicas(
@@ -149,7 +87,7 @@ def _verify(
                     f"{path} has no readable receipt.json to name its job",
                     fix="pass --job JOB",
                 ) from None
-        job = service.job_details(market, job_id, from_block=deployment.deployed_block)
+        job = job_details(market, job_id, from_block=deployment.deployed_block)
         if job.replicated:
             _refuse_replay(job, replay)
             report = _verify_replica_dir(path, job, deployment.chain_id, deployment.market)
@@ -206,7 +144,7 @@ def render_replay(client: ClientContext, report: VerifyReport, outcome: ReplayRe
         )
 
 
-def _refuse_replay(job: service.JobDetails, replay: bool) -> None:
+def _refuse_replay(job: JobDetails, replay: bool) -> None:
     if replay:
         raise VerificationFailed(
             f"--replay is for single-provider jobs; job {job.job_id} has {job.replicas} "
@@ -216,9 +154,7 @@ def _refuse_replay(job: service.JobDetails, replay: bool) -> None:
         )
 
 
-def _verify_replica_dir(
-    path: Path, job: service.JobDetails, chain_id: int, market: str
-) -> VerifyReport:
+def _verify_replica_dir(path: Path, job: JobDetails, chain_id: int, market: str) -> VerifyReport:
     """A result folder of a replicated job: checked as the replica that revealed its CID."""
     from framecast.client.verify import replica_deliveries
     from framecast.shared.ipfs import cid_of_path

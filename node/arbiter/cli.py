@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from framecast.node.arbiter.service import Arbiter, ArbiterDeps, Decision
-from framecast.node.cli import _settings, config_option, network_option, rpc_url_option
+from framecast.node.commands.options import _settings, config_option, network_option, rpc_url_option
 from framecast.node.config import NodeSettings
 from framecast.shared.errors import ConfigError
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from framecast.client import jobs as service
 from framecast.client import quote
+from framecast.client.jobs import follow as service
 from framecast.node.agent import Agent
 from framecast.node.http import NodeHTTPServer, serve_node_http
 from framecast.node.wiring import node_routes

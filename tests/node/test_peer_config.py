@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from framecast.node.cli import offer_uri
+from framecast.node.commands.setup import offer_uri
 from framecast.node.config import NodeSettings
 from framecast.shared.errors import ConfigError
 from framecast.shared.provider_metadata import parse_offer
