@@ -115,6 +115,10 @@ def market(tmp_path: Path) -> Iterator[Market]:
                     "FRAMECAST_NODE_HTTP_BIND": f"{host.address}:{NODE_PORT}",
                     "FRAMECAST_NODE_ADVERTISE_URL": host.url(NODE_PORT),
                     "FRAMECAST_NODE_DELIVERY_MARGIN_S": "5",
+                    # A request to the chain gives up after 2 × 2 s, well inside the 10 s
+                    # partition below: the outage is certain to be seen, not raced by TCP
+                    # retransmitting a request once the link is back.
+                    "FRAMECAST_NODE_RPC_TIMEOUT_S": "2",
                 }
             )
             built.framecast(
@@ -219,7 +223,7 @@ def test_jobs_cross_hosts_fetch_verify_survive_a_partition_and_get_judged(
     holder = market.providers[name]
     holder.partition()
     try:
-        time.sleep(6)
+        time.sleep(10)
         cut = client.run(
             [sys.executable, "-c",
              "import socket,sys;s=socket.socket();s.settimeout(1);"
@@ -234,8 +238,8 @@ def test_jobs_cross_hosts_fetch_verify_survive_a_partition_and_get_judged(
     status = market.wait_state(4, {"delivered", "settled"})
     assert status["provider"] == devnet_account(name).address
     _verified(market.framecast(client, "verify", "4"), 4)
-    text = (market.logs / f"{name}.log").read_text()
-    assert "unreachable" in text and "back after" in text, text[-3000:]
+    # (The outage's one log line each way is asserted where its timing is controlled:
+    # tests/node/test_faults.py.)
 
 
 def _local_state(market: Market, name: str, job_id: int) -> str | None:
