@@ -54,6 +54,28 @@ def _check_status(response: httpx.Response, cid: CID, url: str) -> None:
     )
 
 
+def staging_beside(target: Path) -> Path:
+    """A fresh staging directory next to ``target`` (same file system: the final move is a
+    rename, so nothing partial ever stands at ``target``)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=".framecast-fetch-", dir=target.parent))
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create a staging directory next to {target} ({exc.strerror})",
+            fix="check that the destination's parent exists and is writable",
+            path=str(target),
+        ) from exc
+
+
+def write_failed(target: Path, exc: OSError) -> StorageError:
+    """The tree's error for a failed write of a retrieved tree to ``target``."""
+    return StorageError(
+        f"cannot write {target} ({exc.strerror or exc})",
+        fix="check free space and permissions at the destination",
+        path=str(target),
+    )
+
+
 @contextmanager
 def gateway_car(
     http: httpx.Client,
@@ -118,14 +140,7 @@ def fetch(
             f"{target} already exists", fix="choose a new destination path", path=str(target)
         )
     url = f"{gateway_url.rstrip('/')}/ipfs/{root}"
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=".framecast-fetch-", dir=target.parent))
-    except OSError as exc:
-        raise StorageError(
-            f"cannot create a staging directory next to {target} ({exc.strerror})",
-            fix="check that the destination's parent exists and is writable",
-            path=str(target),
-        ) from exc
+    staging = staging_beside(target)
     own_client = client is None
     http = client or httpx.Client(timeout=timeout)
     try:
@@ -144,11 +159,7 @@ def fetch(
             ) from None
         (staging / "content").replace(target)
     except OSError as exc:
-        raise StorageError(
-            f"cannot write {target} ({exc.strerror or exc})",
-            fix="check free space and permissions at the destination",
-            path=str(target),
-        ) from exc
+        raise write_failed(target, exc) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if own_client:

@@ -23,7 +23,6 @@ result is not retrievable while it can still dispute the job.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from framecast.shared.errors import (
 from framecast.shared.ipfs.cid import CID, parse_cid
 from framecast.shared.ipfs.dag import write_tree
 from framecast.shared.ipfs.retrieval import fetch as gateway_fetch
+from framecast.shared.ipfs.retrieval import staging_beside, write_failed
 from framecast.shared.ipfs.store import (
     ContentStore,
     StoreSettings,
@@ -92,23 +92,12 @@ def store_source(store: ContentStore, label: str) -> Source:
     def fetch(cid: CID, dest: Path, _timeout: float, _deadline: float) -> None:
         if not store.has(cid):
             raise ContentNotFound(f"{cid} not found", fix="try another source", cid=str(cid))
-        try:
-            staging = Path(tempfile.mkdtemp(prefix=".framecast-fetch-", dir=dest.parent))
-        except OSError as exc:
-            raise StorageError(
-                f"cannot create a staging directory next to {dest} ({exc.strerror})",
-                fix="check that the destination's parent exists and is writable",
-                path=str(dest),
-            ) from exc
+        staging = staging_beside(dest)
         try:
             write_tree(store.get_block, cid, staging / "content")
             (staging / "content").replace(dest)
         except OSError as exc:
-            raise StorageError(
-                f"cannot write {dest} ({exc.strerror or exc})",
-                fix="check free space and permissions at the destination",
-                path=str(dest),
-            ) from exc
+            raise write_failed(dest, exc) from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
