@@ -115,7 +115,13 @@ def command(prompt: str, seed: int, port: int, keep_node: bool) -> None:
                 fix=f"see why in {paths.node_log}",
             )
         _say("fetching the result and verifying it against the chain…")
-        fetch_and_report(client, job_id, paths.output / str(job_id))
+        result = paths.output / str(job_id)
+        if result.exists():
+            # A result of an earlier devnet, whose job ids started over: kept, moved aside.
+            kept = result.with_name(f"{job_id}.before-{int(time.time())}")
+            result.rename(kept)
+            click.echo(f"  an earlier demo's job {job_id} result was moved to {kept}")
+        fetch_and_report(client, job_id, result)
 
         window = deployment.params.challenge_window
         _say(f"waiting out the {window} s challenge window; the node then settles…")
@@ -133,7 +139,7 @@ def command(prompt: str, seed: int, port: int, keep_node: bool) -> None:
         click.echo(
             f"  job            {job_id} ({view.state.label}), price {format_fcc(view.amount)}"
         )
-        click.echo(f"  result         {paths.output / str(job_id)}")
+        click.echo(f"  result         {result}")
         for label, b in (("credits before", before), ("credits after", after)):
             click.echo(
                 f"  {label:<14} wallet {format_fcc(b.wallet)}, free {format_fcc(b.free)}, "
