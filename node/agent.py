@@ -65,6 +65,8 @@ _CHAIN_DOWN = ChainError
 #: Longest pause between rounds while the chain fails: the node is back on its feet
 #: within this of the RPC answering again.
 _MAX_BACKOFF_S = 1.0
+#: How long a delivered job in its challenge window goes without its view being re-read.
+_SETTLE_RECHECK_S = 2.0
 #: Seconds between two rounds of fetching a seen job's missing inputs from the gateways.
 INPUT_RETRY_S = 2.0
 #: Timeout of one input fetch from one gateway (the chain thread waits on it).
@@ -114,6 +116,13 @@ class Agent:
         self._backoff_s = 0.0
         self.last_poll_ok: float | None = None
         self._outage = OutageLog(log)
+        # Delivered jobs wait out their challenge window; reading each one's view every
+        # round made a round's RPC count grow with the jobs awaiting settlement, and a new
+        # job's pickup waited behind them (bench/node_pickup.py). Each is re-read at most
+        # every _SETTLE_RECHECK_S (so a dispute is still seen within that), and chain time
+        # is read once per round for all of them.
+        self._settle_after: dict[int, float] = {}
+        self._round_chain_now: int | None = None
         #: job id → (monotonic time of the last gateway round for its missing inputs, why
         #: the first one was missing then).
         self._input_tries: dict[int, tuple[float, str]] = {}
@@ -165,6 +174,7 @@ class Agent:
     def step(self) -> None:
         """One round: intake, claims, deliveries, settlements, metrics."""
         started = time.time()
+        self._round_chain_now = None
         try:
             result = self.intake.poll()
             self._outage.answered()
@@ -633,6 +643,8 @@ class Agent:
         self.transition(job, "released")
 
     def settle(self, job: JobRecord) -> None:
+        if time.monotonic() < self._settle_after.get(job.job_id, 0.0):
+            return
         view = self.market.get_job(job.job_id)
         if view.replicated and view.state is JobState.REVEALING:
             # Revealed; the other replicas have not yet (past the deadline: move it on).
@@ -643,14 +655,20 @@ class Agent:
             return
         if view.state is JobState.DISPUTED and job.state == "delivered":
             job = self.transition(job, "disputed", reason="the client disputed the delivery")
-        if self.chain_now() < view.deadline:
+        if self._round_chain_now is None:
+            self._round_chain_now = self.chain_now()
+        left = view.deadline - self._round_chain_now
+        if left > 0:
+            self._settle_after[job.job_id] = time.monotonic() + min(_SETTLE_RECHECK_S, left)
             return
+        self._settle_after.pop(job.job_id, None)
         # Someone else may have settled, or chain time lags: reconcile / retry next round.
         with contextlib.suppress(reverts.InvalidJobState, reverts.TooEarly):
             self.market.settle(job.job_id)
         self.reconcile(job.job_id)
 
     def _mark_settled(self, job: JobRecord, view: JobView) -> None:
+        self._settle_after.pop(job.job_id, None)
         fee = view.amount * view.fee_bps // 10_000
         if job.state in ("claimed", "running", "pinned"):
             job = self.transition(job, "delivered")
