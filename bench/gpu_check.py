@@ -193,18 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             if metrics:
                 print(f"  runner timings: {json.dumps(metrics)}")
         with check.step("node replay: a second runner process re-runs the signed spec"):
-            report = json.loads(
-                check.framecast(
-                    "replay",
-                    "node",
-                    "replay",
-                    "1",
-                    "--result",
-                    str(result),
-                    "--json",
-                    timeout=900,
-                )  # fmt: skip
+            replayed = check.framecast(
+                "replay", "node", "replay", "1", "--result", str(result), "--json", timeout=900
             )
+            report = json.loads(replayed)
             print(f"  delivered frames digest {report['receipt_frames_digest']}")
             print(f"  replayed  frames digest {report['replay_frames_digest']}")
             if report["verdict"] != "exact" or (
