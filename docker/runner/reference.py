@@ -107,10 +107,11 @@ def build_cogvideox_2b(device: str, dtype: torch.dtype, *, smoke: bool, seed: in
     vae_cfg: dict[str, Any] = _SMOKE_VAE if smoke else {}  # the class defaults are CogVideoX's
     # Allocate on the device without a CPU-side random init of billions of weights, then
     # fill with small normal values: random but finite, so no kernel takes a NaN path.
+    # Any: diffusers and transformers ship without type hints (their modules are nn.Modules).
     with torch.device("meta"):
-        transformer = CogVideoXTransformer3DModel(**transformer_cfg)
-        vae = AutoencoderKLCogVideoX(**vae_cfg)
-        text_encoder = T5EncoderModel(T5Config(**t5_cfg))
+        transformer: Any = CogVideoXTransformer3DModel(**transformer_cfg)
+        vae: Any = AutoencoderKLCogVideoX(**vae_cfg)
+        text_encoder: Any = T5EncoderModel(T5Config(**t5_cfg))
     generator = torch.Generator(device=device).manual_seed(seed)
     for module in (transformer, vae, text_encoder):
         module.to_empty(device=device)
@@ -124,7 +125,7 @@ def build_cogvideox_2b(device: str, dtype: torch.dtype, *, smoke: bool, seed: in
     # Non-persistent buffers (sincos position tables) were not materialised by to_empty:
     # recompute them the way the model's __init__ does.
     _rebuild_position_tables(transformer, device, dtype)
-    pipe = CogVideoXPipeline(
+    pipe: Any = CogVideoXPipeline(
         tokenizer=t5_tokenizer(),
         text_encoder=text_encoder,
         vae=vae,
