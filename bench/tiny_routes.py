@@ -51,16 +51,16 @@ def time_entry(root: Path, model: str, field: str | None, runs: int) -> tuple[fl
     entry = get_entry(model)
     assert entry.tiny is not None
     weights = build_tiny(entry.tiny, root / "weights" / model)
-    spec = default_spec(model, TINY_PROMPT, seed=1)
     inputs = root / "inputs" / model
     inputs.mkdir(parents=True)
     fields: dict[str, Any] = {}
     if field is not None:
+        d = entry.defaults
         rng = np.random.default_rng(0)
-        frames = rng.integers(0, 256, (spec.num_frames, spec.height, spec.width, 3), np.uint8)
+        frames = rng.integers(0, 256, (d.num_frames, d.height, d.width, 3), np.uint8)
         task = next(t for t in entry.tasks if field in entry.task_inputs.get(t, []))
         fields = {"task": task, "inputs": {field: put_video(inputs, frames)}}
-        spec = default_spec(model, TINY_PROMPT, seed=1, **fields)
+    spec = default_spec(model, TINY_PROMPT, seed=1, **fields)
     runner = JobRunner(device="cpu")
     times: list[float] = []
     for index in range(1 + runs):
