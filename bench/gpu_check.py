@@ -138,6 +138,18 @@ class Check:
         )
 
 
+def _pixel_spread(video: Path) -> float:
+    """Standard deviation of every decoded pixel value (imageio's ffmpeg, no torch)."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    reader = imageio_ffmpeg.read_frames(str(video))
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader]
+    return float(np.stack(frames).std())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu", action="store_true", help="CPU, narrowed widths (self-check)")
@@ -186,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             if "verified: levels 1 (integrity) + 2 (provenance)" not in out:
                 raise CheckFailed(f"submit did not verify; see {check.log / 'submit.log'}")
+            spread = _pixel_spread(result / "video.mp4")
+            print(f"  delivered video: pixel std {spread:.1f} (0 would mean a blank video)")
+            if spread == 0:
+                # NaN or saturated activations decode to one colour everywhere, and equal
+                # digests of blank videos would prove nothing about determinism.
+                raise CheckFailed("the delivered video is one flat colour: the model diverged")
             receipt = json.loads((result / "receipt.json").read_text(encoding="utf-8"))
             body = receipt.get("body", receipt)
             metrics = body.get("timings") or body.get("metrics") or {}
