@@ -30,72 +30,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from diffusers import (
-    AutoencoderKLCogVideoX,
-    CogVideoXDDIMScheduler,
-    CogVideoXPipeline,
-    CogVideoXTransformer3DModel,
-    FirstBlockCacheConfig,
-    PyramidAttentionBroadcastConfig,
-)
-from transformers import T5Config, T5EncoderModel
+from diffusers import FirstBlockCacheConfig, PyramidAttentionBroadcastConfig
+
+from framecast.runner.reference import TRANSFORMER_2B, build_cogvideox_2b
 
 #: The workload of the model card's figure.
 FRAMES, HEIGHT, WIDTH, STEPS, GUIDANCE = 49, 480, 720, 50, 6.0
 #: The anchor: the CogVideoX-2b model card's single-H100 time.
 ANCHOR_S = 45.0
-
-# CogVideoX-2b's transformer/config.json (THUDM/CogVideoX-2b), the values that shape compute.
-TRANSFORMER_2B: dict[str, Any] = {
-    "num_attention_heads": 30,
-    "attention_head_dim": 64,
-    "in_channels": 16,
-    "out_channels": 16,
-    "flip_sin_to_cos": True,
-    "freq_shift": 0,
-    "time_embed_dim": 512,
-    "text_embed_dim": 4096,
-    "num_layers": 30,
-    "dropout": 0.0,
-    "attention_bias": True,
-    "sample_width": 90,
-    "sample_height": 60,
-    "sample_frames": 49,
-    "patch_size": 2,
-    "temporal_compression_ratio": 4,
-    "max_text_seq_length": 226,
-    "activation_fn": "gelu-approximate",
-    "timestep_activation_fn": "silu",
-    "norm_elementwise_affine": True,
-    "norm_eps": 1e-5,
-    "spatial_interpolation_scale": 1.875,
-    "temporal_interpolation_scale": 1.0,
-    "use_rotary_positional_embeddings": False,
-}
-# T5 v1.1 XXL encoder (google/t5-v1_1-xxl), CogVideoX's text encoder.
-T5_XXL: dict[str, Any] = {
-    "vocab_size": 32128,
-    "d_model": 4096,
-    "d_kv": 64,
-    "d_ff": 10240,
-    "num_layers": 24,
-    "num_heads": 64,
-    "relative_attention_num_buckets": 32,
-    "feed_forward_proj": "gated-gelu",
-    "is_encoder_decoder": False,
-}
-SCHEDULER_2B: dict[str, Any] = {
-    "beta_schedule": "scaled_linear",
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "clip_sample": False,
-    "num_train_timesteps": 1000,
-    "prediction_type": "v_prediction",
-    "rescale_betas_zero_snr": True,
-    "set_alpha_to_one": True,
-    "timestep_spacing": "trailing",
-    "snr_shift_scale": 3.0,
-}
 
 
 @dataclass(frozen=True)
@@ -125,65 +67,8 @@ class Result:
 
 
 def build_pipeline(device: str, dtype: Any, *, smoke: bool) -> Any:
-    """CogVideoX-2b (or, for --smoke, the same classes scaled down) with random weights."""
-    transformer_cfg = dict(TRANSFORMER_2B)
-    t5_cfg = dict(T5_XXL)
-    vae_cfg: dict[str, Any] = {}  # AutoencoderKLCogVideoX's defaults are CogVideoX's VAE
-    if smoke:
-        transformer_cfg |= {
-            "num_attention_heads": 2,
-            "attention_head_dim": 8,
-            "num_layers": 2,
-            "text_embed_dim": 32,
-            "time_embed_dim": 8,
-            "sample_width": 8,
-            "sample_height": 8,
-            "sample_frames": 9,
-            "max_text_seq_length": 8,
-        }
-        t5_cfg |= {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 1, "num_heads": 2}
-        vae_cfg = {
-            "block_out_channels": (8, 8, 8, 8),
-            "layers_per_block": 1,
-            "norm_num_groups": 2,
-        }
-    # Allocate on the device without a CPU-side random init of billions of weights, then
-    # fill with small normal values: random but finite, so no kernel takes a NaN path.
-    with torch.device("meta"):
-        transformer = CogVideoXTransformer3DModel(**transformer_cfg)
-        vae = AutoencoderKLCogVideoX(**vae_cfg)
-        text_encoder = T5EncoderModel(T5Config(**t5_cfg))
-    generator = torch.Generator(device=device).manual_seed(0)
-    for module in (transformer, vae, text_encoder):
-        module.to_empty(device=device)
-        with torch.no_grad():
-            for param in module.parameters():
-                param.normal_(0.0, 0.02, generator=generator)
-            for buffer in module.buffers():
-                if buffer.is_floating_point():
-                    buffer.zero_()
-        module.to(dtype).eval()
-    # Non-persistent buffers (sincos position tables) were not materialised by to_empty:
-    # recompute them the way the model's __init__ does.
-    _rebuild_position_tables(transformer, device, dtype)
-    pipe = CogVideoXPipeline(
-        tokenizer=None,
-        text_encoder=text_encoder,
-        vae=vae,
-        transformer=transformer,
-        scheduler=CogVideoXDDIMScheduler(**SCHEDULER_2B),
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _rebuild_position_tables(transformer: Any, device: str, dtype: Any) -> None:
-    embed = transformer.patch_embed
-    if getattr(embed, "use_positional_embeddings", False):
-        table = embed._get_positional_embeddings(
-            embed.sample_height, embed.sample_width, embed.sample_frames, device=device
-        )
-        embed.register_buffer("pos_embedding", table.to(dtype), persistent=False)
+    """CogVideoX-2b (or, for --smoke, the same classes narrowed) with random weights."""
+    return build_cogvideox_2b(device, dtype, smoke=smoke)
 
 
 def encode_text(pipe: Any, workload: Workload, device: str) -> tuple[Any, Any]:
@@ -276,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         "--vae-tiling", action="store_true", help="decode with VAE tiling (less memory)"
     )
     parser.add_argument(
+        "--variants",
+        help="comma-separated subset to run (plain, compile, attention:NAME, "
+        "first-block-cache, pyramid-attention-broadcast); default: all",
+    )
+    parser.add_argument("--steps", type=int, help="denoising steps (default: 50; smoke: 2)")
+    parser.add_argument(
         "--attention",
         default="_native_flash,flash",
         help="attention backends to try (diffusers names), comma-separated",
@@ -284,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.smoke:
         device, dtype = "cpu", torch.float32
-        workload = Workload(frames=9, height=64, width=64, steps=2, text_len=8)
+        workload = Workload(frames=9, height=64, width=64, steps=args.steps or 2, text_len=226)
         names = ["plain", "attention:native", "first-block-cache", "pyramid-attention-broadcast"]
     else:
         if not torch.cuda.is_available():
@@ -295,10 +186,15 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         device, dtype = "cuda", torch.float16
-        workload = Workload(FRAMES, HEIGHT, WIDTH, STEPS, TRANSFORMER_2B["max_text_seq_length"])
+        text_len = TRANSFORMER_2B["max_text_seq_length"]
+        workload = Workload(FRAMES, HEIGHT, WIDTH, args.steps or STEPS, text_len)
         names = ["plain", "compile"]
         names += [f"attention:{b}" for b in args.attention.split(",") if b]
         names += ["first-block-cache", "pyramid-attention-broadcast"]
+
+    if args.variants:
+        wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
+        names = [n for n in wanted if n in names or n.startswith("attention:")]
 
     # The runner's determinism settings, so "replayable" means what it means in production.
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -314,14 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         try:
             with variant(pipe, name, smoke=args.smoke) as note:
-                # One untimed run: compilation, autotuning, allocator warm-up.
-                run_once(pipe, workload, device)
+                # One untimed run (compilation, autotuning, allocator warm-up); its frames
+                # count for "same digest", so one timed run already compares two videos.
+                _, warm_digest = run_once(pipe, workload, device)
                 runs = [run_once(pipe, workload, device) for _ in range(args.repeats)]
         except Exception as exc:  # a backend that is not installed: report, go on
             print(f"{name}: skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
             continue
         claim = "yes" if name.startswith("attention:") else REPLAYABLE[name]
-        results.append(Result(name, [s for s, _ in runs], [d for _, d in runs], claim, note))
+        digests = [warm_digest, *(d for _, d in runs)]
+        results.append(Result(name, [s for s, _ in runs], digests, claim, note))
 
     print(f"CogVideoX-2b architecture ({params / 1e9:.2f} B transformer params, random "
           f"weights), {workload.frames} frames {workload.height}×{workload.width}, "

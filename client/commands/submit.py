@@ -18,7 +18,7 @@ from framecast.client.context import (
 from framecast.client.credits import format_fcc, local_time
 from framecast.client.delivery import fetch_and_report, follow_job
 from framecast.client.inputs import UploadOutcome, input_targets, upload_inputs
-from framecast.client.jobs.spec import build_spec, check_replicas
+from framecast.client.jobs.spec import build_spec, check_input_video, check_replicas
 from framecast.client.jobs.submit import default_max_price, submit
 from framecast.client.jobs.views import DELIVERED_STATES
 from framecast.client.quote import ProviderListing
@@ -87,6 +87,17 @@ def _render_quote(quote: quotes.Quote, replicas: int = 1) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Init image (image-to-video); added to the content store by CID.",
 )
+@click.option(
+    "--video",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Source video (video-edit): one frame per output frame at the output size.",
+)
+@click.option(
+    "--control",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Control video (pose / depth / edge maps) for controlled models, one frame per "
+    "output frame at the output size.",
+)
 @click.option("--style", help="Style preset id from the catalog.")
 @click.option(
     "--max-price",
@@ -141,6 +152,8 @@ def command(
     guidance: str | None,
     negative: str | None,
     image: Path | None,
+    video: Path | None,
+    control: Path | None,
     style: str | None,
     max_price: int | None,
     replicas: int,
@@ -150,14 +163,16 @@ def command(
     wait: bool,
     output: Path | None,
 ) -> None:
-    """Sign and submit a text-to-video job; --wait follows it with a progress bar."""
+    """Sign and submit a job (inputs: --image, --video, --control); --wait follows it."""
     check_replicas(replicas, perceptual)  # before anything else touches state
-    image_cid = None
-    if image is not None:
+    files = {"image": image, "video": video, "control": control}
+    cids: dict[str, str] = {}
+    if any(files.values()):
         # Inputs travel by CID: pinned here, then uploaded to the providers after submitJob.
         from framecast.shared.ipfs.local import LocalStore
 
-        image_cid = str(LocalStore(client.settings.blocks).add_path(image))
+        store = LocalStore(client.settings.blocks)
+        cids = {name: str(store.add_path(path)) for name, path in files.items() if path}
     # Validated before the password prompt and the network: bad input fails fast.
     spec, _entry = build_spec(
         model=model,
@@ -171,8 +186,14 @@ def command(
         steps=steps,
         guidance=guidance,
         style=style,
-        image_cid=image_cid,
+        image_cid=cids.get("image"),
+        video_cid=cids.get("video"),
+        control_cid=cids.get("control"),
     )
+    for name in ("video", "control"):
+        path = files[name]
+        if path is not None:
+            check_input_video(path, name, spec)
     market = client.market(signing=True)
     deployment = client.deployment()
     listings = quotes.providers(market, from_block=deployment.deployed_block)

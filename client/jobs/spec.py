@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from framecast.shared.catalog import CatalogEntry, default_spec, get_entry
-from framecast.shared.errors import SpecError
+from framecast.shared.errors import SpecError, VerificationFailed
+from framecast.shared.mp4 import read_video_info
 from framecast.shared.request import MAX_REPLICAS
 from framecast.shared.spec import MAX_SEED, GenerationSpec
 
@@ -45,6 +47,8 @@ def build_spec(
     guidance: str | None = None,
     style: str | None = None,
     image_cid: str | None = None,
+    video_cid: str | None = None,
+    control_cid: str | None = None,
 ) -> tuple[GenerationSpec, CatalogEntry]:
     """The spec the user asked for, catalog defaults filled in, checked against the entry.
 
@@ -58,15 +62,13 @@ def build_spec(
         "seed": seed if seed is not None else secrets.randbelow(2**32),
         "style": style,
     }
-    if image_cid is not None:
-        task = next((t for t in entry.tasks if "image" in entry.task_inputs.get(t, [])), None)
-        if task is None:
-            raise SpecError(
-                f"model {entry.id} takes no input image (tasks: {', '.join(entry.tasks)})",
-                field="inputs.image",
-                fix="drop --image or pick an image-to-video model",
-            )
-        fields.update(task=task, inputs={"image": image_cid})
+    inputs = {
+        name: cid
+        for name, cid in (("image", image_cid), ("video", video_cid), ("control", control_cid))
+        if cid is not None
+    }
+    if inputs:
+        fields.update(task=_task_for(entry, set(inputs)), inputs=inputs)
     given = {
         "num_frames": num_frames,
         "fps": fps,
@@ -82,6 +84,58 @@ def build_spec(
         )
     spec = default_spec(entry.id, prompt, **fields)
     return spec, entry
+
+
+#: What each input is called on the command line, and the kind of model that takes it.
+_INPUT_FLAGS = {
+    "image": ("--image", "input image", "an image-to-video model"),
+    "video": ("--video", "source video", "a video-edit model (e.g. wan2.1-v2v-1.3b)"),
+    "control": ("--control", "control video", "a controlled model (e.g. wan2.1-vace-1.3b)"),
+}
+
+
+def _task_for(entry: CatalogEntry, given: set[str]) -> str:
+    """The entry's task whose required inputs are exactly the given ones."""
+    for task in entry.tasks:
+        if set(entry.task_inputs.get(task, [])) == given:
+            return task
+    wanted = {name for task in entry.tasks for name in entry.task_inputs.get(task, [])}
+    name = sorted(given - wanted)[0] if given - wanted else sorted(given)[0]
+    flag, what, kind = _INPUT_FLAGS[name]
+    raise SpecError(
+        f"model {entry.id} takes no {what} (tasks: {', '.join(entry.tasks)})",
+        field=f"inputs.{name}",
+        fix=f"drop {flag} or pick {kind}",
+    )
+
+
+def check_input_video(path: Path, name: str, spec: GenerationSpec) -> None:
+    """A control / source video must hold one frame per output frame at the output size.
+
+    The runner refuses anything else (it never resamples what conditions a signed job), so
+    the client says so before signing, from the MP4's boxes (no decoder needed here).
+    """
+    flag, what, _kind = _INPUT_FLAGS[name]
+    try:
+        info = read_video_info(path)
+    except VerificationFailed:
+        raise SpecError(
+            f"{what} {path} ({flag}) is not a readable MP4 video",
+            field=f"inputs.{name}",
+            fix="give an MP4 (H.264) file",
+        ) from None
+    if (info.num_frames, info.width, info.height) != (spec.num_frames, spec.width, spec.height):
+        raise SpecError(
+            f"{what} {path.name} (inputs.{name}) has {info.num_frames} frames of "
+            f"{info.width}x{info.height}; the spec asks for {spec.num_frames} frames of "
+            f"{spec.width}x{spec.height}",
+            field=f"inputs.{name}",
+            fix="give one input frame per output frame at the output size, or set "
+            "--frames / --width / --height to the video's",
+            frames=info.num_frames,
+            width=info.width,
+            height=info.height,
+        )
 
 
 def check_replicas(replicas: int, perceptual: bool) -> None:

@@ -1,4 +1,4 @@
-"""`python -m framecast.runner serve | run --request FILE | tiny build|pin|lora`.
+"""`python -m framecast.runner serve | run --request FILE | tiny build|pin|lora | reference`.
 
 stdout carries protocol lines only: the real stdout is kept for events and file
 descriptor 1 is pointed at stderr, so a library that prints cannot corrupt the stream.
@@ -44,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     lora.add_argument("--style", required=True)
     lora.add_argument("--model-dir", type=Path, required=True)
     lora.add_argument("--seed", type=int, default=0)
+    reference = sub.add_parser(
+        "reference", help="build the CogVideoX-2b architecture with random weights (GPU check)"
+    )
+    reference.add_argument("--out", type=Path, required=True)
+    reference.add_argument("--smoke", action="store_true", help="narrowed widths, for CPU")
+    reference.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    reference.add_argument(
+        "--pin", action="store_true", help="write its manifest as the catalog entry's (local pin)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("FRAMECAST_LOG_LEVEL", "INFO"),
@@ -63,6 +72,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         for entry_id, path in tiny_models.pin_manifests().items():
             print(f"{entry_id}: {path}")
+        return 0
+
+    if args.command == "reference":
+        from framecast.runner import reference as reference_model
+
+        out = reference_model.save_cogvideox_2b(args.out, args.device, smoke=args.smoke)
+        print(out)
+        if args.pin:
+            print(reference_model.pin_local(out))
         return 0
 
     events = _protocol_stdout()

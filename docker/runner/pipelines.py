@@ -25,8 +25,11 @@ from framecast.runner.families import (
     controlnet,
     instruct_pix2pix,
     ltx,
+    ltx2,
     text2video_zero,
     wan,
+    wan_edit,
+    wan_vace,
 )
 from framecast.runner.families.call import Call, CallAdapter, StepCallback
 from framecast.runner.inputs import check_prompt_tokens, load_input_image, load_input_video
@@ -40,7 +43,17 @@ from framecast.shared.spec import GenerationSpec
 log = logging.getLogger(__name__)
 
 #: The families this runner serves, one module each.
-FAMILIES = (cogvideox, ltx, wan, text2video_zero, controlnet, instruct_pix2pix)
+FAMILIES = (
+    cogvideox,
+    ltx,
+    ltx2,
+    wan,
+    wan_vace,
+    wan_edit,
+    text2video_zero,
+    controlnet,
+    instruct_pix2pix,
+)
 
 #: The call adapter of each diffusers pipeline class this runner serves.
 _CALLS: dict[str, CallAdapter] = {

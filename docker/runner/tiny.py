@@ -38,6 +38,8 @@ from diffusers import (
     UNet2DConditionModel,
     WanPipeline,
     WanTransformer3DModel,
+    WanVACEPipeline,
+    WanVACETransformer3DModel,
 )
 from transformers import (
     CLIPTextConfig,
@@ -144,7 +146,8 @@ _WORDS = [
 _LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def _t5_tokenizer() -> Any:
+def t5_tokenizer() -> Any:
+    """The T5 tokenizer of the tiny models (and the random CogVideoX-2b): a fixed vocabulary."""
     pieces = ["<pad>", "</s>", "<unk>"] + [f"▁{w}" for w in _WORDS] + ["▁"] + _LETTERS
     # Unigram scores: words beat letters, so known words stay one token.
     vocab = [(p, 0.0) for p in pieces[:3]] + [
@@ -206,7 +209,7 @@ def _cogvideox_transformer(image_conditioned: bool) -> Any:
 
 
 def _cogvideox(image_conditioned: bool) -> Any:
-    tokenizer = _t5_tokenizer()
+    tokenizer = t5_tokenizer()
     transformer = _cogvideox_transformer(image_conditioned)
     vae = AutoencoderKLCogVideoX(
         in_channels=3,
@@ -230,7 +233,7 @@ def _cogvideox(image_conditioned: bool) -> Any:
 
 
 def _ltx() -> Any:
-    tokenizer = _t5_tokenizer()
+    tokenizer = t5_tokenizer()
     # Two of the four VAE stages scale space and time by 2: 4× compression both ways (the
     # real model compresses 32× / 8×), so 32×32 × 9 frames is a 8×8 × 3 latent.
     vae = AutoencoderKLLTXVideo(
@@ -264,8 +267,9 @@ def _ltx() -> Any:
     )
 
 
-def _wan() -> Any:
-    tokenizer = _t5_tokenizer()
+def _wan_parts() -> dict[str, Any]:
+    """The tokenizer, UMT5 text encoder, VAE and scheduler every tiny Wan pipeline shares."""
+    tokenizer = t5_tokenizer()
     # Wan's text encoder is UMT5 (per-layer relative attention bias), not T5.
     text_encoder = UMT5EncoderModel(
         UMT5Config(
@@ -287,25 +291,54 @@ def _wan() -> Any:
         num_res_blocks=1,
         temperal_downsample=[False, True, True],
     )
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
-        in_channels=16,
-        out_channels=16,
-        text_dim=32,
-        freq_dim=256,
-        ffn_dim=32,
-        num_layers=2,
-        rope_max_seq_len=32,
-    )
+    return {
+        "tokenizer": tokenizer,
+        "text_encoder": text_encoder,
+        "vae": vae,
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
+    }
+
+
+#: The tiny Wan transformer's shape, shared by the plain, two-expert and VACE variants.
+_WAN_TRANSFORMER: dict[str, Any] = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 2,
+    "attention_head_dim": 12,
+    "in_channels": 16,
+    "out_channels": 16,
+    "text_dim": 32,
+    "freq_dim": 256,
+    "ffn_dim": 32,
+    "num_layers": 2,
+    "rope_max_seq_len": 32,
+}
+
+
+def _wan() -> Any:
+    return WanPipeline(**_wan_parts(), transformer=WanTransformer3DModel(**_WAN_TRANSFORMER))
+
+
+def _wan22() -> Any:
+    # Wan 2.2 A14B's mixture of two experts: `transformer` denoises the high-noise steps
+    # (timestep >= boundary_ratio × 1000), `transformer_2` the rest. 0.875 is the real
+    # T2V-A14B boundary; with the tiny scheduler's shift both experts run even in 2 steps.
     return WanPipeline(
-        tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
-        transformer=transformer,
+        **_wan_parts(),
+        transformer=WanTransformer3DModel(**_WAN_TRANSFORMER),
+        transformer_2=WanTransformer3DModel(**_WAN_TRANSFORMER),
+        boundary_ratio=0.875,
     )
+
+
+def _wan_vace() -> Any:
+    # VACE: a Wan transformer plus control blocks that read the control video's latents.
+    # The conditioning is [inactive, reactive] VAE latents (2 × 16 channels) and the mask
+    # folded to the latent grid (8 × 8 = 64 channels): 96, the real model's width too.
+    # Control block at layer 0 only (diffusers requires layer 0 to be one of them).
+    transformer = WanVACETransformer3DModel(
+        **_WAN_TRANSFORMER, vace_layers=[0], vace_in_channels=96
+    )
+    return WanVACEPipeline(**_wan_parts(), transformer=transformer)
 
 
 def _stable_diffusion(unet_in_channels: int = 4) -> dict[str, Any]:
@@ -416,6 +449,8 @@ _BUILDERS: dict[str, list[tuple[str, Callable[[], Any]]]] = {
     "t2v-zero-pix2pix": [("", _t2v_zero_pix2pix)],
     "ltx": [("", _ltx)],
     "wan": [("", _wan)],
+    "wan2.2": [("", _wan22)],
+    "wan-vace": [("", _wan_vace)],
 }
 FAMILIES: tuple[str, ...] = tuple(_BUILDERS)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 from framecast.shared.mp4 import read_video_info
@@ -52,6 +53,37 @@ def test_submit_rejects_bad_input_before_signing(cli: Cli) -> None:
     assert "num_frames" in said(bounds) and "5..17, 4k+1" in said(bounds)
     guidance = cli("submit", *TINY, "--guidance", "6.0001", ok=False)
     assert "at most 3 decimals" in said(guidance)
+
+
+def test_submit_checks_control_and_source_videos_before_signing(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.client_jobs.conftest import write_tiny_video
+
+    # No wallet, no chain: the inputs are checked first (added to the client's own store).
+    monkeypatch.setenv("FRAMECAST_HOME", str(tmp_path / "home"))
+    vace = ["--model", "tiny-wan-vace", "--prompt", "a red cat", "--seed", "7"]
+    missing = cli("submit", *vace, ok=False)
+    assert missing.exit_code == 1 and "needs inputs.control" in said(missing)
+    write_tiny_video(tmp_path / "short.mp4", frames=5, size=32)
+    short = cli("submit", *vace, "--control", str(tmp_path / "short.mp4"), ok=False)
+    assert short.exit_code == 1
+    assert "(inputs.control) has 5 frames of 32x32; the spec asks for 9 frames of 32x32" in said(
+        short
+    )
+    write_tiny_video(tmp_path / "wide.mp4", frames=9, size=48)
+    wide = cli("submit", *vace, "--control", str(tmp_path / "wide.mp4"), ok=False)
+    assert "has 9 frames of 48x48" in said(wide)
+    (tmp_path / "junk.mp4").write_bytes(b"not a video")
+    junk = cli("submit", *vace, "--control", str(tmp_path / "junk.mp4"), ok=False)
+    assert "(--control) is not a readable MP4 video" in said(junk)
+    edit = ["--model", "tiny-wan-v2v", "--prompt", "a red cat", "--seed", "7"]
+    assert "needs inputs.video" in said(cli("submit", *edit, ok=False))
+    wrong = cli("submit", *edit, "--video", str(tmp_path / "short.mp4"), ok=False)
+    assert "(inputs.video) has 5 frames" in said(wrong)
+    # An input the model does not take names the flag to drop.
+    stray = cli("submit", *TINY, "--control", str(tmp_path / "wide.mp4"), ok=False)
+    assert "takes no control video" in said(stray) and "drop --control" in said(stray)
 
 
 def test_submit_without_credits_shows_balance_and_faucet(on_chain: Chain, cli: Cli) -> None:

@@ -345,3 +345,49 @@ def test_the_claiming_nodes_signed_progress_is_shown(
     )  # fmt: skip
     assert isinstance(checked, ProgressReport) and checked.state == "delivered"
     assert checked.progress == 1.0
+
+
+VACE = "tiny-wan-vace"
+
+
+@pytest.fixture(scope="session")
+def tiny_vace_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny("wan-vace", tmp_path_factory.mktemp("weights-vace") / VACE)
+
+
+@pytest.mark.slow  # a real agent thread and a VACE run
+def test_control_video_travels_like_an_image_to_the_claiming_node(
+    market_ready: Chain, make_agent: AgentFactory, weights_dir: Path, tiny_vace_dir: Path,
+    serve: type[Served], on_chain: Chain, cli: Cli, client_env: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from tests.client_jobs.conftest import write_tiny_video
+
+    (weights_dir / VACE).symlink_to(tiny_vace_dir, target_is_directory=True)
+    agent = make_agent(models=[VACE], weights_dir=weights_dir)
+    agent.startup()
+    node = serve(agent)
+    control = tmp_path / "pose.mp4"
+    write_tiny_video(control, frames=9, size=32)
+    monkeypatch.setenv("FRAMECAST_GATEWAY_URL", node.url)
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run_forever, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        cli("wallet", "import", "--devnet", "alice")
+        out = tmp_path / "video"
+        done = cli(
+            "submit", "--model", VACE, "--prompt", "a red cat walks", "--seed", "3",
+            "--control", str(control), "--wait", "-o", str(out),
+        )  # fmt: skip
+        provider = on_chain.account("provider-1").address
+        assert f"→ {provider}: uploaded" in done.output
+        assert "verified: levels 1 (integrity) + 2 (provenance)" in done.output
+    finally:
+        stop.set()
+        runner.join(timeout=60)
+    record = agent.state.require(1)
+    assert record.state == "delivered" and record.reason is None
+    # The client's copy was the only one: the node got it by upload, before claiming.
+    (cid,) = list(LocalStore(client_env / "blocks").pins())
+    assert agent.d.store.has(cid)

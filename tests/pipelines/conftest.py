@@ -24,5 +24,7 @@ def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "t2v-zero-pix2pix",
         "ltx",
         "wan",
+        "wan-vace",
+        "wan2.2",
     )
     return {f: build_tiny(f, root / f) for f in families}
