@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import webbrowser
+from pathlib import Path
 
 import click
 
@@ -41,8 +42,8 @@ from framecast.client.context import ClientContext, json_option, network_options
 @pass_client
 def command(
     client: ClientContext, host: str, port: int, db: str | None, gateways: tuple[str, ...],
-    node_url: str | None, reindex: bool, confirmations: int, job_id: int | None,
-    open_browser: bool,
+    serve_store: Path | None, node_url: str | None, reindex: bool, confirmations: int,
+    job_id: int | None, open_browser: bool,
 ) -> None:  # fmt: skip
     """Serve the explorer (jobs, gallery, credits, providers, node) until Ctrl-C."""
     from framecast.client.explorer import default_db, open_explorer
@@ -50,6 +51,8 @@ def command(
 
     settings = client.settings
     network = client.network()
+    if serve_store is None and is_loopback_url(client.rpc_url) and settings.blocks.is_dir():
+        serve_store = settings.blocks
     listed = list(gateways) or [
         g for g in [settings.gateway_url, *settings.public_gateways] if g is not None
     ]
@@ -57,7 +60,7 @@ def command(
         client.web3(), client.deployment(),
         db=db or default_db(settings.home, network.name), host=host, port=port,
         gateways=listed, node_url=node_url, allow_loopback=is_loopback_url(client.rpc_url),
-        reindex=reindex, confirmations=confirmations,
+        reindex=reindex, confirmations=confirmations, serve_store=serve_store,
     )  # fmt: skip
     url = app.job_url(job_id) if job_id is not None else app.url
     status = app.indexer.status

@@ -28,6 +28,8 @@ from framecast.client.explorer.server import (
 from framecast.client.explorer.store import Store
 from framecast.shared.chain.bindings import bind
 from framecast.shared.deployment import Deployment
+from framecast.shared.ipfs.gateway import Gateway, serve_gateway
+from framecast.shared.ipfs.local import LocalStore
 
 __all__ = ["ExplorerApp", "default_db", "open_explorer"]
 
@@ -45,6 +47,7 @@ class ExplorerApp:
     indexer: Indexer
     server: ExplorerServer
     explorer: Explorer
+    gateway: Gateway | None = None
 
     @property
     def url(self) -> str:
@@ -56,6 +59,8 @@ class ExplorerApp:
     def close(self) -> None:
         stop_explorer(self.server)
         self.indexer.stop()
+        if self.gateway is not None:
+            self.gateway.close()
         self.store.close()
 
 
@@ -74,11 +79,21 @@ def open_explorer(
     poll_s: float = 1.0,
     max_bytes: int = DEFAULT_MAX_BYTES,
     catch_up: bool = True,
+    serve_store: Path | None = None,
 ) -> ExplorerApp:
     """Open (or build) the index for ``deployment``, catch up once, then follow the chain
-    on a thread and serve the pages on ``host:port``."""
+    on a thread and serve the pages on ``host:port``.
+
+    ``serve_store``: an embedded blockstore (the devnet's ``<home>/blocks``) to serve as a
+    trustless gateway beside the pages, listed after the providers' own gateways; the
+    browser verifies what it serves like any other gateway's answer.
+    """
     store = Store(db)
+    gateway: Gateway | None = None
     try:
+        if serve_store is not None:
+            gateway = serve_gateway(LocalStore(serve_store), host)
+            gateways = [*(gateways or []), gateway.url]
         store.prepare(chain_id=deployment.chain_id, market=deployment.market, reindex=reindex)
         credits, market = bind(w3, deployment, None)
         indexer = Indexer(
@@ -95,7 +110,9 @@ def open_explorer(
             indexer.run_once()
         server = serve_explorer(explorer, host, port)
     except BaseException:
+        if gateway is not None:
+            gateway.close()
         store.close()
         raise
     indexer.start(poll_s)
-    return ExplorerApp(store, indexer, server, explorer)
+    return ExplorerApp(store, indexer, server, explorer, gateway)

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from web3 import Web3
 
@@ -86,7 +86,8 @@ class ArgTypes:
 
     def __init__(self, market: Market) -> None:
         self._bytes: dict[str, set[str]] = {}
-        for entry in market.contract.abi:
+        for item in market.contract.abi:
+            entry = cast(dict[str, Any], item)
             if entry.get("type") == "event":
                 self._bytes[entry["name"]] = {
                     i["name"] for i in entry["inputs"] if str(i["type"]).startswith("bytes")
@@ -328,7 +329,7 @@ class Indexer:
                         batch.add(self.w3.eth.get_block(number))
                     blocks = batch.execute()
                 for number, block in zip(chunk, blocks, strict=True):
-                    times[number] = int(block["timestamp"])
+                    times[number] = int(cast(Any, block)["timestamp"])
             except ChainError:
                 raise
             except Exception:  # an RPC without batch support: one call per block

@@ -4,7 +4,6 @@ from Debian's packages, and the explorer itself on 127.0.0.1."""
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -56,9 +55,7 @@ class Market:
             nonce=next(self.nonces),
         )  # fmt: skip
         signature = sign_request(request, domain_of(self.chain.deployment), alice.key)
-        job_id, _ = self.chain.market("alice").submit_job(
-            request, spec.canonical_json(), signature
-        )
+        job_id, _ = self.chain.market("alice").submit_job(request, spec.canonical_json(), signature)
         return int(job_id)
 
     def deliver(self, job_id: int, prompt: str = "a red fox running through snow") -> str:
@@ -113,8 +110,8 @@ def explorer(market: Market, tmp_path: Path) -> Iterator[ExplorerApp]:
 
 # --------------------------------------------------------------------------- PostgreSQL
 def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
 
 
 @pytest.fixture(scope="session")
@@ -153,6 +150,7 @@ def postgres_url() -> Iterator[str]:
         subprocess.run(
             [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
             capture_output=True,
+            check=False,
         )
         shutil.rmtree(root, ignore_errors=True)
 

@@ -51,9 +51,10 @@ def _catch_up_and_compare(market: Market, url: str) -> None:
         from_index = job_history(job_id, job_events(store, types, job_id))
         from_chain = read_job(chain.market(), job_id, from_block=chain.deployment.deployed_block)
         assert from_index == from_chain
-    assert rows[delivered]["result_cid"] == from_chain.delivery.result_cid if (
-        from_chain := read_job(chain.market(), delivered, from_block=0)
-    ).delivery else False  # fmt: skip
+    delivery = read_job(chain.market(), delivered, from_block=0).delivery
+    assert delivery is not None
+    assert rows[delivered]["result_cid"] == delivery.result_cid
+    assert rows[delivered]["video_sha256"] == delivery.video_sha256
     # Restart: a new store and indexer on the same database add nothing twice.
     before = store.query("SELECT COUNT(*) FROM events")[0][0]
     store.close()
@@ -75,9 +76,7 @@ def test_catch_up_restart_and_follow_postgres(market: Market, postgres_db: str) 
     _catch_up_and_compare(market, postgres_db)
 
 
-def test_a_reorg_rewinds_and_recomputes_the_jobs_it_touched(
-    market: Market, tmp_path: Path
-) -> None:
+def test_a_reorg_rewinds_and_recomputes_the_jobs_it_touched(market: Market, tmp_path: Path) -> None:
     chain = market.chain
     job_id = market.submit("before the fork")
     store, indexer = _indexer(market, str(tmp_path / "index.sqlite3"))
@@ -153,7 +152,10 @@ def test_a_failing_rpc_marks_the_index_stale_and_keeps_what_it_had(
     store = Store(str(tmp_path / "index.sqlite3"))
     store.prepare(chain_id=chain.deployment.chain_id, market=chain.deployment.market)
     indexer = Indexer(
-        store, w3, Market_(w3, chain.deployment.market), deployed_block=chain.deployment.deployed_block
+        store,
+        w3,
+        Market_(w3, chain.deployment.market),
+        deployed_block=chain.deployment.deployed_block,
     )
     indexer.poll()
     before = store.job_rows()

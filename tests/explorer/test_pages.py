@@ -86,9 +86,10 @@ def test_hostile_prompt_and_metadata_uri_are_escaped(market: Market, explorer: E
     providers = httpx.get(f"{explorer.url}/providers").text
     assert "javascript:alert(1)//&lt;script&gt;" in providers
     # A provider that advertises no offer has no gateway the page would reach.
-    assert "javascript" not in httpx.get(f"{explorer.url}/jobs/{job_id}").headers[
-        "content-security-policy"
-    ]
+    assert (
+        "javascript"
+        not in httpx.get(f"{explorer.url}/jobs/{job_id}").headers["content-security-policy"]
+    )
 
 
 def test_unknown_job_and_path_are_404_pages(explorer: ExplorerApp) -> None:
