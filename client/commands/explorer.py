@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 import webbrowser
 from pathlib import Path
@@ -23,6 +25,12 @@ from framecast.client.context import ClientContext, json_option, network_options
 @click.option("--gateway", "gateways", multiple=True, metavar="URL",
               help="Trustless gateway the pages fetch videos from, after the provider's "
               "own (repeatable); default: FRAMECAST_GATEWAY_URL and public_gateways.")  # fmt: skip
+@click.option(
+    "--serve-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also serve this embedded blockstore as a gateway for the pages "
+    "(default on the local devnet: <home>/blocks, where its node pins).",
+)
 @click.option(
     "--node-url",
     metavar="URL",
@@ -65,8 +73,11 @@ def command(
     url = app.job_url(job_id) if job_id is not None else app.url
     status = app.indexer.status
     if client.as_json:
-        client.echo_json({"url": app.url, "page": url, "network": network.name,
-                          "indexed_to": status.cursor, "events": status.events})  # fmt: skip
+        # One line, flushed: a script reads it while the server keeps running.
+        info = {"url": app.url, "page": url, "network": network.name,
+                "indexed_to": status.cursor, "events": status.events}  # fmt: skip
+        click.echo(json.dumps(info))
+        sys.stdout.flush()
     else:
         click.secho(f"explorer for {network.name} at {url}", fg="green")
         click.echo(f"  indexed to block {status.cursor} ({status.events} events); Ctrl-C stops")
