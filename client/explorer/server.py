@@ -357,6 +357,9 @@ class ExplorerServer(ThreadingHTTPServer):
 class ExplorerHandler(BaseHTTPRequestHandler):
     server: ExplorerServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY a keep-alive client's
+    # delayed ACK holds the second one back ~40 ms on every page.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
