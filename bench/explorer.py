@@ -30,17 +30,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from framecast.client.devnet import deploy_devnet, devnet_account, start_anvil  # noqa: E402
-from framecast.client.explorer import open_explorer  # noqa: E402
-from framecast.client.explorer.indexer import Indexer  # noqa: E402
-from framecast.client.explorer.store import Store  # noqa: E402
-from framecast.shared.chain.bindings import bind  # noqa: E402
-from framecast.shared.chain.connection import connect  # noqa: E402
-from framecast.shared.chain.sender import TxSender  # noqa: E402
-from framecast.shared.ipfs import cid_of_path, parse_cid  # noqa: E402
-from framecast.shared.request import JobRequest  # noqa: E402
-from framecast.shared.spec import GenerationSpec  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from framecast.client.devnet import deploy_devnet, devnet_account, start_anvil
+from framecast.client.explorer import open_explorer
+from framecast.client.explorer.indexer import Indexer
+from framecast.client.explorer.store import Store
+from framecast.shared.chain.bindings import bind
+from framecast.shared.chain.connection import connect
+from framecast.shared.chain.sender import TxSender
+from framecast.shared.ipfs import cid_of_path, parse_cid
+from framecast.shared.request import JobRequest
+from framecast.shared.spec import GenerationSpec
+from tests.conftest import free_port
 
 FCC = 10**18
 PER_BLOCK = 100
@@ -68,8 +68,15 @@ def _send_all(rpc_url: str, txs: list[dict], account) -> None:  # type: ignore[n
                 raise SystemExit(f"the devnet refused a transaction: {errors[0]}")
             http.post(rpc_url, json={"jsonrpc": "2.0", "id": 0, "method": "evm_mine"})
             last = answers[-1]["result"]
-            receipt = http.post(rpc_url, json={"jsonrpc": "2.0", "id": 0,
-                                "method": "eth_getTransactionReceipt", "params": [last]})
+            receipt = http.post(
+                rpc_url,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": 0,
+                    "method": "eth_getTransactionReceipt",
+                    "params": [last],
+                },
+            )
             if receipt.json()["result"]["status"] != "0x1":
                 raise SystemExit("a transaction reverted")
 
@@ -175,8 +182,11 @@ def main() -> None:
             events = indexer.poll()
             took = time.monotonic() - started
             store.close()
-            print(f"indexer catch-up: {events} events in {took:.1f} s = {events / took:,.0f} events/s "
-                  f"({'PostgreSQL' if args.db else 'SQLite'})")  # fmt: skip
+            kind = "PostgreSQL" if args.db else "SQLite"
+            rate = events / took
+            print(
+                f"indexer catch-up: {events} events in {took:.1f} s = {rate:,.0f} events/s ({kind})"
+            )
             app = open_explorer(w3, deployment, db=db, poll_s=5.0)  # type: ignore[arg-type]
             try:
                 ids = [int(r["job_id"]) for r in app.store.job_rows()]
@@ -194,9 +204,9 @@ def main() -> None:
                         times.append(time.perf_counter() - t0)
                         assert answer.status_code == 200, (path, answer.status_code)
                     figures[kind] = times
-                for kind, times in figures.items():
-                    print(f"{kind:>9}: p50 {1000 * statistics.median(times):.1f} ms, "
-                          f"p95 {1000 * _percentile(times, 0.95):.1f} ms over {len(times)} loads")  # fmt: skip
+                for page, times in figures.items():
+                    p50, p95 = 1000 * statistics.median(times), 1000 * _percentile(times, 0.95)
+                    print(f"{page:>9}: p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(times)} loads")
                 html = client.get(f"{app.url}/jobs/{ids[0]}").content
                 feed = client.get(app.url + "/").content
                 static = sum(
@@ -206,8 +216,8 @@ def main() -> None:
                 print(f"page weight: job page {len(html):,} B + static {static:,} B = "
                       f"{len(html) + static:,} B; feed {len(feed):,} B + static "
                       f"(uncompressed, video excluded)")  # fmt: skip
-                print(f"ratio feed p50 / job page p50: "
-                      f"{statistics.median(figures['feed']) / statistics.median(figures['job page']):.2f}")  # fmt: skip
+                ratio = statistics.median(figures["feed"]) / statistics.median(figures["job page"])
+                print(f"ratio feed p50 / job page p50: {ratio:.2f}")
             finally:
                 app.close()
         finally:

@@ -34,10 +34,7 @@ node catch these types only, and the CLI turns any of them into one red line.
     │   └── JobCanceled                  the node asked the runner to stop a job
     ├── RuntimeUnavailable               the container runtime (Docker daemon) is not there
     ├── RequestRefused                   our HTTP server (gateway, input upload) refuses a request
-    ├── NodeError                        provider agent state problems
-    └── IndexDatabaseError               the explorer's index database
-        ├── IndexUnavailable             the database URL does not answer / cannot be opened
-        └── IndexSchemaMismatch          the database holds another schema version
+    └── NodeError                        provider agent state problems
 """
 
 from __future__ import annotations
@@ -301,23 +298,3 @@ class NodeError(FramecastError):
     """Provider agent state problems."""
 
     default_fix = "check the node's state directory and config (`framecast node --help`)"
-
-
-class IndexDatabaseError(FramecastError):
-    """The explorer's index database (SQLite file or PostgreSQL URL)."""
-
-    default_fix = "check --db (a SQLite path or a postgresql:// URL)"
-
-
-class IndexUnavailable(IndexDatabaseError):
-    """The index database cannot be reached or opened."""
-
-    default_fix = "start the database or pass another --db (default: a SQLite file)"
-
-
-class IndexSchemaMismatch(IndexDatabaseError):
-    """The index database was written by another schema version."""
-
-    default_fix = (
-        "rebuild the index with `framecast explorer --reindex` (it is rebuilt from the chain)"
-    )

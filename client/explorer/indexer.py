@@ -30,7 +30,7 @@ from web3 import Web3
 from framecast.client.explorer.store import Store
 from framecast.shared.chain.bindings import JobState, Market
 from framecast.shared.chain.history import LogReader, hex_of
-from framecast.shared.errors import ChainError, FramecastError, IndexDatabaseError
+from framecast.shared.errors import ChainError, FramecastError
 from framecast.shared.spec import decode_spec
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class EventDecoder:
     """
 
     def __init__(self, market: Market) -> None:
-        from eth_utils import event_abi_to_log_topic
+        from eth_utils.abi import event_abi_to_log_topic
 
         self.topics: dict[str, tuple[str, list[dict[str, Any]]]] = {}
         for item in market.contract.abi:
@@ -122,7 +122,7 @@ class EventDecoder:
                 self.topics[topic] = (entry["name"], list(entry["inputs"]))
 
     def decode(self, log: Mapping[str, Any]) -> dict[str, Any]:
-        from eth_abi import decode
+        from eth_abi.abi import decode
 
         name, inputs = self.topics[hex_of(log["topics"][0])]
         indexed = [i for i in inputs if i["indexed"]]
@@ -475,9 +475,7 @@ class Indexer:
         then say since when they are stale); index database errors still raise."""
         try:
             return self.poll()
-        except IndexDatabaseError:
-            raise
-        except FramecastError as exc:
+        except ChainError as exc:
             if self.status.stale_since is None:
                 self.status.stale_since = time.time()
             self.status.error = str(exc).splitlines()[0][:300]
@@ -488,7 +486,7 @@ class Indexer:
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except IndexDatabaseError as exc:
+            except FramecastError as exc:  # the index database: say so, keep trying
                 self.status.stale_since = self.status.stale_since or time.time()
                 self.status.error = str(exc).splitlines()[0][:300]
                 log.error("explorer index database: %s", self.status.error)

@@ -3,7 +3,8 @@
 One small adapter over two drivers, the stdlib's ``sqlite3`` and psycopg 3 (the
 ``explorer-postgres`` extra): the SQL is the common subset both speak, with ``?``
 placeholders rewritten to ``%s`` for psycopg. Every driver error is mapped here into
-`IndexUnavailable` / `IndexSchemaMismatch` (shared/errors.py), naming the database.
+`StoreUnavailable` (unreachable, unwritable) and `ConfigError` (another schema version or
+market: the --db is wrong for this framecast) of shared/errors.py, naming the database.
 
 The index is a cache of the chain: every row can be rebuilt from the market's events, so
 a schema change "migrates" by rebuilding (``framecast explorer --reindex``) rather than by
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from framecast.shared.errors import IndexSchemaMismatch, IndexUnavailable
+from framecast.shared.errors import ConfigError, StoreUnavailable
 
 SCHEMA_VERSION = 1
 
@@ -64,6 +65,8 @@ _TABLES = (
     " args TEXT NOT NULL, PRIMARY KEY (block, log_index))",
     "CREATE INDEX IF NOT EXISTS events_job ON events (job_id, block, log_index)",
     "CREATE INDEX IF NOT EXISTS events_address ON events (address, name)",
+    # Provider offers are read by name on every job page (their gateways).
+    "CREATE INDEX IF NOT EXISTS events_name ON events (name, block, log_index)",
     "CREATE TABLE IF NOT EXISTS jobs (job_id BIGINT PRIMARY KEY, client TEXT NOT NULL,"
     " model TEXT, prompt TEXT, state TEXT NOT NULL, max_price TEXT NOT NULL, price TEXT,"
     " provider TEXT, replicas INTEGER NOT NULL, result_cid TEXT, video_sha256 TEXT,"
@@ -111,7 +114,7 @@ class Store:
             try:
                 import psycopg
             except ImportError:
-                raise IndexUnavailable(
+                raise StoreUnavailable(
                     f"{redact(self.url)} is a PostgreSQL URL but psycopg is not installed",
                     fix="pip install 'framecast[explorer-postgres]', or pass a SQLite path",
                 ) from None
@@ -119,7 +122,7 @@ class Store:
                 return psycopg.connect(self.url, connect_timeout=5, autocommit=False)
             except psycopg.Error as exc:
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
-                raise IndexUnavailable(
+                raise StoreUnavailable(
                     f"the explorer database {redact(self.url)} is unreachable ({reason})",
                     fix="start PostgreSQL and check the URL (user, password, host, port, "
                     "database), or leave --db out for the embedded SQLite file",
@@ -132,7 +135,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
-            raise IndexUnavailable(
+            raise StoreUnavailable(
                 f"cannot open the explorer database {path}: {exc}",
                 fix="pass a writable --db path (or a postgresql:// URL)",
                 url=str(path),
@@ -169,7 +172,7 @@ class Store:
             try:
                 self._conn.execute(self._sql(sql), tuple(params))
             except self._errors() as exc:
-                raise IndexUnavailable(
+                raise StoreUnavailable(
                     f"the explorer database {redact(self.url)} refused a write: {exc}",
                     fix="check the database is writable and not full",
                 ) from None
@@ -185,7 +188,7 @@ class Store:
                 else:
                     self._conn.executemany(sql, [tuple(r) for r in rows])
             except self._errors() as exc:
-                raise IndexUnavailable(
+                raise StoreUnavailable(
                     f"the explorer database {redact(self.url)} refused a write: {exc}",
                     fix="check the database is writable and not full",
                 ) from None
@@ -203,7 +206,7 @@ class Store:
             except self._errors() as exc:
                 if self.postgres:
                     self._conn.rollback()
-                raise IndexUnavailable(
+                raise StoreUnavailable(
                     f"the explorer database {redact(self.url)} failed a read: {exc}",
                     fix="check the database server is up",
                 ) from None
@@ -219,7 +222,7 @@ class Store:
                 self.execute(sql)
             found = self.meta("schema_version")
             if found is not None and found != str(SCHEMA_VERSION):
-                raise IndexSchemaMismatch(
+                raise ConfigError(
                     f"the explorer database {redact(self.url)} has schema version {found}; "
                     f"this framecast writes version {SCHEMA_VERSION}",
                     fix="rebuild it from the chain with `framecast explorer --reindex` "
@@ -236,7 +239,7 @@ class Store:
                 return
             built_for = (self.meta("chain_id"), self.meta("market"))
             if built_for != (str(chain_id), market.lower()):
-                raise IndexSchemaMismatch(
+                raise ConfigError(
                     f"the explorer database {redact(self.url)} indexes market {built_for[1]} "
                     f"on chain {built_for[0]}, not {market} on chain {chain_id}",
                     fix="pass another --db for this network, or rebuild it with "

@@ -13,7 +13,7 @@ from framecast.client.explorer.store import SCHEMA_VERSION, Store
 from framecast.shared.chain.bindings import Market as Market_
 from framecast.shared.chain.connection import connect
 from framecast.shared.chain.history import job_history, read_job
-from framecast.shared.errors import IndexSchemaMismatch, IndexUnavailable
+from framecast.shared.errors import ConfigError, StoreUnavailable
 from tests.conftest import free_port
 from tests.explorer.conftest import Market, RpcProxy
 
@@ -108,7 +108,7 @@ def test_a_database_of_another_schema_version_is_refused_with_the_fix(
     store.set_meta("schema_version", "99")
     store._conn.commit()
     store.close()
-    with pytest.raises(IndexSchemaMismatch) as raised:
+    with pytest.raises(ConfigError) as raised:
         _indexer(market, url)
     message = str(raised.value)
     assert "schema version 99" in message
@@ -127,7 +127,7 @@ def test_a_database_of_another_market_is_refused(market: Market, tmp_path: Path)
     store, _ = _indexer(market, url)
     store.close()
     store = Store(url)
-    with pytest.raises(IndexSchemaMismatch, match="indexes market"):
+    with pytest.raises(ConfigError, match="indexes market"):
         store.prepare(chain_id=market.chain.deployment.chain_id, market="0x" + "11" * 20)
     store.close()
 
@@ -135,7 +135,7 @@ def test_a_database_of_another_market_is_refused(market: Market, tmp_path: Path)
 def test_an_unreachable_postgres_url_is_one_clear_error() -> None:
     pytest.importorskip("psycopg")
     url = f"postgresql://someone:secret@127.0.0.1:{free_port()}/index"
-    with pytest.raises(IndexUnavailable) as raised:
+    with pytest.raises(StoreUnavailable) as raised:
         Store(url)
     message = str(raised.value)
     assert "unreachable" in message

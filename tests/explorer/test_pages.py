@@ -161,3 +161,34 @@ def test_the_stream_pushes_a_submitted_job(market: Market, explorer: ExplorerApp
                 if event["job_id"] == job_id:
                     break
         assert event is not None and event["prompt"] == "pushed to the feed"
+
+
+def test_the_node_page_shows_a_real_nodes_slots_and_jobs(market: Market, tmp_path: Path) -> None:
+    from framecast.node.http import NodeRoutes, serve_node_http
+    from framecast.node.metrics import NodeMetrics, health_report
+    from framecast.shared.ipfs.local import LocalStore
+
+    metrics = NodeMetrics(slots=2)
+    metrics.slots_busy.set(1)
+    node = serve_node_http(
+        NodeRoutes(
+            store=LocalStore(tmp_path / "node-blocks"), metrics=metrics,
+            health=lambda: health_report(time.time(), {"delivered": 3, "running": 1}),
+        ),
+        "127.0.0.1", 0, legacy=False,
+    )  # fmt: skip
+    node_url = f"http://127.0.0.1:{node.server_address[1]}"
+    chain = market.chain
+    app = open_explorer(chain.w3, chain.deployment, db=str(tmp_path / "i.sqlite3"),
+                        node_url=node_url)  # fmt: skip
+    try:
+        page = httpx.get(f"{app.url}/node").text
+        cells = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", page))
+        assert cells["GPU slots"] == "2" and cells["slots busy"] == "1"
+        assert cells["healthy"] == "yes"
+        assert "<td>delivered</td><td>3</td>" in page and "<td>running</td><td>1</td>" in page
+        node.shutdown()
+        node.server_close()
+        assert "does not answer" in httpx.get(f"{app.url}/node").text
+    finally:
+        app.close()
