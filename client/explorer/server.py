@@ -31,7 +31,6 @@ import logging
 import re
 import statistics
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -525,8 +524,3 @@ def stop_explorer(server: ExplorerServer) -> None:
     server.stopping.set()
     server.shutdown()
     server.server_close()
-
-
-def wait_forever(stop: threading.Event) -> None:  # pragma: no cover - the CLI's loop
-    while not stop.wait(3600):
-        time.sleep(0)
