@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup demo test check lint typecheck contracts contracts-fmt contracts-test slither pytest artifacts bench-gas clean \
-	docker-setup docker-image docker-test-image bench-docker
+	docker-setup docker-image docker-test-image bench-docker explorer-test-deps
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -25,7 +25,7 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(BIN)/framecast demo
 
-test: setup docker-test-image check pytest
+test: setup docker-test-image explorer-test-deps check pytest
 
 check: lint typecheck contracts-fmt contracts-test artifacts slither
 
@@ -102,6 +102,15 @@ docker-image: setup docker-setup
 docker-test-image: setup
 	@if [ "$$(id -u)" = 0 ] || docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory docker-image; \
 	else echo "not root and no Docker daemon: the docker tests will be skipped" >&2; fi
+
+# The explorer's browser and PostgreSQL tests need Debian's chromium and postgresql (the
+# tests start their own server and browser). Root installs them; elsewhere those tests skip
+# and say why.
+explorer-test-deps:
+	@if command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql; \
+	else echo "chromium/postgresql missing and not root: the explorer's browser and PostgreSQL tests will be skipped" >&2; fi
 
 # Cold vs warm tiny-model job wall time in the hardened container.
 bench-docker: docker-image

@@ -35,6 +35,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("framecast.client.commands.act", "Cancel an unclaimed job."),
     "reclaim": ("framecast.client.commands.act", "Take back the escrow of a stalled job."),
     "dispute": ("framecast.client.commands.act", "Dispute a delivered job."),
+    "explorer": ("framecast.client.commands.explorer", "Serve the web explorer (read-only)."),
 }
 
 

@@ -34,6 +34,8 @@ DEMO_MODEL = "tiny-cogvideox"
 DEMO_PROMPT = "a red cat walks in the city"
 DEMO_BOND = "200"
 DEMO_DEPOSIT = 20 * 10**18
+#: `framecast explorer`'s default --port: the demo prints its page for the demo job.
+EXPLORER_PORT = 8700
 
 Say = Callable[[str], None]
 

@@ -31,6 +31,9 @@ def test_demo_runs_the_whole_market(tmp_path: Path) -> None:
         assert "levels 1 (integrity) + 2 (provenance)" in output
         assert "(settled)" in output
         assert "FAIL" not in output
+        # It ends by naming the demo job's explorer page and how to serve it.
+        assert "explorer       http://127.0.0.1:8700/jobs/1" in output
+        assert "framecast explorer --job 1 --open" in output
         # The verified result is on disk, with the provider's receipt.
         result = tmp_path / "home" / "demo" / "result" / "1"
         assert {p.name for p in result.iterdir()} == {"video.mp4", "poster.jpg", "receipt.json"}

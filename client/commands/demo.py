@@ -17,6 +17,7 @@ from framecast.client.demo import (
     DEMO_PROMPT,
     DEMO_PROVIDER,
     DEMO_WALLET,
+    EXPLORER_PORT,
     DemoPaths,
     NodeProcess,
     check_environment,
@@ -41,7 +42,16 @@ def _say(text: str) -> None:
 @click.option("--seed", default=42, show_default=True, help="Generator seed.")
 @click.option("--port", default=8545, show_default=True, help="devnet (anvil) port.")
 @click.option("--keep-node", is_flag=True, help="Leave the provider node running afterwards.")
-def command(prompt: str, seed: int, port: int, keep_node: bool) -> None:
+@click.option(
+    "--explorer",
+    "serve_explorer",
+    is_flag=True,
+    help="Serve the web explorer afterwards, on the demo job's page, until Ctrl-C.",
+)
+@click.option("--open", "open_browser", is_flag=True, help="With --explorer: open the page.")
+def command(
+    prompt: str, seed: int, port: int, keep_node: bool, serve_explorer: bool, open_browser: bool
+) -> None:
     """Run the whole market on this machine: devnet, node, wallet, job, verification."""
     started = time.monotonic()
     check_environment()
@@ -148,6 +158,30 @@ def command(prompt: str, seed: int, port: int, keep_node: bool) -> None:
         click.echo(f"  provider       earned {format_fcc(earned)} (price minus protocol fee)")
         click.echo(f"  took           {time.monotonic() - started:.1f} s")
         click.echo("  the devnet keeps running: `framecast devnet down` stops it")
+        page = f"http://127.0.0.1:{EXPLORER_PORT}/jobs/{job_id}"
+        if not serve_explorer:
+            click.echo(f"  explorer       {page}")
+            click.echo(f"                 (serve it: `framecast explorer --job {job_id} --open`)")
     finally:
         if not keep_node:
             node.stop()
+    if serve_explorer:
+        # After the node stopped: the explorer serves the devnet's blockstore itself.
+        from framecast.client.explorer import default_db, open_explorer
+
+        app = open_explorer(
+            client.web3(), deployment, db=default_db(settings.home, "local"),
+            port=EXPLORER_PORT, serve_store=settings.blocks,
+        )  # fmt: skip
+        click.secho(f"\nexplorer: {app.job_url(job_id)}  (Ctrl-C stops it)", fg="green")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(app.job_url(job_id))
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            app.close()

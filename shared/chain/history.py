@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -337,6 +338,14 @@ def read_job(
 ) -> JobHistory:
     """Rebuild job ``job_id`` from the market's events since ``from_block``."""
     reader = reader or LogReader(market.w3)
+    events = reader.events(market, JOB_EVENTS, from_block=from_block, topics=[uint_topic(job_id)])
+    return job_history(job_id, events)
+
+
+def job_history(job_id: int, events: Iterable[Mapping[str, Any]]) -> JobHistory:
+    """A `JobHistory` from job ``job_id``'s decoded events in chain order (web3's decoded
+    logs, or the same shape rebuilt from an index: ``event``, ``args``, ``blockNumber``,
+    ``transactionHash``); events of other kinds are skipped."""
     fields: dict[str, Any] = {
         "claims": [],
         "deliveries": [],
@@ -347,9 +356,7 @@ def read_job(
         "refunds": [],
         "defaults": [],
     }
-    for event in reader.events(
-        market, JOB_EVENTS, from_block=from_block, topics=[uint_topic(job_id)]
-    ):
+    for event in events:
         name, args = str(event["event"]), event["args"]
         where = {
             "block_number": int(event["blockNumber"]),

@@ -272,6 +272,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
             "X-Ipfs-Roots", ",".join(str(c) for c in [*(c for c, _ in path_blocks), terminal])
         )
         self.send_header("X-Content-Type-Options", "nosniff")
+        # Verifiable blocks are public by nature: any page may fetch and check them (the
+        # explorer verifies results in the browser, from another origin).
+        self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Vary", "Accept")
         if kind == "raw":
             self.send_header("Content-Type", RAW_TYPE)
