@@ -61,12 +61,13 @@ def read_captions(folder: Path, clips: list[str]) -> dict[str, str]:
                     raise TypeError
             except (ValueError, KeyError, TypeError):
                 raise _refuse(
-                    f"{index} line {number} is not {{\"file\": NAME, \"caption\": TEXT}}",
+                    f'{index} line {number} is not {{"file": NAME, "caption": TEXT}}',
                     f"write one JSON object per line in {CAPTIONS}",
                 ) from None
             if name in captions:
-                raise _refuse(f"{index} captions {name} twice (line {number})",
-                              "keep one caption per clip")  # fmt: skip
+                raise _refuse(
+                    f"{index} captions {name} twice (line {number})", "keep one caption per clip"
+                )
             if name not in clips:
                 raise _refuse(
                     f"{index} line {number} captions {name}, which is not a clip in {folder}",
@@ -160,8 +161,10 @@ def pack_dataset(
     frames = num_frames or entry.defaults.num_frames
     w, h = width or entry.defaults.width, height or entry.defaults.height
     for field, bound, value in (
-        ("frames", entry.frames, frames), ("width", entry.width, w), ("height", entry.height, h),
-    ):  # fmt: skip
+        ("frames", entry.frames, frames),
+        ("width", entry.width, w),
+        ("height", entry.height, h),
+    ):
         if not bound.allows(value):
             raise SpecError(
                 f"--{field} {value} is outside model {entry.id}'s {bound.describe()}",
@@ -181,6 +184,11 @@ def pack_dataset(
         (staged / CAPTIONS).write_text("\n".join(lines) + "\n", encoding="utf-8")
         cid = store.add_path(staged)
     return PackedDataset(
-        cid=str(cid), model=entry.id, clips=len(clips), bytes=total,
-        num_frames=frames, width=w, height=h,
-    )  # fmt: skip
+        cid=str(cid),
+        model=entry.id,
+        clips=len(clips),
+        bytes=total,
+        num_frames=frames,
+        width=w,
+        height=h,
+    )

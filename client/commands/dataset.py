@@ -38,9 +38,13 @@ def pack(
     from framecast.shared.ipfs.local import LocalStore
 
     packed = pack_dataset(
-        LocalStore(client.settings.blocks), folder, model=model, num_frames=num_frames,
-        width=width, height=height,
-    )  # fmt: skip
+        LocalStore(client.settings.blocks),
+        folder,
+        model=model,
+        num_frames=num_frames,
+        width=width,
+        height=height,
+    )
     if client.as_json:
         client.echo_json(packed.model_dump())
         return

@@ -95,7 +95,7 @@ def load_dataset(root: Path, spec: GenerationSpec, entry: CatalogEntry) -> list[
             name, caption = str(row["file"]), str(row["caption"])
         except (ValueError, KeyError, TypeError):
             raise SpecError(
-                f"{CAPTIONS} line {number} is not {{\"file\": ..., \"caption\": ...}}",
+                f'{CAPTIONS} line {number} is not {{"file": ..., "caption": ...}}',
                 field="inputs.dataset",
                 fix="pack the dataset with `framecast dataset pack DIR`",
             ) from None
@@ -124,9 +124,10 @@ def load_dataset(root: Path, spec: GenerationSpec, entry: CatalogEntry) -> list[
         clips.append(Clip(name=name, frames=frames, caption=caption))
     if not clips:
         raise SpecError(
-            f"dataset {spec.inputs.dataset} has no clips", field="inputs.dataset",
+            f"dataset {spec.inputs.dataset} has no clips",
+            field="inputs.dataset",
             fix="add clips and their captions, then pack it again",
-        )  # fmt: skip
+        )
     if len(clips) > entry.fine_tune.max_clips:
         raise SpecError(
             f"dataset has {len(clips)} clips; {entry.id} trains on at most "
@@ -137,8 +138,9 @@ def load_dataset(root: Path, spec: GenerationSpec, entry: CatalogEntry) -> list[
     return clips
 
 
-def _encode(pipe: Any, entry: CatalogEntry, clips: list[Clip], gen: torch.Generator,
-            device: str) -> list[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+def _encode(
+    pipe: Any, entry: CatalogEntry, clips: list[Clip], gen: torch.Generator, device: str
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Latents (1×F'×C×H'×W', scaled) and prompt embeddings of every clip, frozen parts only."""
     encoded = []
     scaling = float(pipe.vae.config.scaling_factor)
@@ -210,9 +212,11 @@ def train_lora(
     try:
         trainable = [p for p in transformer.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
-            trainable, lr=params.learning_rate_micro / 1e6, weight_decay=WEIGHT_DECAY,
+            trainable,
+            lr=params.learning_rate_micro / 1e6,
+            weight_decay=WEIGHT_DECAY,
             foreach=False,
-        )  # fmt: skip
+        )
         scheduler = pipe.scheduler
         alphas = scheduler.alphas_cumprod
         train_steps = int(scheduler.config.num_train_timesteps)

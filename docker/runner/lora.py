@@ -117,13 +117,14 @@ def check_lora_shapes(path: Path, denoiser: Any) -> None:
                 fix="use a LoRA trained on this base model",
             )
         if len(shape) != 2:
-            raise SpecError(f"LoRA tensor {key} has shape {shape}, not a matrix", field="style.lora")
+            raise SpecError(
+                f"LoRA tensor {key} has shape {shape}, not a matrix", field="style.lora"
+            )
         rank = shape[0] if part == "lora_A" else shape[1]
         expected = (rank, module.in_features) if part == "lora_A" else (module.out_features, rank)
         if shape != expected:
             raise SpecError(
-                f"LoRA does not fit module {name}: {part} expected shape {expected}, "
-                f"got {shape}",
+                f"LoRA does not fit module {name}: {part} expected shape {expected}, got {shape}",
                 field="style.lora",
                 fix="use a LoRA trained on this base model (same architecture)",
             )
@@ -155,8 +156,10 @@ def lora_applied(pipeline: Any, path: Path, style: Style) -> Iterator[None]:
     """A catalog style's LoRA for one job (see `adapter_applied`)."""
     assert style.lora is not None
     adapter = Adapter(
-        path=path, scale=style.lora.scale_milli / 1000, label=f"style {style.id}",
+        path=path,
+        scale=style.lora.scale_milli / 1000,
+        label=f"style {style.id}",
         receipt_id=style.receipt_id(),
-    )  # fmt: skip
+    )
     with adapter_applied(pipeline, adapter):
         yield

@@ -33,7 +33,6 @@ from framecast.runner.pipelines import (
 from framecast.runner.video import encoder_description, frames_digest, write_poster, write_video
 from framecast.shared.catalog import CatalogEntry, check_spec, get_entry, get_style
 from framecast.shared.errors import FramecastError, JobCanceled, SpecError, WeightsInvalid
-from framecast.shared.spec import FINE_TUNE, SpecInputs
 from framecast.shared.runner_protocol import (
     CancelMessage,
     FineTuneOutput,
@@ -44,6 +43,7 @@ from framecast.shared.runner_protocol import (
     decode_inbound,
     failed_event,
 )
+from framecast.shared.spec import FINE_TUNE, SpecInputs
 
 log = logging.getLogger("framecast.runner")
 
@@ -245,23 +245,37 @@ class JobRunner:
         t0 = time.perf_counter()
         clips = finetune.load_dataset(finetune.dataset_dir(request.inputs_dir, spec), spec, entry)
         trained = finetune.train_lora(
-            model.main, entry=entry, spec=spec, clips=clips, out_dir=output_dir,
-            device=self.device, on_step=on_train_step,
-        )  # fmt: skip
+            model.main,
+            entry=entry,
+            spec=spec,
+            clips=clips,
+            out_dir=output_dir,
+            device=self.device,
+            on_step=on_train_step,
+        )
         metrics["train_s"] = time.perf_counter() - t0
         metrics["steps_per_s"] = spec.steps / max(metrics["train_s"], 1e-9)
         # The sample is exactly what a text-to-video job naming this LoRA by CID (scale 1)
         # with the spec's prompt, seed, guidance and the entry's sample_steps produces.
         sample_spec = spec.model_copy(
-            update={"task": "text-to-video", "steps": sample_steps, "fine_tune": None,
-                    "inputs": SpecInputs()}
-        )  # fmt: skip
+            update={
+                "task": "text-to-video",
+                "steps": sample_steps,
+                "fine_tune": None,
+                "inputs": SpecInputs(),
+            }
+        )
         adapter = Adapter(path=trained.lora, scale=1.0, label="the trained LoRA", receipt_id="")
         t1 = time.perf_counter()
         frames = generate(
-            model, entry=entry, spec=sample_spec, style=None, inputs_dir=None,
-            on_step=on_sample_step, adapter=adapter,
-        )  # fmt: skip
+            model,
+            entry=entry,
+            spec=sample_spec,
+            style=None,
+            inputs_dir=None,
+            on_step=on_sample_step,
+            adapter=adapter,
+        )
         metrics["inference_s"] = time.perf_counter() - t1
         check_cancel()
         t2 = time.perf_counter()

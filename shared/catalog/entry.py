@@ -396,12 +396,12 @@ def _validate_fine_tune(spec: GenerationSpec, entry: CatalogEntry) -> None:
 
 __all__ = [
     "LORA_FAMILIES",
-    "FineTune",
-    "FineTuneDefaults",
     "TASKS",
     "Bound",
     "CatalogEntry",
     "Defaults",
+    "FineTune",
+    "FineTuneDefaults",
     "LoraAdapter",
     "Style",
     "validate_spec",
