@@ -128,12 +128,12 @@ def main() -> int:
                     f"({report.replay_seconds:.2f} s)"
                 )
             print("\nLoRA size per rank (one-step jobs):")
-            for modules, label in ((MODULES, "attention q,k,v,out"), (ALL_MODULES, "+ ff")):
+            for modules, label in ((MODULES, "attention"), (ALL_MODULES, "attention+ff")):
                 for rank in (1, 2, 4, 8, 16):
                     spec = fine_tune(dataset, 1, 1, rank, modules)
                     _, out = run(node, root, weights, store, spec, f"size-{label}-{rank}")
                     size = (out / "lora.safetensors").stat().st_size
-                    print(f"  rank {rank:2d} {label:20}: {size:7,d} bytes")
+                    print(f"  rank {rank:2d} {label:12} ({len(modules)} modules): {size:7,d} bytes")
         finally:
             node.close()
     print(
