@@ -128,7 +128,7 @@ def main() -> int:
                     f"({report.replay_seconds:.2f} s)"
                 )
             print("\nLoRA size per rank (one-step jobs):")
-            for modules, label in ((MODULES, "attention"), (ALL_MODULES, "attention+ff")):
+            for modules, label in ((MODULES, "attention"), (ALL_MODULES, "attention-ff")):
                 for rank in (1, 2, 4, 8, 16):
                     spec = fine_tune(dataset, 1, 1, rank, modules)
                     _, out = run(node, root, weights, store, spec, f"size-{label}-{rank}")
