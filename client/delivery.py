@@ -111,7 +111,25 @@ def render_report(client: ClientContext, report: VerifyReport) -> None:
         click.secho(f"job {report.job_id} verified: levels {passed}", fg="green")
         click.echo(f"  cid   {report.result_cid}")
         click.echo(f"  path  {report.path}")
+        _fine_tune_lines(Path(report.path))
     _dispute_window(report.job_id, report.dispute_seconds_left)
+
+
+def _fine_tune_lines(path: Path) -> None:
+    """A verified fine-tune result: the LoRA's CID (what `submit --lora` takes) and loss."""
+    from framecast.shared.receipt import Receipt
+
+    receipt = path / "receipt.json"
+    if not (path / "lora.safetensors").is_file() or not receipt.is_file():
+        return
+    record = Receipt.from_json(receipt.read_bytes()).body.fine_tune
+    if record is None:
+        return
+    click.echo(
+        f"  lora  {record.lora_cid} (rank {record.rank}, {record.steps} steps, "
+        f"final loss {record.final_loss_micro / 1e6:.4f})"
+    )
+    click.echo(f"  use it: framecast submit --lora {path / 'lora.safetensors'} ...")
 
 
 def _dispute_window(job_id: int, left: int | None) -> None:

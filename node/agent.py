@@ -26,7 +26,7 @@ from web3 import Web3
 
 from framecast.node.config import NodeSettings
 from framecast.node.heads import HeadWatch, ws_url_for
-from framecast.node.inputs import acquire, holds_dag
+from framecast.node.inputs import acquire, holds_dag, input_shape_problem
 from framecast.node.intake import EventIntake
 from framecast.node.metrics import NodeMetrics
 from framecast.node.replay import fetch_inputs, read_chain_job, store_fetcher
@@ -359,7 +359,7 @@ class Agent:
         Until then the job stays ``seen`` with the reason on it (shown on /jobs/{id});
         ``input_wait_s`` after the node saw it (or near the claim deadline) the job is
         skipped: it is never claimed, so a missing input costs the node nothing."""
-        cids = spec.inputs.cids()
+        cids = spec.input_cids()
         if not cids:
             return True
         now = time.monotonic()
@@ -381,6 +381,12 @@ class Agent:
             self._input_tries[job.job_id] = (now, next(iter(missing.values()), ""))
         if not missing:
             self._input_tries.pop(job.job_id, None)
+            shape = input_shape_problem(store, spec)
+            if shape is not None:
+                # Wrong kind of content for the spec: no run can succeed, so never claim it.
+                self.transition(job, "skipped", reason=shape)
+                log.warning("job %s skipped: %s", job.job_id, shape)
+                return False
             if (job.reason or "").startswith("waiting for input"):
                 self.state.update(job.job_id, reason=None)  # had to wait; has them now
             return True
@@ -526,7 +532,7 @@ class Agent:
         # store have lost them since, the gateways get one more chance before the run.
         missing = acquire(
             self.d.store,
-            spec.inputs.cids(),
+            spec.input_cids(),
             self.settings.public_gateways,
             timeout_s=INPUT_FETCH_TIMEOUT_S,
             max_bytes=self.settings.input_max_bytes,
@@ -587,7 +593,7 @@ class Agent:
             image_digest=self.d.image_digest,
             timings=final.metrics,
         )
-        root = pin_result(self.d.store, out_dir)
+        root = pin_result(self.d.store, out_dir, fine_tune=spec.fine_tune is not None)
         self.transition(
             self.state.require(job_id),
             "pinned",
@@ -683,6 +689,6 @@ class Agent:
 def _input_cids(spec_bytes: bytes) -> set[CID]:
     """The input CIDs a spec names (none for a spec that does not decode)."""
     try:
-        return {CID.parse(c).to_v1() for c in decode_spec(spec_bytes).inputs.cids()}
+        return {CID.parse(c).to_v1() for c in decode_spec(spec_bytes).input_cids()}
     except FramecastError:
         return set()

@@ -16,9 +16,10 @@ import httpx
 
 from framecast.shared.errors import FramecastError, StorageError, VerificationFailed
 from framecast.shared.ipfs.cid import CID
-from framecast.shared.ipfs.dag import walk_blocks
+from framecast.shared.ipfs.dag import is_directory, walk_blocks
 from framecast.shared.ipfs.retrieval import gateway_car
 from framecast.shared.ipfs.store import ContentStore
+from framecast.shared.spec import GenerationSpec
 
 
 def holds_dag(store: ContentStore, root: CID) -> bool:
@@ -106,3 +107,26 @@ def acquire(
         else:
             missing[text] = "; ".join(reasons) or "not uploaded and no public_gateways configured"
     return missing
+
+
+def input_shape_problem(store: ContentStore, spec: GenerationSpec) -> str | None:
+    """Why held inputs cannot serve ``spec`` (a dataset that is not a directory, a LoRA or
+    an image that is one), or None; checked before claiming, so a wrong CID costs nothing."""
+    wanted: list[tuple[str, str, bool]] = []
+    if spec.inputs.dataset is not None:
+        wanted.append(("inputs.dataset", spec.inputs.dataset, True))
+    for name in ("image", "video", "control"):
+        value = getattr(spec.inputs, name)
+        if value is not None:
+            wanted.append((f"inputs.{name}", value, False))
+    if spec.lora_style is not None:
+        wanted.append(("style.lora", spec.lora_style.lora, False))
+    for field, text, directory in wanted:
+        try:
+            found = is_directory(store.get_block, CID.parse(text))
+        except FramecastError as exc:
+            return f"{field} {text} cannot be read: {exc.message}"
+        if found != directory:
+            kind = "a directory (`framecast dataset pack`)" if directory else "a file"
+            return f"{field} {text} is not {kind}"
+    return None

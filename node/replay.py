@@ -41,6 +41,8 @@ from framecast.shared.errors import (
     VerificationFailed,
     WeightsInvalid,
 )
+from framecast.shared.ipfs.cid import CID
+from framecast.shared.ipfs.dag import is_directory, write_tree
 from framecast.shared.ipfs.retrieve import RetrievalSettings, Retriever
 from framecast.shared.ipfs.store import ContentStore, StoreSettings
 from framecast.shared.receipt import Receipt
@@ -159,6 +161,12 @@ def store_fetcher(store: ContentStore) -> FetchInput:
     """Input files from a content store (the way the agent fetches them)."""
 
     def fetch_input(cid: str, path: Path) -> None:
+        root = CID.parse(cid)
+        if is_directory(store.get_block, root):
+            # A fine-tune dataset: the whole UnixFS directory, every block verified.
+            shutil.rmtree(path, ignore_errors=True)
+            write_tree(store.get_block, root, path)
+            return
         with path.open("wb") as handle:
             for chunk in store.cat(cid):
                 handle.write(chunk)
@@ -306,6 +314,21 @@ def replay_job(
     similarity: SimilarityReport | None = None
     replay_video_sha = "0x" + output.video_sha256
     checks.append(_check("video_sha256", body.video_sha256, replay_video_sha, "same encoder"))
+    if body.fine_tune is not None and output.fine_tune is not None:
+        # A fine-tune's digest slot is its LoRA: the replay re-trained it, byte for byte on
+        # the same hardware; the sample generated with it is compared as frames.
+        made = output.fine_tune
+        checks.append(
+            _check("lora_sha256", body.fine_tune.lora_sha256, "0x" + made.lora_sha256, "retrained")
+        )
+        checks.append(
+            _check(
+                "sample_frames_digest",
+                body.fine_tune.sample_frames_digest,
+                "0x" + made.sample_frames_digest,
+                "sample generated with the retrained LoRA",
+            )
+        )
     if replay_digest == reference and replay_video_sha == body.video_sha256:
         verdict, reason = "exact", "the replay's frames digest and video bytes equal the delivery"
     elif replay_digest == reference:
@@ -387,7 +410,7 @@ def fetch_inputs(
     spec: GenerationSpec, work_dir: Path, fetch_input: FetchInput | None
 ) -> Path | None:
     """Fetch the job's input files into `work_dir/inputs` (None when it has none)."""
-    cids = spec.inputs.cids()
+    cids = spec.input_cids()
     if not cids:
         return None
     if fetch_input is None:

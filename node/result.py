@@ -12,11 +12,14 @@ from framecast.shared.deployment import Deployment
 from framecast.shared.errors import NodeError
 from framecast.shared.ipfs import cid_of_path
 from framecast.shared.ipfs.store import ContentStore
-from framecast.shared.receipt import Receipt, ReceiptBody, ReceiptEnvironment
+from framecast.shared.receipt import FineTuneRecord, Receipt, ReceiptBody, ReceiptEnvironment
 from framecast.shared.runner_protocol import RunEnvironment, RunOutput
 from framecast.shared.spec import GenerationSpec
 
 RESULT_FILES = frozenset({"video.mp4", "poster.jpg", "receipt.json"})
+#: A fine-tune job's result adds the trained LoRA and its training log (the video is the
+#: sample generated with the LoRA).
+FINE_TUNE_FILES = RESULT_FILES | {"lora.safetensors", "train_log.jsonl"}
 
 
 def write_receipt(
@@ -56,10 +59,33 @@ def write_receipt(
         fps=output.fps,
         environment=receipt_environment(env, runtime, image_digest),
         timings=timings,
+        fine_tune=fine_tune_record(out_dir, output, spec),
     )
     receipt = Receipt.sign(body, bytes(provider.key))
     (out_dir / "receipt.json").write_bytes(receipt.to_json())
     return receipt
+
+
+def fine_tune_record(
+    out_dir: Path, output: RunOutput, spec: GenerationSpec
+) -> FineTuneRecord | None:
+    """What a fine-tune receipt binds: dataset, LoRA (CID and sha256), sample, hyperparameters."""
+    made, params = output.fine_tune, spec.fine_tune
+    if made is None or params is None or spec.inputs.dataset is None:
+        return None
+    return FineTuneRecord(
+        dataset_cid=spec.inputs.dataset,
+        lora_cid=cid_of_path(out_dir / made.lora),
+        lora_sha256="0x" + made.lora_sha256,
+        sample_frames_digest="0x" + made.sample_frames_digest,
+        rank=params.rank,
+        alpha=params.alpha,
+        steps=made.steps,
+        learning_rate_micro=params.learning_rate_micro,
+        modules=list(params.modules),
+        clips=made.clips,
+        final_loss_micro=round(made.final_loss * 1_000_000),
+    )
 
 
 def receipt_environment(
@@ -80,12 +106,13 @@ def receipt_environment(
     )
 
 
-def pin_result(store: ContentStore, out_dir: Path) -> str:
-    """Add and pin the result directory; only the three result files may be in it."""
+def pin_result(store: ContentStore, out_dir: Path, *, fine_tune: bool = False) -> str:
+    """Add and pin the result directory; only the result files may be in it."""
     present = {p.name for p in out_dir.iterdir()}
-    if present != RESULT_FILES:
+    expected = FINE_TUNE_FILES if fine_tune else RESULT_FILES
+    if present != expected:
         raise NodeError(
-            f"result directory {out_dir} holds {sorted(present)}, expected {sorted(RESULT_FILES)}",
+            f"result directory {out_dir} holds {sorted(present)}, expected {sorted(expected)}",
             fix="the runner wrote unexpected files; check its output_dir handling",
         )
     return str(store.add_path(out_dir))

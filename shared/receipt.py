@@ -50,6 +50,28 @@ class ReceiptEnvironment(BaseModel):
     encoder: str = Field(max_length=512, description="Pinned encoder settings.")
 
 
+class FineTuneRecord(BaseModel):
+    """What a fine-tune job trained on and with, and what it made (docs/protocol.md §7).
+
+    The hyperparameters are in the signed spec too (bound through `spec_hash`); they are
+    repeated here so a receipt reads on its own.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset_cid: str = Field(max_length=128, description="CID of the dataset directory.")
+    lora_cid: str = Field(max_length=128, description="CID of lora.safetensors (use it by CID).")
+    lora_sha256: Hex32 = Field(description="sha256 of lora.safetensors: the chain's digest.")
+    sample_frames_digest: Hex32 = Field(description="Frames digest of the sample video.")
+    rank: int = Field(ge=1)
+    alpha: int = Field(ge=1)
+    steps: int = Field(ge=1)
+    learning_rate_micro: int = Field(ge=1)
+    modules: list[str] = Field(min_length=1)
+    clips: int = Field(ge=1)
+    final_loss_micro: int = Field(ge=0, description="Last step's loss × 10^6 (integer).")
+
+
 class ReceiptBody(BaseModel):
     """Everything the provider attests to; hashed canonically and signed."""
 
@@ -69,18 +91,25 @@ class ReceiptBody(BaseModel):
     seed: int = Field(ge=0)
     video_cid: str = Field(max_length=128, description="CID of video.mp4 (raw file CID).")
     video_sha256: Hex32
-    frames_digest: Hex32 = Field(description="sha256 over the decoded RGB frames, in order.")
+    frames_digest: Hex32 = Field(
+        description="sha256 over the decoded RGB frames, in order; for a fine-tune job the "
+        "sha256 of lora.safetensors (what the chain and replicas compare)."
+    )
     num_frames: int = Field(ge=1)
     width: int = Field(ge=1)
     height: int = Field(ge=1)
     fps: int = Field(ge=1)
     environment: ReceiptEnvironment
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per phase.")
+    fine_tune: FineTuneRecord | None = Field(None, description="Set for a fine-tune job.")
 
     def body_hash(self) -> bytes:
         # Timings are floats; they are rounded to milliseconds and written as integers of
         # ms so the signed body stays float-free and canonical.
         data = self.model_dump(mode="json")
+        if data.get("fine_tune") is None:
+            # Absent, not null: receipts signed before fine-tuning existed keep their hash.
+            data.pop("fine_tune", None)
         data["timings"] = {k: round(v * 1000) for k, v in self.timings.items()}
         return keccak(canonical_json(data))
 

@@ -98,6 +98,24 @@ class RunEnvironment(_Message):
     encoder: str = Field(max_length=512, description="Pinned encoder settings of video.mp4.")
 
 
+class FineTuneOutput(_Message):
+    """What a fine-tune job made besides the sample video (files relative to output_dir)."""
+
+    lora: Literal["lora.safetensors"] = Field(
+        "lora.safetensors", description="The trained adapter, diffusers LoRA format."
+    )
+    log: Literal["train_log.jsonl"] = Field(
+        "train_log.jsonl", description="One JSON line per optimiser step: step, loss."
+    )
+    lora_sha256: Sha256Hex = Field(description="sha256 of lora.safetensors' bytes.")
+    sample_frames_digest: Sha256Hex = Field(
+        description="Frames digest of the sample video generated with the new LoRA."
+    )
+    steps: int = Field(ge=1, le=1_000_000, description="Optimiser steps run.")
+    clips: int = Field(ge=1, le=1_000_000, description="Clips in the dataset.")
+    final_loss: float = Field(ge=0.0, description="Loss of the last step.")
+
+
 class RunOutput(_Message):
     """A finished job's files (relative to output_dir) and their digests."""
 
@@ -107,7 +125,8 @@ class RunOutput(_Message):
     frames_digest: Sha256Hex = Field(
         description=(
             "sha256 over the raw uint8 RGB frames fed to the encoder, in order, row-major "
-            "HxWx3 each: independent of the encoder build."
+            "HxWx3 each: independent of the encoder build. For a fine-tune job: the sha256 "
+            "of lora.safetensors (the trained artifact is what replicas and replays compare)."
         )
     )
     num_frames: int = Field(ge=1, le=100_000, description="Frames in the video.")
@@ -120,6 +139,7 @@ class RunOutput(_Message):
         description="Style preset / LoRA applied (id@revision:sha256), for the receipt.",
     )
     environment: RunEnvironment = Field(description="Software and hardware that ran the job.")
+    fine_tune: FineTuneOutput | None = Field(None, description="Set for a fine-tune job only.")
 
 
 class RunError(_Message):

@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from eth_utils.crypto import keccak
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from framecast.shared.errors import SpecError
 
@@ -24,8 +31,19 @@ MAX_SPEC_BYTES = 4096
 #: Seeds stay within 2^53 so every JSON implementation reads them exactly.
 MAX_SEED = 2**53 - 1
 
-Task = Literal["text-to-video", "image-to-video", "video-edit", "long-video"]
-TASKS: tuple[str, ...] = ("text-to-video", "image-to-video", "video-edit", "long-video")
+Task = Literal["text-to-video", "image-to-video", "video-edit", "long-video", "fine-tune"]
+TASKS: tuple[str, ...] = (
+    "text-to-video",
+    "image-to-video",
+    "video-edit",
+    "long-video",
+    "fine-tune",
+)
+#: The one task that trains instead of generating (its result is a LoRA plus a sample).
+FINE_TUNE = "fine-tune"
+#: Denoiser modules a fine-tune job may adapt (attention projections and the feed-forward).
+LoraModule = Literal["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2"]
+LORA_MODULES: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2")
 
 ModelIdStr = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 # A CID string (base32 CIDv1 or base58btc CIDv0); content verification happens on fetch.
@@ -44,10 +62,54 @@ class SpecInputs(BaseModel):
     control: CidStr | None = Field(
         None, description="CID of the control frames (pose or edge maps) for controlled models."
     )
+    dataset: CidStr | None = Field(
+        None,
+        description="CID of the UnixFS dataset directory (clips + captions.jsonl) a fine-tune "
+        "job trains on (`framecast dataset pack`).",
+    )
 
     def cids(self) -> list[str]:
         """The CIDs a runner needs fetched before it starts, in a fixed order."""
-        return [c for c in (self.image, self.video, self.control) if c]
+        return [c for c in (self.image, self.video, self.control, self.dataset) if c]
+
+
+class LoraStyle(BaseModel):
+    """A generation style that is a LoRA named by the CID of its `.safetensors` file."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    lora: CidStr = Field(description="CID of the LoRA file (e.g. a fine-tune job's result).")
+    scale_milli: int = Field(1000, ge=0, le=10_000, description="LoRA scale × 1000.")
+
+
+class FineTuneParams(BaseModel):
+    """The hyperparameters of a fine-tune job beyond the shared fields.
+
+    The shared fields keep their meaning where they can: `steps` are optimiser steps,
+    `num_frames`/`width`/`height` the size of every clip (and of the sample video), `seed`
+    seeds the adapter's initialisation, the data order and the noise, and `prompt` is the
+    sample video's prompt. Bounds per model: the catalog entry's `fine_tune` table.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    rank: int = Field(ge=1, le=256, description="LoRA rank r.")
+    alpha: int = Field(ge=1, le=1024, description="LoRA alpha (the update is scaled alpha/r).")
+    learning_rate_micro: int = Field(
+        ge=1,
+        le=100_000,
+        description="AdamW learning rate × 10^6 (integers only: 100 is 1e-4).",
+    )
+    modules: list[LoraModule] = Field(
+        min_length=1, max_length=6, description="Denoiser modules the LoRA adapts, sorted."
+    )
+
+    @model_validator(mode="after")
+    def _sorted_modules(self) -> FineTuneParams:
+        # One spelling per set of modules, so equal jobs have equal signed bytes.
+        if self.modules != sorted(set(self.modules)):
+            raise ValueError("fine_tune.modules must be sorted and without repeats")
+        return self
 
 
 class GenerationSpec(BaseModel):
@@ -69,8 +131,44 @@ class GenerationSpec(BaseModel):
     guidance_milli: int = Field(
         ge=0, le=100_000, description="Classifier-free guidance scale × 1000 (integers only)."
     )
-    style: ModelIdStr | None = Field(None, description="Named style preset or LoRA id.")
+    style: ModelIdStr | LoraStyle | None = Field(
+        None, description="Named catalog style, or `{lora: CID, scale_milli}` for a LoRA by CID."
+    )
     inputs: SpecInputs = Field(default_factory=SpecInputs, description="Input CIDs.")
+    fine_tune: FineTuneParams | None = Field(
+        None, description="Hyperparameters of a fine-tune job (task `fine-tune` only)."
+    )
+
+    @model_validator(mode="after")
+    def _task_fields(self) -> GenerationSpec:
+        if self.task == FINE_TUNE:
+            if self.fine_tune is None:
+                raise ValueError("a fine-tune job needs fine_tune (rank, alpha, ...)")
+            if self.inputs.dataset is None:
+                raise ValueError("a fine-tune job needs inputs.dataset (a dataset CID)")
+            if self.style is not None:
+                raise ValueError("a fine-tune job takes no style")
+        else:
+            if self.fine_tune is not None:
+                raise ValueError("fine_tune is for task fine-tune only")
+            if self.inputs.dataset is not None:
+                raise ValueError("inputs.dataset is for task fine-tune only")
+        return self
+
+    @property
+    def style_id(self) -> str | None:
+        """The named catalog style, if the style is one (not a LoRA by CID)."""
+        return self.style if isinstance(self.style, str) else None
+
+    @property
+    def lora_style(self) -> LoraStyle | None:
+        """The LoRA-by-CID style, if the style is one."""
+        return self.style if isinstance(self.style, LoraStyle) else None
+
+    def input_cids(self) -> list[str]:
+        """Every CID the provider must hold before claiming: inputs, then a style's LoRA."""
+        lora = self.lora_style
+        return [*self.inputs.cids(), *([lora.lora] if lora is not None else [])]
 
     def canonical_json(self) -> bytes:
         """The unique signed encoding: sorted keys, no whitespace, UTF-8, nulls omitted."""

@@ -33,12 +33,20 @@ from framecast.shared.chain.bindings import DisputeReason
 from framecast.shared.errors import FramecastError, VerificationFailed
 from framecast.shared.ipfs import cid_of_path, parse_cid
 from framecast.shared.mp4 import read_video_info
-from framecast.shared.receipt import RECEIPT_VERSION, Hex32, Receipt, ReceiptEnvironment
+from framecast.shared.receipt import (
+    RECEIPT_VERSION,
+    Hex32,
+    Receipt,
+    ReceiptBody,
+    ReceiptEnvironment,
+)
 from framecast.shared.request import Address
 from framecast.shared.spec import GenerationSpec, decode_spec
 
 #: The result directory of docs/protocol.md §6, sorted (the order `files` reports them in).
 RESULT_FILES = ("poster.jpg", "receipt.json", "video.mp4")
+#: A fine-tune job's result directory: the LoRA, its training log and the sample video.
+FINE_TUNE_FILES = ("lora.safetensors", "poster.jpg", "receipt.json", "train_log.jsonl", "video.mp4")
 LEVEL_NAMES = {1: "integrity", 2: "provenance"}
 FRAMES_DIGEST_NOTE = (
     "not recomputed: it covers the frames fed to the encoder, which lossy H.264 does not "
@@ -179,8 +187,12 @@ def verify_dir(path: Path, delivery: Delivery) -> VerifyReport:
     Never raises on a mismatch: each comparison is a `Check` of the report.
     """
     checks: list[Check] = []
+    fine_tune = _is_fine_tune(delivery)
+    expected_files = FINE_TUNE_FILES if fine_tune else RESULT_FILES
     checks.append(
-        _eq(1, "files", ", ".join(RESULT_FILES), ", ".join(_entries(path)), "the result directory")
+        _eq(
+            1, "files", ", ".join(expected_files), ", ".join(_entries(path)), "the result directory"
+        )
     )
     checks.append(_eq(1, "result_cid", delivery.result_cid, _cid_or_error(path), "JobDelivered"))
     video = path / "video.mp4"
@@ -188,6 +200,17 @@ def verify_dir(path: Path, delivery: Delivery) -> VerifyReport:
     checks.append(
         _eq(1, "video_sha256", delivery.video_sha256, video_sha, "JobDelivered vs video.mp4")
     )
+    if fine_tune:
+        lora = path / "lora.safetensors"
+        checks.append(
+            _eq(
+                1,
+                "lora_sha256",
+                delivery.frames_digest,
+                sha256_file(lora) if lora.is_file() else None,
+                "JobDelivered's digest slot vs lora.safetensors",
+            )
+        )
     checks.extend(_provenance(path, delivery))
     level = 0
     for candidate in (1, 2):
@@ -203,6 +226,66 @@ def verify_dir(path: Path, delivery: Delivery) -> VerifyReport:
         level_passed=level,
         checks=checks,
     )
+
+
+def _is_fine_tune(delivery: Delivery) -> bool:
+    try:
+        return decode_spec(delivery.spec_bytes()).fine_tune is not None
+    except FramecastError:
+        return False  # reported by the spec check of level 2
+
+
+def _fine_tune_checks(path: Path, spec: GenerationSpec, body: ReceiptBody) -> list[Check]:
+    """A fine-tune receipt binds the dataset, the LoRA and every hyperparameter of the spec."""
+    record, params = body.fine_tune, spec.fine_tune
+    if params is None:
+        return [_eq(2, "fine_tune", None, "present" if record else None, "not a fine-tune job")]
+    if record is None:
+        return [
+            Check(
+                level=2,
+                name="fine_tune",
+                ok=False,
+                expected="a fine_tune record",
+                actual=None,
+                detail="the receipt of a fine-tune job must bind it",
+            )
+        ]
+    lora = path / "lora.safetensors"
+    return [
+        _eq(2, "fine_tune.dataset_cid", spec.inputs.dataset, record.dataset_cid, "spec"),
+        _eq(2, "fine_tune.lora_sha256", body.frames_digest, record.lora_sha256, "digest slot"),
+        _eq(
+            2,
+            "fine_tune.lora_cid",
+            cid_of_path(lora) if lora.is_file() else None,
+            record.lora_cid,
+            "lora.safetensors",
+        ),
+        _eq(2, "fine_tune.rank", params.rank, record.rank, "spec"),
+        _eq(2, "fine_tune.alpha", params.alpha, record.alpha, "spec"),
+        _eq(2, "fine_tune.steps", spec.steps, record.steps, "spec"),
+        _eq(
+            2,
+            "fine_tune.learning_rate_micro",
+            params.learning_rate_micro,
+            record.learning_rate_micro,
+            "spec",
+        ),
+        _eq(2, "fine_tune.modules", ",".join(params.modules), ",".join(record.modules), "spec"),
+    ]
+
+
+def _style_check(spec: GenerationSpec, body: ReceiptBody) -> Check:
+    lora = spec.lora_style
+    if lora is None:
+        style = get_style(spec.style_id).receipt_id() if spec.style_id else None
+        return _eq(2, "style", style, body.style)
+    # The LoRA's sha256 is the runner's own hash of the file the CID names: the CID binds it.
+    shape = f"lora:{lora.lora}:<sha256>:scale={lora.scale_milli}"
+    got = body.style or ""
+    ok = got.startswith(f"lora:{lora.lora}:") and got.endswith(f":scale={lora.scale_milli}")
+    return Check(level=2, name="style", ok=ok, expected=shape, actual=body.style)
 
 
 def _cid_or_error(path: Path) -> str:
@@ -320,14 +403,14 @@ def _provenance(path: Path, delivery: Delivery) -> list[Check]:
         entry = get_entry(spec.model)
         manifest = "0x" + weights_manifest_hash(entry).removeprefix("0x")
         checks.append(_eq(2, "weights_manifest_hash", manifest, body.weights_manifest_hash))
-        style = get_style(spec.style).receipt_id() if spec.style else None
-        checks.append(_eq(2, "style", style, body.style))
+        checks.append(_style_check(spec, body))
         if entry.requires_gpu:
             checks.append(
                 _eq(2, "receipt_device", "cuda", body.environment.device, "the catalog entry")
             )
     except FramecastError as exc:
         checks.append(Check(level=2, name="catalog_entry", ok=False, detail=str(exc)))
+    checks.extend(_fine_tune_checks(path, spec, body))
     if video.is_file():
         checks.extend(_video(video, spec, body.num_frames, body.width, body.height, body.fps))
     return checks

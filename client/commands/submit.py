@@ -18,11 +18,19 @@ from framecast.client.context import (
 from framecast.client.credits import format_fcc, local_time
 from framecast.client.delivery import fetch_and_report, follow_job
 from framecast.client.inputs import UploadOutcome, input_targets, upload_inputs
-from framecast.client.jobs.spec import build_spec, check_input_video, check_replicas
+from framecast.client.jobs.spec import (
+    build_spec,
+    check_input_video,
+    check_replicas,
+    fine_tune_fields,
+    guidance_milli,
+)
 from framecast.client.jobs.submit import default_max_price, submit
 from framecast.client.jobs.views import DELIVERED_STATES
 from framecast.client.quote import ProviderListing
+from framecast.shared.catalog import get_entry
 from framecast.shared.chain.bindings import JobState
+from framecast.shared.errors import FramecastError, SpecError
 from framecast.shared.spec import GenerationSpec
 
 
@@ -30,7 +38,7 @@ def _upload_inputs(
     client: ClientContext, spec: GenerationSpec, job_id: int, listings: list[ProviderListing]
 ) -> list[UploadOutcome]:
     """Post each input of the job to the providers that could claim it (none: no inputs)."""
-    cids = spec.inputs.cids()
+    cids = spec.input_cids()
     if not cids:
         return []
     from framecast.shared.endpoints import is_loopback_url
@@ -43,6 +51,34 @@ def _upload_inputs(
         targets=input_targets(listings, spec.model),
         allow_loopback=is_loopback_url(client.rpc_url),
     )
+
+
+def held_cid(client: ClientContext, value: str, option: str) -> str:
+    """A CID the client's store holds (a file path is added to it first): inputs reach the
+    providers from there, so a CID the client does not hold is refused before signing."""
+    from framecast.shared.ipfs.cid import CID
+    from framecast.shared.ipfs.local import LocalStore
+
+    store = LocalStore(client.settings.blocks)
+    path = Path(value)
+    if path.is_file():
+        return str(store.add_path(path))
+    try:
+        cid = CID.parse(value)
+    except FramecastError:
+        raise SpecError(
+            f"{option} {value!r} is neither a file nor a CID",
+            field=option.lstrip("-"),
+            fix="pass a CID from `framecast dataset pack` / a job's receipt, or a file path",
+        ) from None
+    if not store.has(cid):
+        raise SpecError(
+            f"{option} {value} is not in your store ({client.settings.blocks})",
+            field=option.lstrip("-"),
+            fix="pack the dataset with `framecast dataset pack`, or pass the LoRA file "
+            "(`framecast fetch JOB` saves lora.safetensors)",
+        )
+    return str(cid)
 
 
 def _render_quote(quote: quotes.Quote, replicas: int = 1) -> None:
@@ -100,6 +136,24 @@ def _render_quote(quote: quotes.Quote, replicas: int = 1) -> None:
 )
 @click.option("--style", help="Style preset id from the catalog.")
 @click.option(
+    "--lora",
+    help="Generate with a LoRA: its CID (in your store) or a lora.safetensors file "
+    "(e.g. a fine-tune job's result).",
+)
+@click.option("--lora-scale", help="Scale of --lora, up to 3 decimals (default 1).")
+@click.option(
+    "--dataset",
+    help="Fine-tune on this dataset CID (`framecast dataset pack`); the job trains a LoRA "
+    "and --steps are optimiser steps.",
+)
+@click.option("--rank", type=int, help="Fine-tune: LoRA rank (default: the model's).")
+@click.option("--alpha", type=int, help="Fine-tune: LoRA alpha (default: the model's).")
+@click.option("--learning-rate", help="Fine-tune: learning rate, e.g. 1e-4 (default: the model's).")
+@click.option(
+    "--modules",
+    help="Fine-tune: comma-separated modules to adapt, e.g. to_q,to_v (default: the model's).",
+)
+@click.option(
     "--max-price",
     type=Amount(),
     help="Most to pay per replica, FCC (default: the quote's top); the escrow is this × "
@@ -155,6 +209,13 @@ def command(
     video: Path | None,
     control: Path | None,
     style: str | None,
+    lora: str | None,
+    lora_scale: str | None,
+    dataset: str | None,
+    rank: int | None,
+    alpha: int | None,
+    learning_rate: str | None,
+    modules: str | None,
     max_price: int | None,
     replicas: int,
     perceptual: bool,
@@ -163,8 +224,27 @@ def command(
     wait: bool,
     output: Path | None,
 ) -> None:
-    """Sign and submit a job (inputs: --image, --video, --control); --wait follows it."""
+    """Sign and submit a video job (inputs: --image, --video, --control; or with --dataset
+    a fine-tune job); --wait follows it with a progress bar."""
     check_replicas(replicas, perceptual)  # before anything else touches state
+    fine_tune = None
+    if dataset is not None:
+        fine_tune = fine_tune_fields(
+            get_entry(model),
+            dataset_cid=held_cid(client, dataset, "--dataset"),
+            rank=rank,
+            alpha=alpha,
+            learning_rate=learning_rate,
+            steps=steps,
+            modules=[m.strip() for m in modules.split(",") if m.strip()] if modules else None,
+        )
+    elif any(v is not None for v in (rank, alpha, learning_rate, modules)):
+        raise SpecError(
+            "--rank, --alpha, --learning-rate and --modules are for fine-tune jobs",
+            field="fine_tune",
+            fix="add --dataset CID to fine-tune, or drop them",
+        )
+    lora_cid = held_cid(client, lora, "--lora") if lora is not None else None
     files = {"image": image, "video": video, "control": control}
     cids: dict[str, str] = {}
     if any(files.values()):
@@ -189,6 +269,9 @@ def command(
         image_cid=cids.get("image"),
         video_cid=cids.get("video"),
         control_cid=cids.get("control"),
+        lora_cid=lora_cid,
+        lora_scale_milli=guidance_milli(lora_scale) if lora_scale is not None else 1000,
+        fine_tune=fine_tune,
     )
     for name in ("video", "control"):
         path = files[name]
@@ -240,7 +323,7 @@ def command(
             click.secho(
                 f"  input       {upload.cid} → {upload.provider}: {upload.detail}", fg=color
             )
-        if spec.inputs.cids() and not any(u.ok for u in uploads):
+        if spec.input_cids() and not any(u.ok for u in uploads):
             click.echo(
                 "warning: no provider took the job's inputs; a provider claims only once it "
                 "holds them (from its gateways), else it skips the job: `framecast status "

@@ -33,6 +33,59 @@ def guidance_milli(text: str) -> int:
     return int(milli)
 
 
+def learning_rate_micro(text: str) -> int:
+    """``"1e-4"`` → 100: the learning rate × 10^6, exactly (signed specs hold integers)."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise SpecError(
+            f"learning rate {text!r} is not a number",
+            field="fine_tune.learning_rate_micro",
+            fix="e.g. --learning-rate 1e-4",
+        ) from None
+    micro = value * 1_000_000
+    if not value.is_finite() or micro != micro.to_integral_value() or micro <= 0:
+        raise SpecError(
+            f"learning rate {text!r} must be positive and a whole multiple of 1e-6",
+            field="fine_tune.learning_rate_micro",
+            fix="e.g. --learning-rate 0.0001",
+        )
+    return int(micro)
+
+
+def fine_tune_fields(
+    entry: CatalogEntry,
+    *,
+    dataset_cid: str,
+    rank: int | None = None,
+    alpha: int | None = None,
+    learning_rate: str | None = None,
+    modules: list[str] | None = None,
+    steps: int | None = None,
+) -> dict[str, Any]:
+    """The spec fields of a fine-tune job, the entry's fine-tune defaults filled in."""
+    if entry.fine_tune is None:
+        raise SpecError(
+            f"model {entry.id} cannot be fine-tuned (tasks: {', '.join(entry.tasks)})",
+            field="task",
+            fix="pick a model whose tasks list fine-tune (`framecast models`)",
+        )
+    defaults = entry.fine_tune.defaults
+    return {
+        "task": "fine-tune",
+        "steps": steps if steps is not None else defaults.steps,
+        "inputs": {"dataset": dataset_cid},
+        "fine_tune": {
+            "rank": rank if rank is not None else defaults.rank,
+            "alpha": alpha if alpha is not None else defaults.alpha,
+            "learning_rate_micro": learning_rate_micro(learning_rate)
+            if learning_rate is not None
+            else defaults.learning_rate_micro,
+            "modules": sorted(set(modules)) if modules else list(defaults.modules),
+        },
+    }
+
+
 def build_spec(
     *,
     model: str,
@@ -49,6 +102,9 @@ def build_spec(
     image_cid: str | None = None,
     video_cid: str | None = None,
     control_cid: str | None = None,
+    lora_cid: str | None = None,
+    lora_scale_milli: int = 1000,
+    fine_tune: dict[str, Any] | None = None,
 ) -> tuple[GenerationSpec, CatalogEntry]:
     """The spec the user asked for, catalog defaults filled in, checked against the entry.
 
@@ -57,10 +113,16 @@ def build_spec(
     fixed default would make every "new" video the same.
     """
     entry = get_entry(model)
+    if lora_cid is not None and style is not None:
+        raise SpecError(
+            "--style and --lora are two styles; a job takes one",
+            field="style",
+            fix="drop one of them",
+        )
     fields: dict[str, Any] = {
         "negative_prompt": negative or "",
         "seed": seed if seed is not None else secrets.randbelow(2**32),
-        "style": style,
+        "style": {"lora": lora_cid, "scale_milli": lora_scale_milli} if lora_cid else style,
     }
     inputs = {
         name: cid
@@ -78,6 +140,9 @@ def build_spec(
         "guidance_milli": guidance_milli(guidance) if guidance is not None else None,
     }
     fields.update({k: v for k, v in given.items() if v is not None})
+    if fine_tune is not None:
+        # `fine_tune_fields` output; it fills `steps` (optimiser steps) itself.
+        fields.update(fine_tune)
     if fields["seed"] > MAX_SEED:
         raise SpecError(
             f"seed {fields['seed']} is above {MAX_SEED}", field="seed", fix="use a smaller seed"

@@ -33,7 +33,7 @@ from framecast.runner.families import (
 )
 from framecast.runner.families.call import Call, CallAdapter, StepCallback
 from framecast.runner.inputs import check_prompt_tokens, load_input_image, load_input_video
-from framecast.runner.lora import lora_applied, lora_path
+from framecast.runner.lora import Adapter, adapter_applied, style_adapter
 from framecast.runner.video import to_uint8
 from framecast.shared.catalog import CatalogEntry, Style
 from framecast.shared.catalog.weights import verify_weights
@@ -164,14 +164,20 @@ def generate(
     style: Style | None,
     inputs_dir: str | None,
     on_step: StepCallback,
+    adapter: Adapter | None = None,
 ) -> np.ndarray:
-    """Run the spec; return uint8 frames F×H×W×3. Validates prompts before any GPU work."""
+    """Run the spec; return uint8 frames F×H×W×3. Validates prompts before any GPU work.
+
+    `adapter` is a LoRA to apply for this job (a LoRA by CID, or a fine-tune's sample);
+    a style's own LoRA is found from `style`.
+    """
     prompt, negative = (spec.prompt, spec.negative_prompt)
     if style is not None:
         prompt, negative = style.apply(prompt, negative)
     check_prompt_tokens(model.main, entry, "prompt", prompt)
     check_prompt_tokens(model.main, entry, "negative_prompt", negative)
-    lora = lora_path(model.model_dir, style) if style is not None and style.lora else None
+    if adapter is None and style is not None and style.lora:
+        adapter = style_adapter(model.model_dir, style)
     image = None
     if spec.inputs.image is not None:
         image = load_input_image(inputs_dir, spec.inputs.image, spec.width, spec.height)
@@ -196,10 +202,9 @@ def generate(
         video=video,
     )
     with ExitStack() as stack:
-        if lora is not None:
-            assert style is not None
+        if adapter is not None:
             for pipeline in model.pipelines.values():
-                stack.enter_context(lora_applied(pipeline, lora, style))
+                stack.enter_context(adapter_applied(pipeline, adapter))
         return _run_call(
             model, entry=entry, spec=spec, call=call, generator=generator, on_step=on_step
         )

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from framecast.runner import finetune
 from framecast.runner.environment import describe_environment, pick_device
+from framecast.runner.lora import Adapter, cid_adapter
 from framecast.runner.pipelines import (
     LoadedModel,
     expected_steps,
@@ -29,10 +31,11 @@ from framecast.runner.pipelines import (
     release_memory,
 )
 from framecast.runner.video import encoder_description, frames_digest, write_poster, write_video
-from framecast.shared.catalog import check_spec, get_entry, get_style
+from framecast.shared.catalog import CatalogEntry, check_spec, get_entry, get_style
 from framecast.shared.errors import FramecastError, JobCanceled, SpecError, WeightsInvalid
 from framecast.shared.runner_protocol import (
     CancelMessage,
+    FineTuneOutput,
     RunnerEvent,
     RunOutput,
     RunRequest,
@@ -40,6 +43,7 @@ from framecast.shared.runner_protocol import (
     decode_inbound,
     failed_event,
 )
+from framecast.shared.spec import FINE_TUNE, SpecInputs
 
 log = logging.getLogger("framecast.runner")
 
@@ -121,7 +125,7 @@ class JobRunner:
         job, spec = request.job_id, request.spec
         # Validation first: nothing is loaded or computed for a spec the entry rejects.
         entry = check_spec(spec)
-        style = get_style(spec.style) if spec.style is not None else None
+        style = get_style(spec.style_id) if spec.style_id is not None else None
         if entry.runner != "diffusers":
             raise SpecError(
                 f"model {entry.id} is served by the {entry.runner} image",
@@ -151,6 +155,11 @@ class JobRunner:
                 )
             )
 
+        if spec.task == FINE_TUNE:
+            return self._fine_tune(request, entry, model, emit, metrics, started)
+        adapter = None
+        if spec.lora_style is not None:
+            adapter = cid_adapter(request.inputs_dir, spec.lora_style, model.main.transformer)
         t1 = time.perf_counter()
         frames = generate(
             model,
@@ -159,6 +168,7 @@ class JobRunner:
             style=style,
             inputs_dir=request.inputs_dir,
             on_step=on_step,
+            adapter=adapter,
         )
         metrics["inference_s"] = time.perf_counter() - t1
         if job in self.canceled:
@@ -176,8 +186,120 @@ class JobRunner:
             width=int(frames.shape[2]),
             height=int(frames.shape[1]),
             fps=spec.fps,
-            style=style.receipt_id() if style is not None else None,
+            style=adapter.receipt_id
+            if adapter is not None
+            else (style.receipt_id() if style is not None else None),
             environment=describe_environment(self.device, encoder_description()),
+        )
+        return RunnerEvent(
+            job_id=job, status="succeeded", progress=1.0, output=output, metrics=metrics
+        )
+
+    def _fine_tune(
+        self,
+        request: RunRequest,
+        entry: CatalogEntry,
+        model: LoadedModel,
+        emit: Emit,
+        metrics: dict[str, float],
+        started: float,
+    ) -> RunnerEvent:
+        """Train the LoRA, then sample with it: `lora.safetensors`, `train_log.jsonl`,
+        `video.mp4` and `poster.jpg` in the output directory."""
+        job, spec = request.job_id, request.spec
+        assert entry.fine_tune is not None
+        output_dir = Path(request.output_dir)
+        sample_steps = entry.fine_tune.sample_steps
+        total = spec.steps + sample_steps
+
+        def check_cancel() -> None:
+            if job in self.canceled:
+                raise JobCanceled(f"job {job} was canceled between steps", job_id=job)
+
+        def on_train_step(step: int, loss: float) -> None:
+            check_cancel()
+            emit(
+                RunnerEvent(
+                    job_id=job,
+                    status="processing",
+                    progress=min(step / total, 0.99),
+                    metrics={"step": float(step), "loss": loss},
+                )
+            )
+
+        sampled = 0
+
+        def on_sample_step() -> None:
+            nonlocal sampled
+            check_cancel()
+            sampled += 1
+            emit(
+                RunnerEvent(
+                    job_id=job,
+                    status="processing",
+                    progress=min((spec.steps + sampled) / total, 0.99),
+                    metrics={"step": float(spec.steps + sampled)},
+                )
+            )
+
+        t0 = time.perf_counter()
+        clips = finetune.load_dataset(finetune.dataset_dir(request.inputs_dir, spec), spec, entry)
+        trained = finetune.train_lora(
+            model.main,
+            entry=entry,
+            spec=spec,
+            clips=clips,
+            out_dir=output_dir,
+            device=self.device,
+            on_step=on_train_step,
+        )
+        metrics["train_s"] = time.perf_counter() - t0
+        metrics["steps_per_s"] = spec.steps / max(metrics["train_s"], 1e-9)
+        # The sample is exactly what a text-to-video job naming this LoRA by CID (scale 1)
+        # with the spec's prompt, seed, guidance and the entry's sample_steps produces.
+        sample_spec = spec.model_copy(
+            update={
+                "task": "text-to-video",
+                "steps": sample_steps,
+                "fine_tune": None,
+                "inputs": SpecInputs(),
+            }
+        )
+        adapter = Adapter(path=trained.lora, scale=1.0, label="the trained LoRA", receipt_id="")
+        t1 = time.perf_counter()
+        frames = generate(
+            model,
+            entry=entry,
+            spec=sample_spec,
+            style=None,
+            inputs_dir=None,
+            on_step=on_sample_step,
+            adapter=adapter,
+        )
+        metrics["inference_s"] = time.perf_counter() - t1
+        check_cancel()
+        t2 = time.perf_counter()
+        video_sha = write_video(frames, output_dir / "video.mp4", spec.fps)
+        write_poster(frames, output_dir / "poster.jpg")
+        metrics["encode_s"] = time.perf_counter() - t2
+        metrics["total_s"] = time.perf_counter() - started
+        metrics["steps"] = float(spec.steps)
+        output = RunOutput(
+            video_sha256=video_sha,
+            # The chain's and the replicas' digest slot carries the trained artifact.
+            frames_digest=trained.lora_sha256,
+            num_frames=int(frames.shape[0]),
+            width=int(frames.shape[2]),
+            height=int(frames.shape[1]),
+            fps=spec.fps,
+            environment=describe_environment(self.device, encoder_description()),
+            fine_tune=FineTuneOutput(
+                lora_sha256=trained.lora_sha256,
+                sample_frames_digest=frames_digest(frames),
+                steps=spec.steps,
+                clips=trained.clips,
+                final_loss=trained.losses[-1],
+            ),
         )
         return RunnerEvent(
             job_id=job, status="succeeded", progress=1.0, output=output, metrics=metrics

@@ -153,7 +153,7 @@ def default_spec(model: str, prompt: str, **fields: Any) -> GenerationSpec:
 def check_spec(spec: GenerationSpec) -> CatalogEntry:
     """Validate `spec` against its catalog entry (and style); return the entry."""
     entry = get_entry(spec.model)
-    style = get_style(spec.style) if spec.style is not None else None
+    style = get_style(spec.style_id) if spec.style_id is not None else None
     validate_spec(spec, entry, style)
     return entry
 

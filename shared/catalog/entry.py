@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from framecast.shared.catalog.weights import COMPONENT_DIRS, LORA_DIR
 from framecast.shared.errors import SpecError
-from framecast.shared.spec import TASKS, GenerationSpec, Task
+from framecast.shared.spec import FINE_TUNE, LORA_MODULES, TASKS, GenerationSpec, LoraModule, Task
 
 Revision = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -78,6 +78,43 @@ class LoraAdapter(_Data):
     def _pinned(self) -> LoraAdapter:
         if (self.repo is None or self.revision is None) and self.cid is None:
             raise ValueError("a LoRA needs repo + revision or a cid")
+        return self
+
+
+class FineTuneDefaults(_Data):
+    """What a client fills in for a fine-tune job's fields left out."""
+
+    rank: int = Field(ge=1, description="Default LoRA rank.")
+    alpha: int = Field(ge=1, description="Default LoRA alpha.")
+    steps: int = Field(ge=1, description="Default optimiser steps.")
+    learning_rate_micro: int = Field(ge=1, description="Default learning rate × 10^6.")
+    modules: list[LoraModule] = Field(min_length=1, description="Default adapted modules.")
+
+
+class FineTune(_Data):
+    """``[model.fine_tune]``: how an entry may be fine-tuned (a LoRA on its denoiser).
+
+    Clip size and frame count use the entry's own `frames`/`width`/`height` bounds; the
+    sample video after training is generated with `sample_steps` denoising steps.
+    """
+
+    rank: Bound = Field(description="Allowed LoRA rank.")
+    alpha: Bound = Field(description="Allowed LoRA alpha.")
+    steps: Bound = Field(description="Allowed optimiser steps.")
+    learning_rate_micro: Bound = Field(description="Allowed learning rate × 10^6.")
+    modules: list[LoraModule] = Field(
+        min_length=1, description="Denoiser modules a job may adapt (a subset of LORA_MODULES)."
+    )
+    max_clips: int = Field(ge=1, le=100_000, description="Most clips in a dataset.")
+    max_dataset_bytes: int = Field(ge=1, description="Largest dataset directory, bytes.")
+    sample_steps: int = Field(ge=1, le=500, description="Denoising steps of the sample video.")
+    defaults: FineTuneDefaults = Field(description="Defaults for omitted fields.")
+
+    @model_validator(mode="after")
+    def _known_modules(self) -> FineTune:
+        unknown = set(self.modules) - set(LORA_MODULES)
+        if unknown:
+            raise ValueError(f"fine_tune.modules names unknown modules {sorted(unknown)}")
         return self
 
 
@@ -186,9 +223,14 @@ class CatalogEntry(_Data):
     manifest: dict[str, Sha256Hex] = Field(
         default_factory=dict, description="Weights manifest: file -> sha256 (manifests/ID.json)."
     )
+    fine_tune: FineTune | None = Field(
+        None, description="Fine-tune bounds; set when `tasks` lists `fine-tune`."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CatalogEntry:
+        if (FINE_TUNE in self.tasks) != (self.fine_tune is not None):
+            raise ValueError(f"{self.id}: task fine-tune and [model.fine_tune] go together")
         if self.mode == "long" and (self.segment_frames is None or not self.continuation_pipeline):
             raise ValueError(f"{self.id}: a long entry needs segment_frames and a continuation")
         for task in self.task_inputs:
@@ -244,11 +286,12 @@ def validate_spec(spec: GenerationSpec, entry: CatalogEntry, style: Style | None
             field="task",
             fix="pick one of the model's tasks or another model (`framecast models`)",
         )
+    steps = entry.fine_tune.steps if spec.task == FINE_TUNE and entry.fine_tune else entry.steps
     for field, bound in (
         ("num_frames", entry.frames),
         ("width", entry.width),
         ("height", entry.height),
-        ("steps", entry.steps),
+        ("steps", steps),
         ("fps", entry.fps),
         ("guidance_milli", entry.guidance_milli),
     ):
@@ -271,7 +314,10 @@ def validate_spec(spec: GenerationSpec, entry: CatalogEntry, style: Style | None
             fix=f"use one of {allowed}",
         )
     required: set[str] = set(entry.task_inputs.get(spec.task, []))
-    given = {key for key in ("image", "video", "control") if getattr(spec.inputs, key)}
+    if spec.task == FINE_TUNE:
+        required.add("dataset")
+        _validate_fine_tune(spec, entry)
+    given = {key for key in ("image", "video", "control", "dataset") if getattr(spec.inputs, key)}
     for missing in sorted(required - given):
         raise SpecError(
             f"task {spec.task} on {entry.id} needs inputs.{missing}",
@@ -284,10 +330,16 @@ def validate_spec(spec: GenerationSpec, entry: CatalogEntry, style: Style | None
             field=f"inputs.{unused}",
             fix=f"drop inputs.{unused}; a signed spec must say exactly what runs",
         )
-    if spec.style is not None:
-        if style is None or style.id != spec.style:
+    if spec.lora_style is not None and entry.family not in LORA_FAMILIES:
+        raise SpecError(
+            f"model {entry.id} ({entry.family}) cannot load a LoRA by CID",
+            field="style.lora",
+            fix="use a model of the " + ", ".join(LORA_FAMILIES) + " family, or drop the style",
+        )
+    if spec.style_id is not None:
+        if style is None or style.id != spec.style_id:
             raise SpecError(
-                f"style {spec.style!r} is not in the catalog",
+                f"style {spec.style_id!r} is not in the catalog",
                 field="style",
                 fix="list styles with `framecast models --styles`",
             )
@@ -306,11 +358,50 @@ def validate_spec(spec: GenerationSpec, entry: CatalogEntry, style: Style | None
             )
 
 
+#: Families whose runner pipelines load a LoRA into their denoiser (and can be fine-tuned).
+LORA_FAMILIES: tuple[str, ...] = ("cogvideox",)
+
+
+def _validate_fine_tune(spec: GenerationSpec, entry: CatalogEntry) -> None:
+    bounds = entry.fine_tune
+    params = spec.fine_tune
+    if bounds is None or params is None:  # task not served / field missing: checked before
+        raise SpecError(
+            f"model {entry.id} cannot be fine-tuned", field="task", fix="pick a fine-tunable model"
+        )
+    for field, bound in (
+        ("rank", bounds.rank),
+        ("alpha", bounds.alpha),
+        ("learning_rate_micro", bounds.learning_rate_micro),
+    ):
+        value: int = getattr(params, field)
+        if not bound.allows(value):
+            raise SpecError(
+                f"spec field `fine_tune.{field}` is {value}; model {entry.id} allows "
+                f"{bound.describe()}",
+                field=f"fine_tune.{field}",
+                fix=f"choose a {field} in {bound.describe()}",
+                value=value,
+                min=bound.min,
+                max=bound.max,
+            )
+    refused = sorted(set(params.modules) - set(bounds.modules))
+    if refused:
+        raise SpecError(
+            f"model {entry.id} does not adapt modules {', '.join(refused)}",
+            field="fine_tune.modules",
+            fix="choose among " + ", ".join(bounds.modules),
+        )
+
+
 __all__ = [
+    "LORA_FAMILIES",
     "TASKS",
     "Bound",
     "CatalogEntry",
     "Defaults",
+    "FineTune",
+    "FineTuneDefaults",
     "LoraAdapter",
     "Style",
     "validate_spec",
