@@ -69,6 +69,11 @@ class NodeSettings(BaseSettings):
         default_factory=lambda: ["tiny-cogvideox"],
         description="Catalog ids this node serves; their weights must be present and verified.",
     )
+    memory_profiles: dict[str, str] = Field(
+        default_factory=dict,
+        description='Memory profile to run per model id (e.g. {ltx-video = "model-offload"}); '
+        "unset: the best profile that fits the GPU (`framecast node doctor` shows the choice).",
+    )
     weights_dir: Path = Field(
         default_factory=lambda: framecast_home() / "node" / "weights",
         description="One folder per model id with its weights.",

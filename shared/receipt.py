@@ -48,6 +48,14 @@ class ReceiptEnvironment(BaseModel):
         None, max_length=128, description="Runner image digest (docker runtime)."
     )
     encoder: str = Field(max_length=512, description="Pinned encoder settings.")
+    memory_profile: str | None = Field(
+        None, max_length=32, description="Catalog memory profile the model ran with."
+    )
+    numerics: str | None = Field(
+        None,
+        max_length=64,
+        description="Its numerics class: `reference`, or what changed the frames (`int8`).",
+    )
 
 
 class ReceiptBody(BaseModel):
@@ -81,6 +89,10 @@ class ReceiptBody(BaseModel):
         # Timings are floats; they are rounded to milliseconds and written as integers of
         # ms so the signed body stays float-free and canonical.
         data = self.model_dump(mode="json")
+        # Receipts signed before memory profiles existed hash without these fields.
+        for key in ("memory_profile", "numerics"):
+            if data["environment"].get(key) is None:
+                data["environment"].pop(key, None)
         data["timings"] = {k: round(v * 1000) for k, v in self.timings.items()}
         return keccak(canonical_json(data))
 

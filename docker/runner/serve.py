@@ -60,13 +60,21 @@ class JobRunner:
             self._model is not None
             and self._model.model_dir == request.model_dir
             and self._model.entry_id == entry_id
+            and self._model.profile.name == self._profile_name(request)
         ):
             return self._model, True
         # One model in memory at a time: a GPU rarely fits two, so drop the old one first.
         self._model = None
         release_memory(self.device)
-        self._model = load_model(get_entry(entry_id), request.model_dir, self.device)
+        self._model = load_model(
+            get_entry(entry_id), request.model_dir, self.device, request.memory_profile
+        )
         return self._model, False
+
+    @staticmethod
+    def _profile_name(request: RunRequest) -> str:
+        entry = get_entry(request.spec.model)
+        return request.memory_profile or entry.memory_profiles()[0].name
 
     def execute(self, request: RunRequest, emit: Emit) -> RunnerEvent:
         """Run `request`, emitting progress; return (and emit) its one terminal event."""
@@ -177,7 +185,12 @@ class JobRunner:
             height=int(frames.shape[1]),
             fps=spec.fps,
             style=style.receipt_id() if style is not None else None,
-            environment=describe_environment(self.device, encoder_description()),
+            environment=describe_environment(self.device, encoder_description()).model_copy(
+                update={
+                    "memory_profile": model.profile.name,
+                    "numerics": model.profile.numerics,
+                }
+            ),
         )
         return RunnerEvent(
             job_id=job, status="succeeded", progress=1.0, output=output, metrics=metrics

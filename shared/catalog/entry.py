@@ -137,7 +137,7 @@ class MemoryProfile(_Data):
     @property
     def numerics(self) -> str:
         """The numerics class: `reference`, or what changes the frames (`int8+vae-tiling`)."""
-        parts = [self.quantization] if self.quantization != "none" else []
+        parts: list[str] = [self.quantization] if self.quantization != "none" else []
         if self.vae_tiling:
             parts.append("vae-tiling")
         return "+".join(parts) or "reference"

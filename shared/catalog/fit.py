@@ -82,7 +82,9 @@ def choose_with_numerics(
     return next((p for p in candidates if fits(p, card)), None)
 
 
-def best_card(cards: Sequence[GpuCard], entry: CatalogEntry) -> tuple[GpuCard, MemoryProfile] | None:
+def best_card(
+    cards: Sequence[GpuCard], entry: CatalogEntry
+) -> tuple[GpuCard, MemoryProfile] | None:
     """The card (of a node's) on which `entry` runs its best profile, with that profile.
 
     Earlier profiles are better; among cards giving the same profile, the first card wins.
