@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("framecast.client.commands.deploy", "Deploy the contracts to any EVM chain."),
     "demo": ("framecast.client.commands.demo", "Run the whole market end to end on this machine."),
     "cid": ("framecast.client.commands.cid", "Print the IPFS CID of a file or directory."),
+    "catalog": ("framecast.client.commands.catalog", "Pin catalog entries; fit them onto GPUs."),
     "wallet": ("framecast.client.commands.wallet", "Create, import and list encrypted wallets."),
     "credits": ("framecast.client.commands.credits", "Get, deposit, withdraw and track credits."),
     "submit": ("framecast.client.commands.submit", "Quote, sign and submit a video job."),

@@ -12,6 +12,7 @@ directory under its final name has been verified at least once.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,9 @@ def hub_download(
             # Only what the manifest pins: repos carry extra formats (fp16 copies, .bin).
             allow_patterns=list(files),
             tqdm_class=_forwarding_tqdm(progress),
+            # Read at call time (huggingface_hub reads it once, at import): a mirror or a
+            # local stand-in of the hub set in the environment is honoured.
+            endpoint=os.environ.get("HF_ENDPOINT"),
         )
     except (HfHubHTTPError, OSError) as exc:
         raise StoreUnavailable(
