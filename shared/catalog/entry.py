@@ -158,7 +158,7 @@ class MemoryProfile(_Data):
             parts.append("VAE tiling")
         if self.vae_slicing:
             parts.append("VAE slicing")
-        return ", ".join(parts) or "all on the GPU"
+        return ", ".join(parts) or "no offload, tiling or quantization"
 
 
 class Style(_Data):
