@@ -234,12 +234,21 @@ def check_disk(settings: NodeSettings, entries: Sequence[CatalogEntry]) -> Docto
 
 def check_weights_present(settings: NodeSettings, entries: Sequence[CatalogEntry]) -> DoctorCheck:
     bad = []
+    partial = []
     for entry in entries:
         state = check_weights(entry.id, settings.weights_dir)
-        if state.state != "verified":
-            bad.append(
-                f"{entry.id}: {state.state}" + (f" ({state.problem})" if state.problem else "")
-            )
+        line = f"{entry.id}: {state.state}" + (f" ({state.problem})" if state.problem else "")
+        if state.state == "incomplete":
+            partial.append(line)  # the model runs; jobs naming a style's LoRA would not
+        elif state.state != "verified":
+            bad.append(line)
+    if partial and not bad:
+        return DoctorCheck(
+            "weights",
+            "warn",
+            "; ".join(partial),
+            "pull the model again to fetch its styles' LoRAs (`framecast node models pull`)",
+        )
     if bad:
         return DoctorCheck(
             "weights",
