@@ -31,6 +31,7 @@ from typing import Any
 from framecast.shared.catalog import DATA_DIR, CatalogEntry, read_catalog
 from framecast.shared.catalog.entry import Component
 from framecast.shared.catalog.fit import REFERENCE_CARDS, REFERENCE_SIZES_GB, GpuCard, fit_table
+from framecast.shared.catalog.hub import map_hub_error, transport_errors
 from framecast.shared.errors import ConfigError, StoreUnavailable, UnknownModel, WeightsInvalid
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".h5", ".onnx")
@@ -112,30 +113,10 @@ class HubClient:
         self._token = token
 
     def _guard(self, repo: str, revision: str, call: Callable[[], Any]) -> Any:
-        import httpx
-        from huggingface_hub.errors import (
-            HfHubHTTPError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-
         try:
             return call()
-        except RevisionNotFoundError:
-            raise ConfigError(
-                f"revision {revision!r} does not exist in {repo} on {self.endpoint}",
-                fix="pass a branch, tag or commit the repo has (--revision), e.g. main",
-            ) from None
-        except RepositoryNotFoundError:
-            raise ConfigError(
-                f"repo {repo} does not exist on {self.endpoint} (or is private / gated)",
-                fix="fix the entry's repo in models.toml, or log in (HF_TOKEN) for a gated one",
-            ) from None
-        except (HfHubHTTPError, httpx.HTTPError, OSError) as exc:
-            raise StoreUnavailable(
-                f"the hub at {self.endpoint} failed for {repo}@{revision}: {exc}",
-                fix="check the network (and HF_ENDPOINT) and pin again",
-            ) from None
+        except transport_errors() as exc:
+            raise map_hub_error(exc, repo=repo, revision=revision, endpoint=self.endpoint) from None
 
     def resolve(self, repo: str, revision: str) -> tuple[str, list[str]]:
         """(commit, every file path) of `repo` at `revision`."""

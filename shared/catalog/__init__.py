@@ -87,7 +87,13 @@ def load_catalog() -> Catalog:
 def read_catalog(data_dir: Path) -> Catalog:
     """The catalog in `data_dir` (`models.toml` + `manifests/`): the packaged one, or a copy
     a maintainer pins into (`framecast catalog pin --catalog-dir`)."""
-    data = tomllib.loads((data_dir / "models.toml").read_text(encoding="utf-8"))
+    try:
+        data = tomllib.loads((data_dir / "models.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read the model catalog {data_dir / 'models.toml'}: {exc}",
+            fix="pass the folder holding models.toml and manifests/ (--catalog-dir)",
+        ) from None
     manifests_dir = data_dir / "manifests"
     manifests = {
         path.stem: json.loads(path.read_text(encoding="utf-8"))

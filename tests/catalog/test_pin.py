@@ -187,3 +187,10 @@ def test_set_keys_replaces_or_inserts_within_the_entry_only() -> None:
     assert models["text2video-zero-pose"]["revision"] == "b" * 40
     assert models["text2video-zero-pose"]["components"]["controlnet"]["revision"] == "c" * 40
     assert "revision" not in models["text2video-zero-edge"]["components"]["controlnet"]
+
+
+def test_a_hub_that_does_not_answer_is_one_error_naming_it(catalog_dir: Path) -> None:
+    from framecast.shared.errors import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable, match=r"the hub at http://127.0.0.1:9 failed"):
+        pin("standin-cogvideox", catalog_dir=catalog_dir, hub=HubClient("http://127.0.0.1:9"))
