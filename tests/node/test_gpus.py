@@ -4,6 +4,7 @@ catalog entry gets on described cards, against the real catalog data."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -119,3 +120,25 @@ def test_a_cpu_host_serves_cpu_entries_only_and_never_a_gpu_profile() -> None:
     assert tiny is not None and tiny.card is None and tiny.profile.name == "full"
     assert plan_model(get_entry("tiny-cogvideox"), [], wanted="int8") is None
     assert plan_model(get_entry("cogvideox-2b"), []) is None
+
+
+def test_the_agent_serves_the_configured_models_that_fit_and_logs_the_rest(
+    make_agent: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # This machine has no GPU: the tiny model runs on the CPU, Open-Sora (60 GiB) does not.
+    agent = make_agent(
+        models=["tiny-cogvideox", "open-sora-2.0"],
+        memory_profiles={"tiny-cogvideox": "vae-slicing"},
+    )
+    with caplog.at_level("INFO", logger="framecast.node.agent"):
+        agent.startup()
+    assert list(agent.plans) == ["tiny-cogvideox"]
+    assert agent.plans["tiny-cogvideox"].profile.name == "vae-slicing"
+    assert "not serving: open-sora-2.0 needs at least 60 GiB" in caplog.text
+    assert "serving tiny-cogvideox with memory profile vae-slicing" in caplog.text
+
+
+def test_an_agent_whose_models_fit_nowhere_refuses_to_start(make_agent: Any) -> None:
+    agent = make_agent(models=["open-sora-2.0"])
+    with pytest.raises(ConfigError, match="none of the models this node is configured to serve"):
+        agent.startup()
