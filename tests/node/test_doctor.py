@@ -117,18 +117,27 @@ def test_docker_without_the_nvidia_runtime_is_named(node_settings: NodeSettings)
 
 
 @pytest.mark.docker
-def test_the_real_probe_on_a_daemon_without_nvidia_runtime(
-    docker_client: Any, runner_image: str
-) -> None:
+def test_the_real_probe_on_a_daemon_without_nvidia_runtime(docker_client: Any) -> None:
+    import io
+    import tarfile
+
     from framecast.node.runtime.docker import probe_gpu
 
-    with pytest.raises(PipelineError, match="could not select device driver") as caught:
-        probe_gpu(docker_client, runner_image)
-    assert "GPU support" in caught.value.message
-    leftover = docker_client.containers.list(
-        all=True, filters={"ancestor": runner_image, "status": "created"}
+    # An empty image: the GPU request fails when the daemon picks a device driver, before
+    # anything in the image would run.
+    empty = io.BytesIO()
+    tarfile.open(fileobj=empty, mode="w").close()
+    docker_client.images.client.api.import_image_from_data(
+        empty.getvalue(), repository="framecast-gpu-probe", tag="empty"
     )
-    assert leftover == []
+    image = "framecast-gpu-probe:empty"
+    try:
+        with pytest.raises(PipelineError, match="could not select device driver") as caught:
+            probe_gpu(docker_client, image)
+        assert "GPU support" in caught.value.message
+        assert docker_client.containers.list(all=True, filters={"ancestor": image}) == []
+    finally:
+        docker_client.images.remove(image, force=True)
 
 
 def test_doctor_json_through_the_console_script(
