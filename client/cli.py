@@ -26,6 +26,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("framecast.client.commands.demo", "Run the whole market end to end on this machine."),
     "cid": ("framecast.client.commands.cid", "Print the IPFS CID of a file or directory."),
     "dataset": ("framecast.client.commands.dataset", "Check and pack fine-tune datasets by CID."),
+    "catalog": ("framecast.client.commands.catalog", "Pin catalog entries; fit them onto GPUs."),
     "wallet": ("framecast.client.commands.wallet", "Create, import and list encrypted wallets."),
     "credits": ("framecast.client.commands.credits", "Get, deposit, withdraw and track credits."),
     "submit": ("framecast.client.commands.submit", "Quote, sign and submit a video job."),

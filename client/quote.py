@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from framecast.client.credits import Wei
 from framecast.client.events import DEFAULT_CHUNK_BLOCKS
+from framecast.shared.catalog import get_entry
 from framecast.shared.chain.bindings import Market
 from framecast.shared.chain.history import LogReader, provider_uris
 from framecast.shared.provider_metadata import ProviderOffer, parse_offer
@@ -45,6 +46,10 @@ class Quote(BaseModel):
     )
     endpoints: list[str] = Field(
         default_factory=list, description="Progress endpoints of those providers."
+    )
+    profiles: dict[str, int] = Field(
+        default_factory=dict,
+        description="Memory profile that will run -> how many of those providers run it.",
     )
 
 
@@ -95,4 +100,16 @@ def quote(spec: GenerationSpec, listings: list[ProviderListing]) -> Quote:
         # The slowest advertised provider bounds the wait: any of them may claim.
         expected_seconds=-(-units // min(speeds)) if speeds else None,
         endpoints=[p.offer.endpoint for p in serving if p.offer and p.offer.endpoint],
+        profiles=_profiles(spec.model, serving),
     )
+
+
+def _profiles(model: str, serving: list[ProviderListing]) -> dict[str, int]:
+    """Which memory profile each serving provider says it runs the model with."""
+    default = get_entry(model).memory_profiles()[0].name
+    counts: dict[str, int] = {}
+    for listing in serving:
+        assert listing.offer is not None  # serving
+        name = listing.offer.profiles.get(model, default)
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))

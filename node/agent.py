@@ -25,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from framecast.node.config import NodeSettings
+from framecast.node.gpus import GpuDetector, ModelPlan, detect_gpus, require_plans
 from framecast.node.heads import HeadWatch, ws_url_for
 from framecast.node.inputs import acquire, holds_dag, input_shape_problem
 from framecast.node.intake import EventIntake
@@ -88,6 +89,8 @@ class AgentDeps:
     runtime_name: str
     image_digest: str | None = None
     metrics: NodeMetrics | None = None
+    #: This host's GPUs (`framecast.node.gpus.detect_gpus`; tests describe cards).
+    detect_gpus: GpuDetector = detect_gpus
 
 
 class Agent:
@@ -127,11 +130,31 @@ class Agent:
         #: the first one was missing then).
         self._input_tries: dict[int, tuple[float, str]] = {}
         self.replicas = ReplicaFlow(self, self.intake.reader)
+        #: Model id -> the card and memory profile it runs with (set by `startup`): the
+        #: models this node serves, which are those of `settings.models` that fit.
+        self.plans: dict[str, ModelPlan] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def startup(self) -> None:
-        """Check served models' weights, then reconcile every unfinished job with the chain."""
-        for model in self.settings.models:
+        """Fit the configured models onto this host's GPUs (each gets its best memory profile;
+        one that fits nowhere is not served), check their weights, then reconcile every
+        unfinished job with the chain."""
+        cards = self.d.detect_gpus()
+        self.plans, refused = require_plans(
+            [get_entry(m) for m in self.settings.models], cards, self.settings.memory_profiles
+        )
+        for reason in refused.values():
+            log.warning("not serving: %s", reason)
+        for plan in self.plans.values():
+            log.info(
+                "serving %s with memory profile %s (%s, %g GiB) on %s",
+                plan.model,
+                plan.profile.name,
+                plan.profile.describe(),
+                plan.profile.vram_gb,
+                plan.card.name if plan.card else "the CPU",
+            )
+        for model in self.plans:
             entry = get_entry(model)
             # The full manifest: the base pipeline and its components (a ControlNet) together.
             verify_weights(self.settings.weights_dir / model, entry.full_manifest())
@@ -140,7 +163,7 @@ class Agent:
             "disputed", "failed",
         ):  # fmt: skip
             self.reconcile(job.job_id)
-        log.info("node %s ready: serving %s", self.address, ", ".join(self.settings.models))
+        log.info("node %s ready: serving %s", self.address, ", ".join(self.plans))
 
     def run_forever(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set; transient chain errors back off, never crash.
@@ -303,9 +326,20 @@ class Agent:
             return
         try:
             spec = decode_spec(job.spec)
-            if spec.model not in self.settings.models:
+            plan = self.plans.get(spec.model)
+            if plan is None:
                 self.transition(
                     job, "skipped", reason=f"model {spec.model} not served by this node"
+                )
+                return
+            if job.replicas > 1 and plan.profile.numerics != "reference":
+                # Replicas agree only if they compute the same frames: a replicated job runs
+                # with reference numerics, never tiled or quantized.
+                self.transition(
+                    job,
+                    "skipped",
+                    reason=f"replicated job needs reference numerics; {spec.model} runs "
+                    f"profile {plan.profile.name} ({plan.profile.numerics}) here",
                 )
                 return
             check_spec(spec)
@@ -404,6 +438,10 @@ class Agent:
         return False
 
     # ------------------------------------------------------------------ peers (HTTP)
+    def _profile_of(self, model: str) -> str | None:
+        plan = self.plans.get(model)
+        return plan.profile.name if plan else None
+
     def job_report(self, job_id: int) -> dict[str, object] | None:
         """`/jobs/{id}`: the local state, progress and reason, signed by the provider key."""
         record = self.state.get(job_id)
@@ -550,6 +588,7 @@ class Agent:
             model_dir=str(self.settings.weights_dir / spec.model),
             output_dir=str(out_dir),
             inputs_dir=str(inputs_dir) if inputs_dir else None,
+            memory_profile=self._profile_of(spec.model),
         )
         started = time.time()
         job = self.transition(job, "running", run_started_at=started, progress=0.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import click
 
+from framecast.node.commands.doctor import doctor
 from framecast.node.commands.models import models_group
 from framecast.node.commands.replay import replay
 from framecast.node.commands.run import run
@@ -23,5 +24,5 @@ def node_group() -> None:
     """Provider node agent: init, register, run, status."""
 
 
-for _command in (init, register, run, status, models_group, replay):
+for _command in (init, register, run, status, models_group, replay, doctor):
     node_group.add_command(_command)

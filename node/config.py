@@ -69,6 +69,11 @@ class NodeSettings(BaseSettings):
         default_factory=lambda: ["tiny-cogvideox"],
         description="Catalog ids this node serves; their weights must be present and verified.",
     )
+    memory_profiles: dict[str, str] = Field(
+        default_factory=dict,
+        description='Memory profile to run per model id (e.g. {ltx-video = "model-offload"}); '
+        "unset: the best profile that fits the GPU (`framecast node doctor` shows the choice).",
+    )
     weights_dir: Path = Field(
         default_factory=lambda: framecast_home() / "node" / "weights",
         description="One folder per model id with its weights.",
@@ -310,5 +315,12 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        # An inline table; keys quoted (model ids hold dots).
+        return (
+            "{"
+            + ", ".join(f"{_toml_value(str(k))} = {_toml_value(v)}" for k, v in value.items())
+            + "}"
+        )
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'

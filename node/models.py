@@ -12,6 +12,7 @@ directory under its final name has been verified at least once.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any, Literal, Protocol
 
 from framecast.shared.catalog import Catalog, CatalogEntry, Style, load_catalog
 from framecast.shared.catalog.weights import LORA_DIR, verify_file, verify_weights
-from framecast.shared.errors import PipelineError, StoreUnavailable, UnknownModel, WeightsInvalid
+from framecast.shared.errors import PipelineError, UnknownModel, WeightsInvalid
 from framecast.shared.ipfs.store import ContentStore
 
 #: Called with (files done, files total) while a pull downloads.
@@ -64,7 +65,8 @@ def hub_download(
 ) -> None:
     """`huggingface_hub.snapshot_download` of exactly the pinned files at the pinned commit."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError
+
+    from framecast.shared.catalog.hub import map_hub_error, transport_errors
 
     try:
         snapshot_download(
@@ -74,13 +76,13 @@ def hub_download(
             # Only what the manifest pins: repos carry extra formats (fp16 copies, .bin).
             allow_patterns=list(files),
             tqdm_class=_forwarding_tqdm(progress),
+            # Read at call time (huggingface_hub reads it once, at import): a mirror or a
+            # local stand-in of the hub set in the environment is honoured.
+            endpoint=os.environ.get("HF_ENDPOINT"),
         )
-    except (HfHubHTTPError, OSError) as exc:
-        raise StoreUnavailable(
-            f"downloading {repo}@{revision[:12]} failed: {exc}",
-            fix="check the network and retry `framecast node models pull`; finished files "
-            "are kept and resumed",
-        ) from exc
+    except transport_errors() as exc:
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        raise map_hub_error(exc, repo=repo, revision=revision, endpoint=endpoint) from exc
 
 
 def _forwarding_tqdm(progress: ProgressCallback) -> Any:

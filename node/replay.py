@@ -25,18 +25,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from framecast.node.gpus import GpuDetector, detect_gpus
 from framecast.node.result import receipt_environment
 from framecast.node.runtime.base import ContainerRuntime
-from framecast.shared.catalog import check_spec, weights_manifest_hash
+from framecast.shared.catalog import CatalogEntry, check_spec, weights_manifest_hash
+from framecast.shared.catalog.entry import MemoryProfile
+from framecast.shared.catalog.fit import GpuCard, choose_with_numerics
 from framecast.shared.catalog.weights import verify_weights
 from framecast.shared.chain.bindings import Market
 from framecast.shared.chain.history import read_job
 from framecast.shared.errors import (
     ContentNotFound,
+    PipelineError,
     RunnerFailed,
     VerificationFailed,
     WeightsInvalid,
@@ -45,7 +49,7 @@ from framecast.shared.ipfs.cid import CID
 from framecast.shared.ipfs.dag import is_directory, write_tree
 from framecast.shared.ipfs.retrieve import RetrievalSettings, Retriever
 from framecast.shared.ipfs.store import ContentStore, StoreSettings
-from framecast.shared.receipt import Receipt
+from framecast.shared.receipt import Receipt, ReceiptEnvironment
 from framecast.shared.replay_report import EXACT_FIELDS, ReplayCheck, ReplayReport
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest
 from framecast.shared.similarity import PERCEPTUAL_THRESHOLD, SimilarityReport
@@ -228,6 +232,7 @@ def replay_job(
     compare_python: str = sys.executable,
     timeout_s: float = 3600.0,
     fetch_input: FetchInput | None = None,
+    detect: GpuDetector | None = None,
 ) -> ReplayReport:
     """Re-run job `job_id` through `runtime` and judge the delivery in `result_dir`.
 
@@ -274,6 +279,8 @@ def replay_job(
         )
         raise WeightsInvalid(f"cannot replay {entry.id}: {exc.message}", fix=fix) from None
 
+    profile = replay_profile(entry, body.environment, (detect or detect_gpus)())
+
     work_dir.mkdir(parents=True, exist_ok=True)
     inputs_dir = fetch_inputs(spec, work_dir, fetch_input)
     out_dir = work_dir / "out"
@@ -285,6 +292,7 @@ def replay_job(
         model_dir=str(model_dir),
         output_dir=str(out_dir),
         inputs_dir=str(inputs_dir) if inputs_dir else None,
+        memory_profile=profile.name,
     )
     started = time.perf_counter()
     final = runtime.run(request, job_dir=work_dir, on_event=_log_event, timeout_s=timeout_s)
@@ -304,6 +312,18 @@ def replay_job(
     ]
     if body.weights_manifest_hash != manifest_hash:
         differences.append("weights_manifest_hash")
+    # Receipts from before memory profiles ran the reference numerics.
+    delivered_numerics = delivered_env.numerics or REFERENCE_NUMERICS
+    if delivered_numerics != (replay_env.numerics or REFERENCE_NUMERICS):
+        differences.append("numerics")
+    checks.append(
+        _check(
+            "environment.numerics",
+            delivered_numerics,
+            replay_env.numerics or REFERENCE_NUMERICS,
+            f"profile {delivered_env.memory_profile or 'full'} vs {replay_env.memory_profile}",
+        )
+    )
     checks.extend(
         _check(f"environment.{name}", getattr(delivered_env, name), getattr(replay_env, name))
         for name in EXACT_FIELDS
@@ -381,6 +401,36 @@ def replay_job(
         replay_seconds=seconds,
         result_dir=str(result_dir),
         replay_dir=str(work_dir),
+    )
+
+
+REFERENCE_NUMERICS = "reference"
+
+
+def replay_profile(
+    entry: CatalogEntry, delivered: ReceiptEnvironment, cards: Sequence[GpuCard]
+) -> MemoryProfile:
+    """The memory profile a replay runs: the best one on this host with the delivery's
+    numerics (offload may differ, tiling and quantization may not). Raises `PipelineError`
+    when none fits: a replay in other numerics would judge the hardware, not the provider."""
+    numerics = delivered.numerics or REFERENCE_NUMERICS
+    hosts: list[GpuCard | None] = list(cards) or [None]
+    for card in hosts:
+        profile = choose_with_numerics(entry, card, numerics)
+        if profile is not None:
+            return profile
+    same = [p for p in entry.memory_profiles() if p.numerics == numerics]
+    need = min((p.vram_gb for p in same), default=None)
+    have = ", ".join(f"{c.name} ({c.memory_gib:.1f} GiB)" for c in cards) or "no GPU"
+    raise PipelineError(
+        f"cannot replay {entry.id} like with like: the delivery ran memory profile "
+        f"{delivered.memory_profile or 'full'} (numerics {numerics}), and "
+        + (
+            f"no profile with those numerics fits this host ({have}; they need {need:g} GiB)"
+            if need is not None
+            else "the catalog has no profile with those numerics"
+        ),
+        fix="replay on a node whose GPU fits that profile (`framecast catalog fit`)",
     )
 
 

@@ -103,6 +103,8 @@ def receipt_environment(
         runtime="docker" if runtime == "docker" else "process",
         image_digest=image_digest,
         encoder=env.encoder,
+        memory_profile=env.memory_profile,
+        numerics=env.numerics,
     )
 
 

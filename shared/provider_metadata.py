@@ -56,6 +56,11 @@ class ProviderOffer(BaseModel):
         max_length=256,
         description="Trustless IPFS gateway serving this provider's results.",
     )
+    profiles: dict[ModelIdStr, str] = Field(
+        default_factory=dict,
+        description="Memory profile each model runs with here (catalog profile name); a "
+        "model left out runs its catalog's first profile.",
+    )
 
     def to_uri(self) -> str:
         body = self.model_dump_json(exclude_none=True)

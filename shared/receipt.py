@@ -48,6 +48,14 @@ class ReceiptEnvironment(BaseModel):
         None, max_length=128, description="Runner image digest (docker runtime)."
     )
     encoder: str = Field(max_length=512, description="Pinned encoder settings.")
+    memory_profile: str | None = Field(
+        None, max_length=32, description="Catalog memory profile the model ran with."
+    )
+    numerics: str | None = Field(
+        None,
+        max_length=64,
+        description="Its numerics class: `reference`, or what changed the frames (`int8`).",
+    )
 
 
 class FineTuneRecord(BaseModel):
@@ -110,6 +118,10 @@ class ReceiptBody(BaseModel):
         if data.get("fine_tune") is None:
             # Absent, not null: receipts signed before fine-tuning existed keep their hash.
             data.pop("fine_tune", None)
+        # Receipts signed before memory profiles existed hash without these fields.
+        for key in ("memory_profile", "numerics"):
+            if data["environment"].get(key) is None:
+                data["environment"].pop(key, None)
         data["timings"] = {k: round(v * 1000) for k, v in self.timings.items()}
         return keccak(canonical_json(data))
 

@@ -61,6 +61,11 @@ class RunRequest(_Message):
         max_length=4096,
         description="Directory holding fetched input CIDs, each stored under its CID as name.",
     )
+    memory_profile: str | None = Field(
+        None,
+        max_length=32,
+        description="Catalog memory profile to load the model with (None: the entry's first).",
+    )
 
 
 class CancelMessage(_Message):
@@ -96,6 +101,14 @@ class RunEnvironment(_Message):
     )
     torch_threads: int = Field(ge=1, le=4096, description="torch intra-op threads.")
     encoder: str = Field(max_length=512, description="Pinned encoder settings of video.mp4.")
+    memory_profile: str | None = Field(
+        None, max_length=32, description="Catalog memory profile the model ran with."
+    )
+    numerics: str | None = Field(
+        None,
+        max_length=64,
+        description="Numerics class of that profile (`reference`, `int8`, `vae-tiling`, ...).",
+    )
 
 
 class FineTuneOutput(_Message):

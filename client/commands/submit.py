@@ -97,6 +97,12 @@ def _render_quote(quote: quotes.Quote, replicas: int = 1) -> None:
         f"quote: {quote.providers} provider(s) serve {quote.model}; "
         f"{quote.work_units:,} work units; price {price}; run time {eta}"
     )
+    if quote.profiles:
+        # A profile other than the catalog's first may change the frames (tiled, quantized).
+        click.echo(
+            "memory profile: "
+            + ", ".join(f"{name} ({count} provider(s))" for name, count in quote.profiles.items())
+        )
     if replicas > quote.providers:
         # Each replica needs its own provider: fewer than k can never fill the set.
         click.echo(

@@ -34,8 +34,10 @@ from framecast.runner.families import (
 from framecast.runner.families.call import Call, CallAdapter, StepCallback
 from framecast.runner.inputs import check_prompt_tokens, load_input_image, load_input_video
 from framecast.runner.lora import Adapter, adapter_applied, style_adapter
+from framecast.runner.memory import apply_profile
 from framecast.runner.video import to_uint8
 from framecast.shared.catalog import CatalogEntry, Style
+from framecast.shared.catalog.entry import MemoryProfile
 from framecast.shared.catalog.weights import verify_weights
 from framecast.shared.errors import PipelineError, UnknownModel
 from framecast.shared.spec import GenerationSpec
@@ -68,6 +70,7 @@ class LoadedModel:
     entry_id: str
     model_dir: str
     device: str
+    profile: MemoryProfile
     pipelines: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -107,9 +110,12 @@ def _load_components(entry: CatalogEntry, root: Path, dtype: torch.dtype) -> dic
     return loaded
 
 
-def load_model(entry: CatalogEntry, model_dir: str, device: str) -> LoadedModel:
+def load_model(
+    entry: CatalogEntry, model_dir: str, device: str, profile: str | None = None
+) -> LoadedModel:
     """Verify the weights against the entry's manifest (components included), then
-    `from_pretrained` (offline)."""
+    `from_pretrained` (offline) and place it by memory `profile` (None: the entry's first)."""
+    chosen = entry.profile(profile) if profile is not None else entry.memory_profiles()[0]
     if entry.requires_gpu and device != "cuda":
         raise PipelineError(
             f"model {entry.id} needs a GPU ({entry.vram_gb} GiB VRAM) and this runner has "
@@ -132,13 +138,13 @@ def load_model(entry: CatalogEntry, model_dir: str, device: str) -> LoadedModel:
             "main": (entry.pipeline, root / "t2v"),
             "continuation": (entry.continuation_pipeline, root / "i2v"),
         }
-    loaded = LoadedModel(entry_id=entry.id, model_dir=model_dir, device=device)
+    loaded = LoadedModel(entry_id=entry.id, model_dir=model_dir, device=device, profile=chosen)
     for role, (class_name, path) in parts.items():
         cls = _pipeline_class(class_name)
         pipeline = cls.from_pretrained(
             str(path), dtype=dtype, local_files_only=True, **_null_components(path), **components
         )
-        pipeline.to(device)
+        apply_profile(pipeline, chosen, device, entry_id=entry.id)
         pipeline.set_progress_bar_config(disable=True)
         loaded.pipelines[role] = pipeline
     return loaded

@@ -36,6 +36,7 @@ from framecast.shared.errors import FramecastError, JobCanceled, SpecError, Weig
 from framecast.shared.runner_protocol import (
     CancelMessage,
     FineTuneOutput,
+    RunEnvironment,
     RunnerEvent,
     RunOutput,
     RunRequest,
@@ -64,13 +65,21 @@ class JobRunner:
             self._model is not None
             and self._model.model_dir == request.model_dir
             and self._model.entry_id == entry_id
+            and self._model.profile.name == self._profile_name(request)
         ):
             return self._model, True
         # One model in memory at a time: a GPU rarely fits two, so drop the old one first.
         self._model = None
         release_memory(self.device)
-        self._model = load_model(get_entry(entry_id), request.model_dir, self.device)
+        self._model = load_model(
+            get_entry(entry_id), request.model_dir, self.device, request.memory_profile
+        )
         return self._model, False
+
+    @staticmethod
+    def _profile_name(request: RunRequest) -> str:
+        entry = get_entry(request.spec.model)
+        return request.memory_profile or entry.memory_profiles()[0].name
 
     def execute(self, request: RunRequest, emit: Emit) -> RunnerEvent:
         """Run `request`, emitting progress; return (and emit) its one terminal event."""
@@ -189,10 +198,17 @@ class JobRunner:
             style=adapter.receipt_id
             if adapter is not None
             else (style.receipt_id() if style is not None else None),
-            environment=describe_environment(self.device, encoder_description()),
+            environment=self._environment(model),
         )
         return RunnerEvent(
             job_id=job, status="succeeded", progress=1.0, output=output, metrics=metrics
+        )
+
+    def _environment(self, model: LoadedModel) -> RunEnvironment:
+        # The memory profile is part of the environment: replay and replicas compare like
+        # with like (a tiled or quantized run is its own numerics class).
+        return describe_environment(self.device, encoder_description()).model_copy(
+            update={"memory_profile": model.profile.name, "numerics": model.profile.numerics}
         )
 
     def _fine_tune(
@@ -292,7 +308,7 @@ class JobRunner:
             width=int(frames.shape[2]),
             height=int(frames.shape[1]),
             fps=spec.fps,
-            environment=describe_environment(self.device, encoder_description()),
+            environment=self._environment(model),
             fine_tune=FineTuneOutput(
                 lora_sha256=trained.lora_sha256,
                 sample_frames_digest=frames_digest(frames),

@@ -22,6 +22,7 @@ from framecast.node.commands.options import (
     rpc_url_option,
 )
 from framecast.node.config import NodeSettings, framecast_home, render_toml
+from framecast.node.gpus import GpuDetector
 from framecast.shared.errors import ConfigError
 
 
@@ -134,15 +135,23 @@ def _devnet_setup(settings: NodeSettings, name: str) -> None:
             click.echo(f"built tiny weights for {model} in {target}")
 
 
-def offer_uri(settings: NodeSettings, rpc_url: str) -> str:
-    """The metadata URI clients quote from: models, price, and the node's advertised
-    progress endpoint and gateway (one HTTP server: ``advertise_url``), checked as other
-    hosts will check them (`framecast.shared.endpoints.check_remote_url`)."""
+def offer_uri(settings: NodeSettings, rpc_url: str, detect: GpuDetector | None = None) -> str:
+    """The metadata URI clients quote from: the models that fit this host's GPUs with the
+    memory profile each runs, price, and the node's advertised progress endpoint and
+    gateway (one HTTP server: ``advertise_url``), checked as other hosts will check them
+    (`framecast.shared.endpoints.check_remote_url`)."""
+    from framecast.node.gpus import detect_gpus, require_plans
+    from framecast.shared.catalog import get_entry
     from framecast.shared.provider_metadata import ProviderOffer
 
     base = settings.advertised_url(rpc_url)
+    cards = (detect or detect_gpus)()
+    plans, _refused = require_plans(
+        [get_entry(m) for m in settings.models], cards, settings.memory_profiles
+    )
     return ProviderOffer(
-        models=settings.models,
+        models=list(plans),
+        profiles={m: plan.profile.name for m, plan in plans.items()},
         price_per_unit=settings.min_price_per_unit,
         endpoint=base,
         gateway=base,

@@ -607,3 +607,31 @@ def _catalog_needs_gpu(request: RunRequest) -> bool:
     except UnknownModel:
         return False  # the runner answers it as invalid input, naming the known models
     return bool(entry.requires_gpu)
+
+
+def probe_gpu(client: DockerClient, image: str) -> dict[str, Any]:
+    """Create and start a container of `image` with a GPU device request, as the runtime
+    does, then remove it: `PipelineError` when Docker has no NVIDIA runtime (the daemon's
+    "could not select device driver" answer), other errors mapped by `map_docker_error`.
+
+    Returns the daemon's runtimes (`docker info`), e.g. {"nvidia": ..., "runc": ...}.
+    """
+    with _mapped("read `docker info`"):
+        runtimes: dict[str, Any] = dict(client.info().get("Runtimes") or {})
+    container = None
+    try:
+        with _mapped(f"start a GPU test container of {image}"):
+            container = client.containers.create(
+                image,
+                command=["true"],
+                network_mode="none",
+                device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])],
+            )
+            container.start()
+            container.wait(timeout=60)
+    finally:
+        if container is not None:
+            # A failed GPU start leaves the container in state Created: remove it.
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+    return runtimes

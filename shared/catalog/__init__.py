@@ -81,20 +81,34 @@ def _load(
 @cache
 def load_catalog() -> Catalog:
     """The packaged catalog, parsed and validated once per process."""
-    data = tomllib.loads((DATA_DIR / "models.toml").read_text(encoding="utf-8"))
+    return read_catalog(DATA_DIR)
+
+
+def read_catalog(data_dir: Path) -> Catalog:
+    """The catalog in `data_dir` (`models.toml` + `manifests/`): the packaged one, or a copy
+    a maintainer pins into (`framecast catalog pin --catalog-dir`)."""
+    try:
+        data = tomllib.loads((data_dir / "models.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read the model catalog {data_dir / 'models.toml'}: {exc}",
+            fix="pass the folder holding models.toml and manifests/ (--catalog-dir)",
+        ) from None
+    manifests_dir = data_dir / "manifests"
     manifests = {
         path.stem: json.loads(path.read_text(encoding="utf-8"))
-        for path in sorted(MANIFESTS_DIR.glob("*.json"))
+        for path in sorted(manifests_dir.glob("*.json"))
     }
     component_manifests = {
         (path.parent.name, path.stem): json.loads(path.read_text(encoding="utf-8"))
-        for path in sorted(MANIFESTS_DIR.glob("*/*.json"))
+        for path in sorted(manifests_dir.glob("*/*.json"))
     }
     try:
         return _load(data, manifests, component_manifests)
     except ValidationError as exc:
         raise ConfigError(
-            f"the packaged model catalog is invalid: {exc}", fix="fix shared/catalog/models.toml"
+            f"the model catalog in {data_dir} is invalid: {exc}",
+            fix=f"fix {data_dir / 'models.toml'}",
         ) from None
 
 
@@ -188,6 +202,7 @@ __all__ = [
     "get_style",
     "load_catalog",
     "manifest_path",
+    "read_catalog",
     "validate_spec",
     "weights_manifest_hash",
 ]

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from framecast.shared.catalog.weights import COMPONENT_DIRS, LORA_DIR
-from framecast.shared.errors import SpecError
+from framecast.shared.errors import ConfigError, SpecError
 from framecast.shared.spec import FINE_TUNE, LORA_MODULES, TASKS, GenerationSpec, LoraModule, Task
 
 Revision = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
@@ -146,6 +146,58 @@ class Component(_Data):
         return [prefix + name for name in sorted(self.manifest)]
 
 
+#: Ways to make a model fit a smaller card (docs/protocol.md §4.1). Offloading moves whole
+#: models (``model``), groups of layers (``group``) or single layers (``sequential``) between
+#: CPU and GPU: the same kernels run on the same inputs, so the frames do not change.
+Offload = Literal["none", "model", "group", "sequential"]
+#: torchao weight quantization of the denoiser (transformer / UNet): fewer bytes per weight,
+#: other numerics.
+Quantization = Literal["none", "int8", "fp8"]
+
+
+class MemoryProfile(_Data):
+    """One way to run an entry and the GPU memory it needs (GiB, peak at the default spec).
+
+    An entry lists its profiles best first (fastest, reference numerics); a node runs the
+    first one that fits its card. Profiles that change numerics (VAE tiling blends tiles;
+    quantization changes the weights) form their own environment: `numerics` names it, a
+    receipt records it and replays compare like with like.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$", description="Profile id.")
+    vram_gb: float = Field(ge=0, le=1024, description="Peak GPU memory it needs, GiB.")
+    offload: Offload = Field("none", description="CPU offload: none, model, group, sequential.")
+    vae_tiling: bool = Field(False, description="Decode the VAE in tiles (changes numerics).")
+    vae_slicing: bool = Field(False, description="Decode one batch item at a time (neutral).")
+    quantization: Quantization = Field("none", description="torchao weights of the denoiser.")
+
+    @property
+    def numerics(self) -> str:
+        """The numerics class: `reference`, or what changes the frames (`int8+vae-tiling`)."""
+        parts: list[str] = [self.quantization] if self.quantization != "none" else []
+        if self.vae_tiling:
+            parts.append("vae-tiling")
+        return "+".join(parts) or "reference"
+
+    @property
+    def needs_gpu(self) -> bool:
+        """Offload and quantization only make sense with a CUDA device."""
+        return self.offload != "none" or self.quantization != "none"
+
+    def describe(self) -> str:
+        """One line: what the profile switches on."""
+        parts = []
+        if self.offload != "none":
+            parts.append(f"{self.offload} offload")
+        if self.quantization != "none":
+            parts.append(f"{self.quantization} weights")
+        if self.vae_tiling:
+            parts.append("VAE tiling")
+        if self.vae_slicing:
+            parts.append("VAE slicing")
+        return ", ".join(parts) or "no offload, tiling or quantization"
+
+
 class Style(_Data):
     """A named preset: prompt template, negative prompt, default guidance, optional LoRA."""
 
@@ -226,11 +278,26 @@ class CatalogEntry(_Data):
     fine_tune: FineTune | None = Field(
         None, description="Fine-tune bounds; set when `tasks` lists `fine-tune`."
     )
+    profiles: list[MemoryProfile] = Field(
+        default_factory=list,
+        description="Memory profiles, best first; none declared: one `full` of vram_gb.",
+    )
+    variant: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]{1,16}$",
+        description="diffusers weights variant to pin (`fp16`: *.fp16.safetensors); None: plain.",
+    )
+    weights_bytes: int | None = Field(
+        None, ge=0, description="Total size of the pinned files (written by `catalog pin`)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CatalogEntry:
         if (FINE_TUNE in self.tasks) != (self.fine_tune is not None):
             raise ValueError(f"{self.id}: task fine-tune and [model.fine_tune] go together")
+        names = [p.name for p in self.profiles]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.id}: profile names repeat: {names}")
         if self.mode == "long" and (self.segment_frames is None or not self.continuation_pipeline):
             raise ValueError(f"{self.id}: a long entry needs segment_frames and a continuation")
         for task in self.task_inputs:
@@ -255,6 +322,21 @@ class CatalogEntry(_Data):
         parts: list[tuple[dict[str, str], str | None]] = [(self.manifest, self.revision)]
         parts += [(c.manifest, c.revision) for c in self.components.values()]
         return all(bool(m) and (self.tiny is not None or r is not None) for m, r in parts)
+
+    def memory_profiles(self) -> list[MemoryProfile]:
+        """The declared profiles, or the one implicit `full` profile of `vram_gb`."""
+        return list(self.profiles) or [MemoryProfile(name="full", vram_gb=self.vram_gb)]
+
+    def profile(self, name: str) -> MemoryProfile:
+        """The profile called `name`; `ConfigError` listing the entry's profiles."""
+        for profile in self.memory_profiles():
+            if profile.name == name:
+                return profile
+        known = ", ".join(p.name for p in self.memory_profiles())
+        raise ConfigError(
+            f"model {self.id} has no memory profile {name!r}; it has {known}",
+            fix="use one of the listed profiles",
+        )
 
     def component_dir(self, role: ComponentRole) -> str:
         """The folder of component `role` inside the model directory."""
@@ -403,6 +485,7 @@ __all__ = [
     "FineTune",
     "FineTuneDefaults",
     "LoraAdapter",
+    "MemoryProfile",
     "Style",
     "validate_spec",
 ]

@@ -68,13 +68,16 @@ class Provider:
         self.runtime = ProcessRuntime(log_dir=root / "runner")
         self._next = 1
 
-    def deliver(self, spec: GenerationSpec, *, ran: GenerationSpec | None = None) -> Delivery:
-        """Run `ran` (default: `spec`) and sign a receipt that says it ran `spec`."""
+    def deliver(
+        self, spec: GenerationSpec, *, ran: GenerationSpec | None = None, profile: str | None = None
+    ) -> Delivery:
+        """Run `ran` (default: `spec`) with memory `profile` (default: the entry's first) and
+        sign a receipt that says it ran `spec`."""
         job_id, self._next = self._next, self._next + 1
         job_dir = self.root / f"job-{job_id}"
         request = make_request(
             job_dir, self.weights_root / spec.model, ran or spec, f"provider-{job_id}"
-        )
+        ).model_copy(update={"memory_profile": profile})
         terminal = self.runtime.run(request, job_dir=job_dir, on_event=lambda _e: None,
                                     timeout_s=120)  # fmt: skip
         assert terminal.status == "succeeded" and terminal.output is not None, terminal

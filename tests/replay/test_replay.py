@@ -10,7 +10,7 @@ import pytest
 
 from framecast.node.replay import replay_job
 from framecast.node.runtime.process import ProcessRuntime
-from framecast.shared.errors import WeightsInvalid
+from framecast.shared.errors import PipelineError, WeightsInvalid
 from framecast.shared.replay_report import ReplayReport
 from tests.replay.conftest import Delivery, Provider, reencode, resign
 from tests.runtime.conformance import tiny_spec
@@ -129,3 +129,41 @@ def test_missing_weights_say_how_to_build_them(provider: Provider, tmp_path: Pat
     with pytest.raises(WeightsInvalid) as raised:
         replay(delivery, tmp_path, tmp_path / "no-weights")
     assert raised.value.fix is not None and "tiny build --family cogvideox" in raised.value.fix
+
+
+def test_a_delivery_in_a_tiled_profile_is_replayed_in_the_same_numerics(
+    provider: Provider, weights_root: Path, tmp_path: Path
+) -> None:
+    delivery = provider.deliver(tiny_spec(seed=5), profile="vae-tiling")
+    env = delivery.receipt.body.environment
+    assert (env.memory_profile, env.numerics) == ("vae-tiling", "vae-tiling")
+    report, _ = replay(delivery, tmp_path, weights_root)
+    assert report.replay_environment.numerics == "vae-tiling"
+    assert report.verdict == "exact" and report.exact_expected, report.reason
+    assert next(c for c in report.checks if c.name == "environment.numerics").ok
+
+
+def test_a_delivery_whose_numerics_this_host_cannot_run_is_refused_not_judged(
+    provider: Provider, weights_root: Path, tmp_path: Path
+) -> None:
+    # int8 weights need a CUDA device: a CPU replay would compare other numerics.
+    delivery = copy_delivery(provider.deliver(tiny_spec(seed=6)), tmp_path)
+    env = delivery.receipt.body.environment.model_copy(
+        update={"memory_profile": "int8", "numerics": "int8"}
+    )
+    resign(delivery, environment=env)
+    with pytest.raises(PipelineError, match=r"cannot replay tiny-cogvideox like with like.*int8"):
+        replay(delivery, tmp_path, weights_root)
+
+
+def test_a_receipt_from_before_memory_profiles_replays_as_reference_numerics(
+    provider: Provider, weights_root: Path, tmp_path: Path
+) -> None:
+    delivery = copy_delivery(provider.deliver(tiny_spec(seed=8)), tmp_path)
+    env = delivery.receipt.body.environment.model_copy(
+        update={"memory_profile": None, "numerics": None}
+    )
+    receipt = resign(delivery, environment=env)
+    assert b"numerics" not in receipt.body.model_dump_json(exclude_none=True).encode()
+    report, _ = replay(delivery, tmp_path, weights_root)
+    assert report.verdict == "exact" and report.exact_expected, report.reason
