@@ -32,7 +32,7 @@ from framecast.node.metrics import NodeMetrics
 from framecast.node.replay import fetch_inputs, read_chain_job, store_fetcher
 from framecast.node.replicas import ReplicaFlow
 from framecast.node.result import pin_result, write_receipt
-from framecast.node.runtime.base import ContainerRuntime
+from framecast.node.runtime.base import Capacity, ContainerRuntime
 from framecast.node.state import BUSY, JobRecord, StateStore
 from framecast.shared.catalog import check_spec, get_entry
 from framecast.shared.catalog.weights import verify_weights
@@ -86,6 +86,8 @@ class AgentDeps:
     runtime_name: str
     image_digest: str | None = None
     metrics: NodeMetrics | None = None
+    #: The cluster's live capacity (runtime = ray); None: `gpu_slots` static slots.
+    capacity: Capacity | None = None
 
 
 class Agent:
@@ -105,7 +107,8 @@ class Agent:
             confirmations=self.settings.confirmations,
             chunk=self.settings.backfill_chunk,
         )
-        self._pool = ThreadPoolExecutor(self.settings.gpu_slots, thread_name_prefix="slot")
+        workers = deps.capacity.max_jobs if deps.capacity is not None else self.settings.gpu_slots
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="slot")
         self._idle_runtimes: list[ContainerRuntime] = []
         self._all_runtimes: list[ContainerRuntime] = []
         self._runtime_lock = threading.Lock()
@@ -124,6 +127,11 @@ class Agent:
         """Check served models' weights, then reconcile every unfinished job with the chain."""
         for model in self.settings.models:
             entry = get_entry(model)
+            if self.d.capacity is not None and not (self.settings.weights_dir / model).exists():
+                # On a cluster the workers hold the weights; each runner verifies them
+                # against the same manifest before it loads them.
+                log.info("model %s: weights on the cluster's workers", model)
+                continue
             # The full manifest: the base pipeline and its components (a ControlNet) together.
             verify_weights(self.settings.weights_dir / model, entry.full_manifest())
         for job in self.state.in_states(
@@ -308,7 +316,16 @@ class Agent:
             return
         if not self._inputs_ready(job, spec):
             return  # waiting for an upload or a gateway; or skipped (never claimed)
-        if len(self.state.in_states(*BUSY)) >= self.settings.gpu_slots:
+        if self.d.capacity is not None:
+            why = self.d.capacity.unservable(spec.model)
+            if why is not None:
+                self.transition(job, "skipped", reason=f"no worker can host {spec.model}: {why}")
+                return
+            placed = self.d.capacity.leased()
+            pending = sum(1 for j in self.state.in_states(*BUSY) if str(j.job_id) not in placed)
+            if self.d.capacity.free_slots(spec.model, pending) <= 0:
+                return  # the cluster is full now: look again next round
+        elif len(self.state.in_states(*BUSY)) >= self.settings.gpu_slots:
             return  # all slots busy: look again next round
         if job.replicas > 1 and len(self.state.in_states("waiting")) >= self.settings.gpu_slots:
             # Waiting replicas hold no slot, but they all may fill at once: cap them too.

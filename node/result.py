@@ -74,9 +74,10 @@ def receipt_environment(
         torch=env.torch,
         diffusers=env.diffusers,
         transformers=env.transformers,
-        runtime="docker" if runtime == "docker" else "process",
+        runtime=runtime if runtime in ("docker", "ray") else "process",  # type: ignore[arg-type]
         image_digest=image_digest,
         encoder=env.encoder,
+        context_parallel=env.context_parallel,
     )
 
 

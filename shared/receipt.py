@@ -43,11 +43,20 @@ class ReceiptEnvironment(BaseModel):
     torch: str = Field(max_length=64)
     diffusers: str = Field(max_length=64)
     transformers: str = Field(max_length=64)
-    runtime: Literal["process", "docker"] = Field(description="How the runner was isolated.")
+    runtime: Literal["process", "docker", "ray"] = Field(
+        description="How the runner was run: a local process, a container, a Ray actor."
+    )
     image_digest: str | None = Field(
         None, max_length=128, description="Runner image digest (docker runtime)."
     )
     encoder: str = Field(max_length=512, description="Pinned encoder settings.")
+    context_parallel: int | None = Field(
+        None,
+        ge=2,
+        le=16,
+        description="GPUs one job ran over (context parallelism); None: one device. Left out "
+        "of the signed body when None, so receipts from before the field hash as they did.",
+    )
 
 
 class ReceiptBody(BaseModel):
@@ -81,6 +90,8 @@ class ReceiptBody(BaseModel):
         # Timings are floats; they are rounded to milliseconds and written as integers of
         # ms so the signed body stays float-free and canonical.
         data = self.model_dump(mode="json")
+        if data["environment"].get("context_parallel") is None:
+            data["environment"].pop("context_parallel", None)
         data["timings"] = {k: round(v * 1000) for k, v in self.timings.items()}
         return keccak(canonical_json(data))
 

@@ -72,6 +72,26 @@ class ContainerRuntime(Protocol):
         ...
 
 
+@runtime_checkable
+class Capacity(Protocol):
+    """Where jobs run on a cluster whose size changes (the Ray runtime): what it can take
+    now, asked before each claim, instead of a static `gpu_slots`."""
+
+    max_jobs: int
+
+    def unservable(self, model: str) -> str | None:
+        """Why no worker can ever host `model` now (never claim it); None if one can."""
+        ...
+
+    def free_slots(self, model: str, pending: int = 0) -> int:
+        """Jobs of `model` that could start now, less `pending` claimed but not placed."""
+        ...
+
+    def leased(self) -> set[str]:
+        """Job ids placed on a worker now."""
+        ...
+
+
 def terminal_from_exit(
     job_id: str, exit_code: int | None, *, oom_killed: bool = False, stderr_tail: str = ""
 ) -> RunnerEvent:

@@ -29,6 +29,22 @@ from framecast.shared.runner_protocol import RunnerEvent, RunRequest, ShutdownMe
 log = logging.getLogger(__name__)
 
 
+def _die_with_parent() -> None:
+    """In the runner child before exec: SIGKILL it when the thread that started it dies.
+
+    A Ray actor hosting a runner can be killed with -9 (or its host stopped); without this
+    its runner would finish the abandoned job on the GPU the retried job needs. Linux only
+    (prctl PR_SET_PDEATHSIG); elsewhere the runner exits at its stdin's EOF after the job.
+    """
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class ProcessRuntime:
     """`ContainerRuntime` running `sys.executable -m framecast.runner serve`."""
 
@@ -41,8 +57,10 @@ class ProcessRuntime:
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         cancel_grace_s: float = 10.0,
+        die_with_parent: bool = False,
     ) -> None:
         self._python = python
+        self._die_with_parent = die_with_parent
         self._env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
         self._log_dir = log_dir
         self._cancel_grace_s = cancel_grace_s
@@ -69,6 +87,7 @@ class ProcessRuntime:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=self._env,
+                preexec_fn=_die_with_parent if self._die_with_parent else None,
             )
         except OSError as exc:
             raise RuntimeUnavailable(
