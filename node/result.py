@@ -74,7 +74,7 @@ def receipt_environment(
         torch=env.torch,
         diffusers=env.diffusers,
         transformers=env.transformers,
-        runtime=runtime if runtime in ("docker", "ray") else "process",  # type: ignore[arg-type]
+        runtime=runtime if runtime in ("docker", "ray") else "process",
         image_digest=image_digest,
         encoder=env.encoder,
         context_parallel=env.context_parallel,

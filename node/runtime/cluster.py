@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field
 
 from framecast.node.runtime.base import EventCallback, canceled_event, timeout_event
 from framecast.shared.catalog import get_entry
-from framecast.shared.errors import ClusterUnavailable, ConfigError
+from framecast.shared.errors import ClusterUnavailable, ConfigError, FramecastError
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest, failed_event
 
 log = logging.getLogger(__name__)
@@ -323,11 +323,11 @@ class RayCluster:
             from ray._private.state import state as _state
 
             # Ray's public API gives only cluster totals; per host we need what is free.
-            per_node: dict[str, dict[str, float]] = _state.available_resources_per_node()
+            per_node: dict[str, dict[str, float]] = _state.available_resources_per_node()  # type: ignore[no-untyped-call]
         except (ImportError, AttributeError):  # a Ray without it: count our actors only
             per_node = {}
         views = []
-        for node in ray.nodes():
+        for node in ray.nodes():  # type: ignore[no-untyped-call]
             if not node.get("Alive"):
                 continue
             total = node.get("Resources", {})
@@ -369,9 +369,7 @@ class RayCluster:
             hosts = self.hosts()
             if self._eligible(model, hosts):
                 return None
-        seen = ", ".join(
-            f"{h.address}: {h.gpus:g}×{h.vram_per_gpu_gb or '?'} GiB" for h in hosts
-        )
+        seen = ", ".join(f"{h.address}: {h.gpus:g}×{h.vram_per_gpu_gb or '?'} GiB" for h in hosts)
         return (
             f"no host of the Ray cluster has {entry.gpus_per_job} × {self.gpu_resource} with "
             f"≥ {entry.vram_per_gpu_gb} GiB each (hosts: {seen or 'none with a GPU'})"
@@ -433,12 +431,12 @@ class RayCluster:
                     continue
                 self._placing[target.node_id] = self._placing.get(target.node_id, 0) + degree
             try:
-                actor = self._start(model, target, degree, job_id, deadline)
+                started = self._start(model, target, degree, job_id, deadline)
             finally:
                 with self._cond:
                     self._placing[target.node_id] -= degree
-            if actor is not None:
-                return actor
+            if started is not None:
+                return started
         return None
 
     def _evict(self, node_id: str, keep_model: str) -> None:
@@ -464,8 +462,8 @@ class RayCluster:
             resources[self.gpu_resource] = degree
         if host.vram_per_gpu_gb:
             resources[VRAM_RESOURCE] = host.vram_per_gpu_gb * degree  # whole cards
-        remote_cls = ray.remote(RunnerHost)
-        handle = remote_cls.options(  # type: ignore[attr-defined]
+        remote_cls: Any = ray.remote(RunnerHost)
+        handle = remote_cls.options(
             name=name,
             num_cpus=self.actor_cpus,
             num_gpus=num_gpus,
@@ -564,7 +562,9 @@ class RayCluster:
             parts = name.split("/")
             if len(parts) != 4 or parts[0] != ACTOR_PREFIX or name in mine:
                 continue
-            views.append(ActorView(name=name, model=parts[1], node_id=parts[2], gpus=0, busy_job=None))
+            views.append(
+                ActorView(name=name, model=parts[1], node_id=parts[2], gpus=0, busy_job=None)
+            )
         return views
 
 
@@ -605,12 +605,21 @@ class RayRuntime:
         self._cancel.clear()
         deadline = time.monotonic() + timeout_s
         try:
+            get_entry(request.spec.model)
+        except FramecastError as exc:
+            # Placement needs the entry; the runner would refuse the same way (invalid_input).
+            event = failed_event(job, "invalid_input", exc.message, exc.fix)
+            on_event(event)
+            self._current = None
+            return event
+        try:
             job_dir.mkdir(parents=True, exist_ok=True)
             inputs = _read_inputs(request.inputs_dir)
             remote = request.model_copy(update={"model_dir": self.cluster.model_dir(request)})
             while True:
                 actor = self.cluster.acquire(request.spec.model, job, deadline, self._cancel)
                 if actor is None:
+                    why = self.cluster.unservable(request.spec.model) or "all GPUs busy"
                     event = (
                         canceled_event(job)
                         if self._cancel.is_set()
@@ -618,15 +627,16 @@ class RayRuntime:
                             job,
                             "crash",
                             f"no Ray actor could take job {job} within its budget "
-                            f"(cluster at {self.cluster.address}: {self.cluster.unservable(request.spec.model) or 'all GPUs busy'})",
+                            f"(cluster at {self.cluster.address}: {why})",
                             fix="add GPUs to the cluster; the node releases the job",
                         )
                     )
                     on_event(event)
                     return event
-                lost, event = self._drive(actor, remote, request, inputs, on_event, deadline)
+                lost, ended = self._drive(actor, remote, request, inputs, on_event, deadline)
                 if lost is None:
-                    assert event is not None
+                    assert ended is not None
+                    event = ended
                     healthy = event.error is None or event.error.kind in (
                         "invalid_input",
                         "weights",
@@ -637,7 +647,9 @@ class RayRuntime:
                     return event
                 self.cluster.release(actor, healthy=False)
                 self.retries += 1
-                log.warning("job %s: actor %s lost (%s); retrying on another", job, actor.name, lost)
+                log.warning(
+                    "job %s: actor %s lost (%s); retrying on another", job, actor.name, lost
+                )
         finally:
             self._current = None
 
@@ -709,15 +721,18 @@ class RayRuntime:
                 on_event(event)
                 return None, event
             elif isinstance(item, Exception):
-                if terminal is not None and (terminal.status != "succeeded" or terminal.output is None):
+                if terminal is not None and (
+                    terminal.status != "succeeded" or terminal.output is None
+                ):
                     return None, terminal  # it had answered; the stream broke after
                 return _first_line(item), None
             elif item is done:
                 if terminal is None:
                     return "the actor's stream ended without a terminal event", None
-                if terminal.status == "succeeded" and not (
-                    Path(request.output_dir) / "video.mp4"
-                ).exists():
+                if (
+                    terminal.status == "succeeded"
+                    and not (Path(request.output_dir) / "video.mp4").exists()
+                ):
                     return "the result files did not arrive", None
                 return None, terminal
 
@@ -749,7 +764,10 @@ def _reload_auth_settings() -> None:
     """Make an already imported Ray see the RAY_AUTH_* variables just set (it caches its
     config and token at import); private hooks, so a Ray without them is left alone."""
     try:
-        from ray._raylet import AuthenticationTokenLoader, Config
+        from ray._raylet import (  # type: ignore[attr-defined]
+            AuthenticationTokenLoader,
+            Config,
+        )
 
         Config.initialize("")
         AuthenticationTokenLoader.instance().reset_cache()

@@ -29,22 +29,6 @@ from framecast.shared.runner_protocol import RunnerEvent, RunRequest, ShutdownMe
 log = logging.getLogger(__name__)
 
 
-def _die_with_parent() -> None:
-    """In the runner child before exec: SIGKILL it when the thread that started it dies.
-
-    A Ray actor hosting a runner can be killed with -9 (or its host stopped); without this
-    its runner would finish the abandoned job on the GPU the retried job needs. Linux only
-    (prctl PR_SET_PDEATHSIG); elsewhere the runner exits at its stdin's EOF after the job.
-    """
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 class ProcessRuntime:
     """`ContainerRuntime` running `sys.executable -m framecast.runner serve`."""
 
@@ -60,8 +44,11 @@ class ProcessRuntime:
         die_with_parent: bool = False,
     ) -> None:
         self._python = python
-        self._die_with_parent = die_with_parent
         self._env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+        if die_with_parent:
+            # The runner ties its life to this process (a Ray actor killed with -9 must
+            # not leave it computing on the GPU): docker/runner/__main__.py.
+            self._env["FRAMECAST_RUNNER_PARENT_PID"] = str(os.getpid())
         self._log_dir = log_dir
         self._cancel_grace_s = cancel_grace_s
         self._proc: subprocess.Popen[bytes] | None = None
@@ -87,7 +74,6 @@ class ProcessRuntime:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=self._env,
-                preexec_fn=_die_with_parent if self._die_with_parent else None,
             )
         except OSError as exc:
             raise RuntimeUnavailable(

@@ -8,6 +8,7 @@ group id; nothing is found by name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -60,7 +61,9 @@ class RayTestCluster:
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         }
 
-    def _spawn(self, args: list[str], log_name: str, prefix: list[str] | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, args: list[str], log_name: str, prefix: list[str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.root / log_name).open("ab")
         try:
             return subprocess.Popen(
@@ -89,8 +92,13 @@ class RayTestCluster:
         self._wait_hosts(1)
 
     def add_worker(
-        self, gpus: int = 1, card_gb: int = CARD_GB, *, prefix: list[str] | None = None,
-        node_ip: str = "127.0.0.1", wait: bool = True,
+        self,
+        gpus: int = 1,
+        card_gb: int = CARD_GB,
+        *,
+        prefix: list[str] | None = None,
+        node_ip: str = "127.0.0.1",
+        wait: bool = True,
     ) -> subprocess.Popen[bytes]:
         resources = f'{{"{FAKE_GPU}": {gpus}, "vram_gb": {gpus * card_gb}}}'
         index = len(self.workers)
@@ -113,7 +121,11 @@ class RayTestCluster:
     def alive_hosts(self) -> int:
         out = subprocess.run(
             [sys.executable, "-c", _COUNT_HOSTS, self.address],
-            env=self.env(), capture_output=True, text=True, timeout=60,
+            env=self.env(),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         return int(out.stdout.strip() or 0)
 
@@ -140,8 +152,6 @@ class RayTestCluster:
 
 
 def _end_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    if proc.poll() is not None and sig == signal.SIGTERM:
-        pass
     try:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
@@ -153,10 +163,8 @@ def _end_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         proc.wait(timeout=10)
     # `ray start --block` stops its children on SIGTERM; SIGKILL leftovers of the group.
     time.sleep(0.5)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 _COUNT_HOSTS = """

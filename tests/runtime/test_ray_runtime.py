@@ -70,7 +70,9 @@ class TestRayRuntime(RuntimeConformance):
         runtime.close()
 
 
-def _run(runtime: object, tmp_path: Path, model_dir: Path, job_id: str, **kw: object) -> RunnerEvent:
+def _run(
+    runtime: object, tmp_path: Path, model_dir: Path, job_id: str, **kw: object
+) -> RunnerEvent:
     from framecast.node.runtime.cluster import RayRuntime
 
     assert isinstance(runtime, RayRuntime)
@@ -119,7 +121,11 @@ def test_two_jobs_run_at_once_on_two_workers(
                 hosts[f"par-{i}"] = described["node_id"]
 
         results[f"par-{i}"] = _run(
-            runtimes[i], tmp_path, tiny_cogvideox_dir, f"par-{i}", spec={"steps": 20},
+            runtimes[i],
+            tmp_path,
+            tiny_cogvideox_dir,
+            f"par-{i}",
+            spec={"steps": 20},
             on_event=on_event,
         )
 
@@ -154,7 +160,11 @@ def test_killed_actor_process_is_retried_on_another_actor(
 
     reference = _run(runtime, tmp_path, tiny_cogvideox_dir, "ref-kill")
     terminal = _run(
-        runtime, tmp_path, tiny_cogvideox_dir, "kill-actor", spec={"steps": 20},
+        runtime,
+        tmp_path,
+        tiny_cogvideox_dir,
+        "kill-actor",
+        spec={"steps": 20},
         on_event=kill_on_first_step,
     )
     runtime.close()
@@ -191,7 +201,11 @@ def test_oom_killed_runner_fails_cleanly_and_the_actor_is_replaced(
             os.kill(int(described["runner_pid"]), signal.SIGKILL)  # the kernel OOM killer's kill
 
     terminal = _run(
-        runtime, tmp_path, tiny_cogvideox_dir, "oom-job", spec={"steps": 20},
+        runtime,
+        tmp_path,
+        tiny_cogvideox_dir,
+        "oom-job",
+        spec={"steps": 20},
         on_event=oom_on_first_step,
     )
     assert terminal.status == "failed" and terminal.error is not None
@@ -224,7 +238,11 @@ def test_stopped_worker_host_mid_job_is_retried_and_capacity_shrinks(
 
     started = time.monotonic()
     terminal = _run(
-        runtime, tmp_path, tiny_cogvideox_dir, "stop-host", spec={"steps": 30},
+        runtime,
+        tmp_path,
+        tiny_cogvideox_dir,
+        "stop-host",
+        spec={"steps": 30},
         on_event=stop_host_on_first_step,
     )
     recovered = time.monotonic() - started
@@ -269,7 +287,11 @@ def _connect(address: str, token_file: Path | None, env: dict[str, str] | None =
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
     out = subprocess.run(
         [sys.executable, "-c", _CONNECT, address, str(token_file or "")],
-        capture_output=True, text=True, timeout=120, env={**clean, **(env or {})},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean, **(env or {})},
     )
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-500:]
 
