@@ -87,7 +87,8 @@ def throughput(
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    cluster._views += lanes  # the views share the bench's pool; keep it open
+    for _ in views:  # the views share the bench's pool: keep it open
+        cluster.hold()
     for view in views:
         view.close()
     return jobs / elapsed * 60
@@ -95,7 +96,7 @@ def throughput(
 
 def recovery(cluster: RayCluster, root: Path, model: Path) -> tuple[float, float]:
     view = cluster.runtime()
-    cluster._views += 1
+    cluster.hold()
     marks: dict[str, float] = {}
     job_id = "recover"
 
@@ -161,7 +162,7 @@ def main() -> int:
             )
             cluster.connect()
             one = cluster.runtime()
-            cluster._views += 1
+            cluster.hold()
             run_one(one, root, model, "ray-cold")
             ray_s = [run_one(one, root, model, f"r{i}") for i in range(args.warm_runs)]
             one.close()

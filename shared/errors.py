@@ -32,8 +32,7 @@ node catch these types only, and the CLI turns any of them into one red line.
     │   ├── OutOfMemory                  the GPU (or container) ran out of memory
     │   ├── RunnerFailed                 the runner crashed, timed out or was cancelled
     │   └── JobCanceled                  the node asked the runner to stop a job
-    ├── RuntimeUnavailable               the container runtime (Docker daemon) is not there
-    │   └── ClusterUnavailable           the Ray cluster is unreachable or refuses the token
+    ├── RuntimeUnavailable               the runtime (Docker daemon, Ray cluster) is not there
     ├── RequestRefused                   our HTTP server (gateway, input upload) refuses a request
     └── NodeError                        provider agent state problems
 """
@@ -277,15 +276,9 @@ class JobCanceled(PipelineError):
 
 
 class RuntimeUnavailable(FramecastError):
-    """The container runtime (Docker daemon) is not reachable."""
+    """The runtime (Docker daemon, Ray cluster) is not reachable."""
 
     default_fix = 'start Docker, or run the node with `runtime = "process"`'
-
-
-class ClusterUnavailable(RuntimeUnavailable):
-    """The Ray cluster at `ray_address` cannot be reached, or it refuses our token."""
-
-    default_fix = "start the cluster (`ray start --head`) or fix ray_address in the node config"
 
 
 class RequestRefused(FramecastError):

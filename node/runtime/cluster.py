@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field
 
 from framecast.node.runtime.base import EventCallback, canceled_event, timeout_event
 from framecast.shared.catalog import get_entry
-from framecast.shared.errors import ClusterUnavailable, ConfigError, FramecastError
+from framecast.shared.errors import ConfigError, FramecastError, RuntimeUnavailable
 from framecast.shared.runner_protocol import RunnerEvent, RunRequest, failed_event
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ class RayCluster:
             # ray.init retries an absent GCS for minutes: ask the socket first.
             socket.create_connection((host.strip("[]"), int(port)), self.connect_timeout_s).close()
         except OSError as exc:
-            raise ClusterUnavailable(
+            raise RuntimeUnavailable(
                 f"Ray cluster at {self.address} is unreachable: {exc}",
                 fix="start the head with `ray start --head --port=PORT` or fix ray_address",
             ) from None
@@ -278,7 +278,7 @@ class RayCluster:
                 if self.token_file is not None
                 else "the cluster wants a token (RAY_AUTH_MODE=token) and none is set"
             )
-            raise ClusterUnavailable(
+            raise RuntimeUnavailable(
                 f"cannot join the Ray cluster at {self.address} ({text}); likely {token}",
                 fix="set ray_auth_token_file to the token `ray get-auth-token` prints on the "
                 "head, and run the head's Ray version",
@@ -292,6 +292,12 @@ class RayCluster:
         with self._cond:
             self._views += 1
         return RayRuntime(self)
+
+    def hold(self) -> None:
+        """Keep the pool open past its runtime views (a test or bench owning the cluster
+        closes it itself)."""
+        with self._cond:
+            self._views += 1
 
     def detach(self) -> None:
         """A view closed; the last one closes the pool."""

@@ -64,7 +64,7 @@ class TestRayRuntime(RuntimeConformance):
 
         assert isinstance(cluster, RayCluster)
         runtime = cluster.runtime()
-        cluster._views += 1  # keep the module's pool open after this class's view closes
+        cluster.hold()
         assert isinstance(runtime, ContainerRuntime)
         yield runtime
         runtime.close()
@@ -134,7 +134,8 @@ def test_two_jobs_run_at_once_on_two_workers(
         t.start()
     for t in threads:
         t.join(timeout=300)
-    cluster._views += 2  # these views share the module's pool
+    cluster.hold()
+    cluster.hold()
     for runtime in runtimes:
         runtime.close()
     assert all(r.status == "succeeded" for r in results.values()), results
@@ -148,7 +149,7 @@ def test_killed_actor_process_is_retried_on_another_actor(
 
     assert isinstance(cluster, RayCluster)
     runtime = cluster.runtime()
-    cluster._views += 1
+    cluster.hold()
     killed: dict[str, object] = {}
 
     def kill_on_first_step(event: RunnerEvent) -> None:
@@ -177,7 +178,7 @@ def test_killed_actor_process_is_retried_on_another_actor(
         _wait_gone(int(runner_pid))
     # Same job, other actor, same frames: the retry is the same deterministic run.
     again = _run(cluster.runtime(), tmp_path, tiny_cogvideox_dir, "kill-ref", spec={"steps": 20})
-    cluster._views += 1
+    cluster.hold()
     assert terminal.output is not None and again.output is not None
     assert terminal.output.frames_digest == again.output.frames_digest
     assert reference.status == "succeeded"
@@ -190,7 +191,7 @@ def test_oom_killed_runner_fails_cleanly_and_the_actor_is_replaced(
 
     assert isinstance(cluster, RayCluster)
     runtime = cluster.runtime()
-    cluster._views += 1
+    cluster.hold()
     seen: dict[str, object] = {}
 
     def oom_on_first_step(event: RunnerEvent) -> None:
@@ -223,7 +224,7 @@ def test_stopped_worker_host_mid_job_is_retried_and_capacity_shrinks(
 
     assert isinstance(cluster, RayCluster)
     runtime = cluster.runtime()
-    cluster._views += 1
+    cluster.hold()
     extra = ray_lab.add_worker()  # a third host, the one to stop
     stopped: list[str] = []
     # Keep the two first workers busy so the job lands on the new host.
