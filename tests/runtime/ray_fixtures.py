@@ -39,7 +39,13 @@ def ray_bin() -> str:
 class RayTestCluster:
     """Head and workers on this machine, on 127.0.0.1, with a token."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, *, node_ip: str = "127.0.0.1", prefix: list[str] | None = None
+    ) -> None:
+        #: Where the head listens, and the command prefix that runs a process on its host
+        #: (`ip netns exec NS` when the head lives in a network namespace).
+        self.node_ip = node_ip
+        self.prefix = prefix or []
         # Ray's unix socket paths must stay short: a temp dir under /tmp named by our pid.
         self.temp = Path(f"/tmp/fcray-{os.getpid()}-{secrets.token_hex(2)}")
         self.temp.mkdir(parents=True)
@@ -48,7 +54,7 @@ class RayTestCluster:
         self.token_file = root / "ray-token"
         self.token_file.write_text(self.token)
         self.port = _free_port()
-        self.address = f"127.0.0.1:{self.port}"
+        self.address = f"{node_ip}:{self.port}"
         self.head: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
 
@@ -81,13 +87,14 @@ class RayTestCluster:
             [
                 "--head",
                 f"--port={self.port}",
-                "--node-ip-address=127.0.0.1",
+                f"--node-ip-address={self.node_ip}",
                 "--num-cpus=1",
                 "--include-dashboard=false",
                 f"--temp-dir={self.temp}",
                 "--object-store-memory=100000000",
             ],
             "ray-head.log",
+            self.prefix,
         )
         self._wait_hosts(1)
 
@@ -120,7 +127,7 @@ class RayTestCluster:
 
     def alive_hosts(self) -> int:
         out = subprocess.run(
-            [sys.executable, "-c", _COUNT_HOSTS, self.address],
+            [*self.prefix, sys.executable, "-c", _COUNT_HOSTS, self.address],
             env=self.env(),
             check=False,
             capture_output=True,

@@ -310,3 +310,78 @@ def test_wrong_token_is_refused_with_the_fix(ray_lab: RayTestCluster, tmp_path: 
     assert line.startswith("error:"), line
     assert "token" in line.lower()
     assert _connect(ray_lab.address, ray_lab.token_file) == "connected"
+
+
+_NETNS_DRIVER = """
+import json, sys
+from pathlib import Path
+from framecast.node.runtime.cluster import RayCluster
+from framecast.shared.catalog import TINY_PROMPT, default_spec
+from framecast.shared.runner_protocol import RunRequest
+
+address, token, model, root = sys.argv[1:5]
+pool = RayCluster(address=address, gpu_resource="fake_gpu", token_file=Path(token),
+                  scratch=root + "/scratch")
+runtime = pool.runtime()
+spec = default_spec("tiny-cogvideox", TINY_PROMPT, seed=42)
+request = RunRequest(job_id="netns", spec=spec, model_dir=model,
+                     output_dir=root + "/netns/output", inputs_dir=None)
+hosts = []
+def on_event(event):
+    if event.status == "processing" and not hosts:
+        hosts.append(pool.describe_actor("netns"))
+final = runtime.run(request, job_dir=Path(root) / "netns", on_event=on_event, timeout_s=300)
+runtime.close()
+gpu_hosts = [h.address for h in pool.hosts()]
+pool.close()
+print(json.dumps({"status": final.status, "digest": final.output and final.output.frames_digest,
+                  "actor": hosts[0] if hosts else None, "gpu_hosts": gpu_hosts}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (CI runs as root)")
+def test_a_worker_in_its_own_network_namespace_runs_the_job(
+    tmp_path: Path, tiny_cogvideox_dir: Path
+) -> None:
+    """Head and node in one namespace, the only GPU worker in another: the job crosses a
+    real (private, routeless) network, inputs out and the video back by the object store."""
+    import json
+
+    from tests.network.lab import Lab, lab_unavailable
+
+    if (why := lab_unavailable()) is not None:
+        pytest.skip(why)
+    with Lab(tmp_path / "lab", subnet="10.213.8", prefix="fr") as lab:
+        head_host, worker_host = lab.add_host("h"), lab.add_host("w")
+        ray_lab = RayTestCluster(
+            tmp_path / "ray", node_ip=head_host.address, prefix=head_host.argv([])
+        )
+        try:
+            ray_lab.start_head()
+            ray_lab.add_worker(prefix=worker_host.argv([]), node_ip=worker_host.address)
+            out = subprocess.run(
+                [
+                    *head_host.argv([]),
+                    sys.executable,
+                    "-c",
+                    _NETNS_DRIVER,
+                    ray_lab.address,
+                    str(ray_lab.token_file),
+                    str(tiny_cogvideox_dir),
+                    str(tmp_path),
+                ],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=400,
+                env=ray_lab.env(),
+            )
+        finally:
+            ray_lab.close()
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == "succeeded", result
+    assert result["actor"] is not None
+    assert len(result["digest"]) == 64
+    # The one host with a GPU is the worker's namespace: the job ran across the lab network.
+    assert result["gpu_hosts"] == [worker_host.address]
