@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from framecast.node.runtime.process import ProcessRuntime
-from framecast.shared.catalog import default_spec
 from framecast.shared.chain.bindings import JobState
 from framecast.shared.ipfs import parse_cid
 from framecast.shared.ipfs.dag import directory_entries, iter_file
@@ -121,8 +120,7 @@ def test_model_no_worker_can_host_is_skipped_with_the_reason(
     # workers (none here), so the node starts without them.
     agent = _ray_agent(make_agent, ray_pool, models=["tiny-cogvideox", "cogvideox-5b"])
     agent.startup()
-    spec = default_spec("cogvideox-5b", "a red fox in the snow", seed=1)
-    job_id = submit_tiny(chain, spec_bytes=spec.canonical_json())
+    job_id = submit_tiny(chain, model="cogvideox-5b")  # its catalog defaults
     step_until(agent, job_id, {"skipped", "lost"}, timeout=60)
     reason = agent.state.require(job_id).reason or ""
     assert chain.market().get_job(job_id).state is JobState.OPEN  # never claimed
