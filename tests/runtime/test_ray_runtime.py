@@ -331,9 +331,8 @@ def on_event(event):
     if event.status == "processing" and not hosts:
         hosts.append(pool.describe_actor("netns"))
 final = runtime.run(request, job_dir=Path(root) / "netns", on_event=on_event, timeout_s=300)
-runtime.close()
 gpu_hosts = [h.address for h in pool.hosts()]
-pool.close()
+runtime.close()  # the last view: leaves the cluster
 print(json.dumps({"status": final.status, "digest": final.output and final.output.frames_digest,
                   "actor": hosts[0] if hosts else None, "gpu_hosts": gpu_hosts}))
 """
@@ -354,7 +353,7 @@ def test_a_worker_in_its_own_network_namespace_runs_the_job(
     with Lab(tmp_path / "lab", subnet="10.213.8", prefix="fr") as lab:
         head_host, worker_host = lab.add_host("h"), lab.add_host("w")
         ray_lab = RayTestCluster(
-            tmp_path / "ray", node_ip=head_host.address, prefix=head_host.argv([])
+            head_host.home, node_ip=head_host.address, prefix=head_host.argv([])
         )
         try:
             ray_lab.start_head()
