@@ -67,8 +67,16 @@ def throughput(
 ) -> float:
     """Jobs per minute with `lanes` jobs in flight (one per free GPU)."""
     views = [cluster.runtime() for _ in range(lanes)]
-    for i, view in enumerate(views):  # warm every lane's actor first
-        run_one(view, root, model, f"{tag}-warm-{i}")
+    # Warm one actor per lane first, all at once (one after the other, they would all
+    # reuse the first lane's actor and the timed run would pay the others' cold starts).
+    warm = [
+        threading.Thread(target=run_one, args=(v, root, model, f"{tag}-warm-{i}"))
+        for i, v in enumerate(views)
+    ]
+    for t in warm:
+        t.start()
+    for t in warm:
+        t.join()
     counter = iter(range(jobs))
     lock = threading.Lock()
 
@@ -145,7 +153,9 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
-        process = ProcessRuntime(log_dir=root / "process-logs")
+        # Ray gives an actor OMP_NUM_THREADS = its CPUs (1): the same for the process
+        # runtime, so both time the same work and only the scheduling differs.
+        process = ProcessRuntime(log_dir=root / "process-logs", env={"OMP_NUM_THREADS": "1"})
         run_one(process, root, model, "process-cold")
         process_s = [run_one(process, root, model, f"p{i}") for i in range(args.warm_runs)]
         process.close()
@@ -174,6 +184,7 @@ def main() -> int:
         finally:
             lab.close()
     p, r = statistics.median(process_s), statistics.median(ray_s)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"warm tiny job, process runtime   median {p * 1000:7.0f} ms  ({args.warm_runs} runs)")
     print(f"warm tiny job, Ray actor         median {r * 1000:7.0f} ms  ({args.warm_runs} runs)")
     print(
