@@ -16,6 +16,13 @@ from the same seed and the frames digests must agree. Anchor: the model card giv
 
     python bench/pipeline_gpu.py               # needs CUDA; prints a markdown table
     python bench/pipeline_gpu.py --smoke       # CPU self-check on a scaled-down config
+    python bench/pipeline_gpu.py --context-parallel 2 --cp-kind ulysses   # N GPUs, one job
+
+`--context-parallel N` times one video over N GPUs of this host (what the Ray runtime
+places for a catalog entry declaring `context_parallel`): it relaunches itself under
+`torch.distributed.run` with N ranks, each rank on its own GPU, and applies diffusers'
+`ContextParallelConfig` (Ulysses or Ring) to the transformer; rank 0 prints the figure
+and the frames digest, which must agree across repeats like any replayable variant.
 """
 
 from __future__ import annotations
@@ -149,6 +156,53 @@ def variant(pipe: Any, name: str, *, smoke: bool) -> Iterator[str]:
         raise ValueError(f"unknown variant {name}")
 
 
+def context_parallel(degree: int, kind: str, repeats: int, argv: list[str] | None) -> int:
+    """One video over `degree` GPUs (diffusers context parallelism); GPU hosts only."""
+    import os
+
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if visible < degree:
+        print(
+            f"context parallelism over {degree} GPUs needs {degree} CUDA devices; this host "
+            f"has {visible}: run it on a multi-GPU host (the Ray runtime places such jobs)",
+            file=sys.stderr,
+        )
+        return 2
+    if "RANK" not in os.environ:  # relaunch with one process per GPU
+        import subprocess
+
+        command = [sys.executable, "-m", "torch.distributed.run",
+                   f"--nproc-per-node={degree}", __file__, *(argv or sys.argv[1:])]  # fmt: skip
+        return subprocess.run(command, check=False).returncode
+    import torch.distributed as dist
+    from diffusers import ContextParallelConfig
+
+    dist.init_process_group("nccl")
+    rank = dist.get_rank()
+    torch.cuda.set_device(rank)
+    device = f"cuda:{rank}"
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    pipe = build_pipeline(device, torch.float16, smoke=False)
+    config = (
+        ContextParallelConfig(ulysses_degree=degree)
+        if kind == "ulysses"
+        else ContextParallelConfig(ring_degree=degree)
+    )
+    pipe.transformer.enable_parallelism(config=config)
+    workload = Workload(FRAMES, HEIGHT, WIDTH, STEPS, TRANSFORMER_2B["max_text_seq_length"])
+    run_once(pipe, workload, "cuda")  # warm-up
+    runs = [run_once(pipe, workload, "cuda") for _ in range(repeats)]
+    if rank == 0:
+        best = min(s for s, _ in runs)
+        same = "yes" if len({d for _, d in runs}) == 1 else "NO"
+        print(f"| context-parallel {kind}×{degree} | {best:.2f} | {torch.cuda.get_device_name(0)} "
+              f"| same digest: {same} | {runs[0][1][:16]} |")  # fmt: skip
+    dist.destroy_process_group()
+    return 0
+
+
 REPLAYABLE = {"plain": "yes", "compile": "yes", "first-block-cache": "no",
               "pyramid-attention-broadcast": "no"}  # fmt: skip
 
@@ -171,7 +225,13 @@ def main(argv: list[str] | None = None) -> int:
         default="_native_flash,flash",
         help="attention backends to try (diffusers names), comma-separated",
     )
+    parser.add_argument(
+        "--context-parallel", type=int, default=1, metavar="N", help="GPUs one video runs over"
+    )
+    parser.add_argument("--cp-kind", choices=("ulysses", "ring"), default="ulysses")
     args = parser.parse_args(argv)
+    if args.context_parallel > 1:
+        return context_parallel(args.context_parallel, args.cp_kind, args.repeats, argv)
 
     if args.smoke:
         device, dtype = "cpu", torch.float32

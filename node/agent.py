@@ -33,7 +33,7 @@ from framecast.node.metrics import NodeMetrics
 from framecast.node.replay import fetch_inputs, read_chain_job, store_fetcher
 from framecast.node.replicas import ReplicaFlow
 from framecast.node.result import pin_result, write_receipt
-from framecast.node.runtime.base import ContainerRuntime
+from framecast.node.runtime.base import Capacity, ContainerRuntime
 from framecast.node.state import BUSY, JobRecord, StateStore
 from framecast.shared.catalog import check_spec, get_entry
 from framecast.shared.catalog.weights import verify_weights
@@ -91,6 +91,8 @@ class AgentDeps:
     metrics: NodeMetrics | None = None
     #: This host's GPUs (`framecast.node.gpus.detect_gpus`; tests describe cards).
     detect_gpus: GpuDetector = detect_gpus
+    #: The cluster's live capacity (runtime = ray); None: `gpu_slots` static slots.
+    capacity: Capacity | None = None
 
 
 class Agent:
@@ -110,7 +112,8 @@ class Agent:
             confirmations=self.settings.confirmations,
             chunk=self.settings.backfill_chunk,
         )
-        self._pool = ThreadPoolExecutor(self.settings.gpu_slots, thread_name_prefix="slot")
+        workers = deps.capacity.max_jobs if deps.capacity is not None else self.settings.gpu_slots
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="slot")
         self._idle_runtimes: list[ContainerRuntime] = []
         self._all_runtimes: list[ContainerRuntime] = []
         self._runtime_lock = threading.Lock()
@@ -139,7 +142,8 @@ class Agent:
         """Fit the configured models onto this host's GPUs (each gets its best memory profile;
         one that fits nowhere is not served), check their weights, then reconcile every
         unfinished job with the chain."""
-        cards = self.d.detect_gpus()
+        # On a Ray cluster the GPUs are the workers', not the head's.
+        cards = self.d.capacity.cards() if self.d.capacity is not None else self.d.detect_gpus()
         self.plans, refused = require_plans(
             [get_entry(m) for m in self.settings.models], cards, self.settings.memory_profiles
         )
@@ -156,6 +160,11 @@ class Agent:
             )
         for model in self.plans:
             entry = get_entry(model)
+            if self.d.capacity is not None and not (self.settings.weights_dir / model).exists():
+                # On a cluster the workers hold the weights; each runner verifies them
+                # against the same manifest before it loads them.
+                log.info("model %s: weights on the cluster's workers", model)
+                continue
             # The full manifest: the base pipeline and its components (a ControlNet) together.
             verify_weights(self.settings.weights_dir / model, entry.full_manifest())
         for job in self.state.in_states(
@@ -352,7 +361,16 @@ class Agent:
             return
         if not self._inputs_ready(job, spec):
             return  # waiting for an upload or a gateway; or skipped (never claimed)
-        if len(self.state.in_states(*BUSY)) >= self.settings.gpu_slots:
+        if self.d.capacity is not None:
+            why = self.d.capacity.unservable(spec.model)
+            if why is not None:
+                self.transition(job, "skipped", reason=f"no worker can host {spec.model}: {why}")
+                return
+            placed = self.d.capacity.leased()
+            pending = sum(1 for j in self.state.in_states(*BUSY) if str(j.job_id) not in placed)
+            if self.d.capacity.free_slots(spec.model, pending) <= 0:
+                return  # the cluster is full now: look again next round
+        elif len(self.state.in_states(*BUSY)) >= self.settings.gpu_slots:
             return  # all slots busy: look again next round
         if job.replicas > 1 and len(self.state.in_states("waiting")) >= self.settings.gpu_slots:
             # Waiting replicas hold no slot, but they all may fill at once: cap them too.

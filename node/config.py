@@ -89,8 +89,34 @@ class NodeSettings(BaseSettings):
     confirmations: int = Field(
         0, ge=0, le=1000, description="Blocks a JobSubmitted event must be buried under."
     )
-    runtime: Literal["process", "docker"] = Field(
-        "process", description="`process` (no isolation: development, CPU) or `docker`."
+    runtime: Literal["process", "docker", "ray"] = Field(
+        "process",
+        description="`process` (no isolation: development, CPU), `docker`, or `ray` (jobs "
+        "run on the Ray cluster at ray_address; capacity follows its free GPUs).",
+    )
+    ray_address: str = Field(
+        "127.0.0.1:6379",
+        max_length=300,
+        description="runtime = ray: the cluster's GCS address HOST:PORT (`ray start --head`).",
+    )
+    ray_auth_token_file: Path | None = Field(
+        None,
+        description="runtime = ray: file holding the cluster's auth token (RAY_AUTH_MODE=token; "
+        "`ray get-auth-token`); unset: RAY_AUTH_TOKEN / Ray's default token file, if any.",
+    )
+    ray_gpu_resource: str = Field(
+        "GPU",
+        max_length=64,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$",
+        description="runtime = ray: the resource one GPU is (GPU; a custom name emulates GPUs).",
+    )
+    ray_weights_dir: Path | None = Field(
+        None,
+        description="runtime = ray: where the workers hold one folder per model (pulled with "
+        "`framecast node models pull` on each host); unset: the same path as weights_dir.",
+    )
+    ray_max_jobs: int = Field(
+        64, ge=1, le=4096, description="runtime = ray: most jobs in flight on the cluster."
     )
     docker_image: str | None = Field(
         None, description="Runner image (pinned by digest) for runtime = docker."
@@ -165,7 +191,15 @@ class NodeSettings(BaseSettings):
         20, ge=0, description="Seconds kept before deliver-by for pinning and the deliver tx."
     )
 
-    @field_validator("deployment", "keystore", "password_file", "weights_dir", "state_dir")
+    @field_validator(
+        "deployment",
+        "keystore",
+        "password_file",
+        "weights_dir",
+        "state_dir",
+        "ray_auth_token_file",
+        "ray_weights_dir",
+    )
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

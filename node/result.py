@@ -100,11 +100,12 @@ def receipt_environment(
         torch=env.torch,
         diffusers=env.diffusers,
         transformers=env.transformers,
-        runtime="docker" if runtime == "docker" else "process",
+        runtime=runtime if runtime in ("docker", "ray") else "process",
         image_digest=image_digest,
         encoder=env.encoder,
         memory_profile=env.memory_profile,
         numerics=env.numerics,
+        context_parallel=env.context_parallel,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eth_account.signers.local import LocalAccount
 
 from framecast.node.agent import Agent, AgentDeps, RuntimeFactory
@@ -16,10 +18,37 @@ from framecast.shared.errors import ConfigError
 from framecast.shared.ipfs.store import open_store
 from framecast.shared.networks import connect_network
 
+if TYPE_CHECKING:  # ray is imported only inside the ray runtime module
+    from framecast.node.runtime.cluster import RayCluster
 
-def runtime_factory(settings: NodeSettings) -> tuple[RuntimeFactory, str | None]:
+
+def ray_cluster(settings: NodeSettings) -> RayCluster:
+    """The node's Ray cluster (runtime = ray), connected: unreachable is one clear error."""
+    from framecast.node.runtime.cluster import RayCluster
+
+    cluster = RayCluster(
+        address=settings.ray_address,
+        gpu_resource=settings.ray_gpu_resource,
+        token_file=settings.ray_auth_token_file,
+        weights_dir=settings.ray_weights_dir,
+        max_jobs=settings.ray_max_jobs,
+    )
+    cluster.connect()
+    return cluster
+
+
+def runtime_factory(
+    settings: NodeSettings, cluster: RayCluster | None = None
+) -> tuple[RuntimeFactory, str | None]:
     """A factory of runtimes for the configured kind, and the image digest if any."""
     log_dir = settings.state_dir / "runner"
+    if settings.runtime == "ray":
+        pool = cluster or ray_cluster(settings)
+
+        def make_ray() -> ContainerRuntime:
+            return pool.runtime()
+
+        return make_ray, None
     if settings.runtime == "process":
         from framecast.node.runtime.process import ProcessRuntime
 
@@ -45,7 +74,9 @@ def runtime_factory(settings: NodeSettings) -> tuple[RuntimeFactory, str | None]
             return spare.pop() if spare else DockerRuntime(image_id)
 
         return make_docker, image_id
-    raise ConfigError(f"unknown runtime {settings.runtime!r}", fix='use "process" or "docker"')
+    raise ConfigError(
+        f"unknown runtime {settings.runtime!r}", fix='use "process", "docker" or "ray"'
+    )
 
 
 def build_agent(settings: NodeSettings, account: LocalAccount) -> Agent:
@@ -63,7 +94,8 @@ def build_agent(settings: NodeSettings, account: LocalAccount) -> Agent:
         }
     )
     store_settings = settings.store
-    make_runtime, image = runtime_factory(settings)
+    cluster = ray_cluster(settings) if settings.runtime == "ray" else None
+    make_runtime, image = runtime_factory(settings, cluster)
     return Agent(
         AgentDeps(
             settings=settings,
@@ -77,6 +109,7 @@ def build_agent(settings: NodeSettings, account: LocalAccount) -> Agent:
             runtime_name=settings.runtime,
             image_digest=image,
             metrics=NodeMetrics(settings.gpu_slots),
+            capacity=cluster,
         )
     )
 

@@ -32,7 +32,7 @@ node catch these types only, and the CLI turns any of them into one red line.
     │   ├── OutOfMemory                  the GPU (or container) ran out of memory
     │   ├── RunnerFailed                 the runner crashed, timed out or was cancelled
     │   └── JobCanceled                  the node asked the runner to stop a job
-    ├── RuntimeUnavailable               the container runtime (Docker daemon) is not there
+    ├── RuntimeUnavailable               the runtime (Docker daemon, Ray cluster) is not there
     ├── RequestRefused                   our HTTP server (gateway, input upload) refuses a request
     └── NodeError                        provider agent state problems
 """
@@ -276,7 +276,7 @@ class JobCanceled(PipelineError):
 
 
 class RuntimeUnavailable(FramecastError):
-    """The container runtime (Docker daemon) is not reachable."""
+    """The runtime (Docker daemon, Ray cluster) is not reachable."""
 
     default_fix = 'start Docker, or run the node with `runtime = "process"`'
 

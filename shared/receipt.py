@@ -43,7 +43,9 @@ class ReceiptEnvironment(BaseModel):
     torch: str = Field(max_length=64)
     diffusers: str = Field(max_length=64)
     transformers: str = Field(max_length=64)
-    runtime: Literal["process", "docker"] = Field(description="How the runner was isolated.")
+    runtime: Literal["process", "docker", "ray"] = Field(
+        description="How the runner was run: a local process, a container, a Ray actor."
+    )
     image_digest: str | None = Field(
         None, max_length=128, description="Runner image digest (docker runtime)."
     )
@@ -55,6 +57,13 @@ class ReceiptEnvironment(BaseModel):
         None,
         max_length=64,
         description="Its numerics class: `reference`, or what changed the frames (`int8`).",
+    )
+    context_parallel: int | None = Field(
+        None,
+        ge=2,
+        le=16,
+        description="GPUs one job ran over (context parallelism); None: one device. Left out "
+        "of the signed body when None, so receipts from before the field hash as they did.",
     )
 
 
@@ -122,6 +131,8 @@ class ReceiptBody(BaseModel):
         for key in ("memory_profile", "numerics"):
             if data["environment"].get(key) is None:
                 data["environment"].pop(key, None)
+        if data["environment"].get("context_parallel") is None:
+            data["environment"].pop("context_parallel", None)
         data["timings"] = {k: round(v * 1000) for k, v in self.timings.items()}
         return keccak(canonical_json(data))
 

@@ -100,6 +100,9 @@ class RunEnvironment(_Message):
         None, max_length=32, description="CUBLAS_WORKSPACE_CONFIG the runner ran with."
     )
     torch_threads: int = Field(ge=1, le=4096, description="torch intra-op threads.")
+    context_parallel: int | None = Field(
+        None, ge=2, le=16, description="GPUs the job ran over (context parallelism), else None."
+    )
     encoder: str = Field(max_length=512, description="Pinned encoder settings of video.mp4.")
     memory_profile: str | None = Field(
         None, max_length=32, description="Catalog memory profile the model ran with."

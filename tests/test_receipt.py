@@ -78,3 +78,23 @@ def test_malformed_receipt_names_the_field() -> None:
         Receipt.from_json(
             Receipt.sign(body(), PROVIDER.key).to_json().replace(b'"seed": 42', b'"seed": -1')
         )
+
+
+def test_context_parallel_is_signed_when_set_and_absent_bodies_hash_as_before() -> None:
+    from eth_utils.crypto import keccak
+
+    from framecast.shared.spec import canonical_json
+
+    plain = body()
+    # A body from before the field existed: the hash of exactly the old fields.
+    old = plain.model_dump(mode="json")
+    old["environment"].pop("context_parallel")
+    old["timings"] = {k: round(v * 1000) for k, v in plain.timings.items()}
+    assert plain.body_hash() == keccak(canonical_json(old))
+    env = plain.environment.model_copy(update={"context_parallel": 2, "runtime": "ray"})
+    parallel = body(environment=env)
+    assert parallel.body_hash() != plain.body_hash()
+    signed = Receipt.sign(parallel, PROVIDER.key)
+    again = Receipt.from_json(signed.to_json())
+    again.verify_signature()
+    assert again.body.environment.context_parallel == 2

@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         with lock:
             events.write(encode_line(event))
 
+    _die_with_parent()
     configure_determinism()
     runner = JobRunner()
     if args.command == "run":
@@ -106,6 +107,28 @@ def main(argv: list[str] | None = None) -> int:
         terminal = runner.execute(request, emit)
         return 0 if terminal.status == "succeeded" else 1
     return serve(sys.stdin.buffer, emit, runner)
+
+
+def _die_with_parent() -> None:
+    """With FRAMECAST_RUNNER_PARENT_PID set, die (SIGKILL) when that parent dies.
+
+    A Ray actor hosting the runner can be killed with -9, or its host stopped; the runner
+    must not go on computing an abandoned job on the GPU its retry needs. Linux's
+    PR_SET_PDEATHSIG; a parent already gone by now ends the runner at once.
+    """
+    import ctypes
+    import os
+    import signal
+
+    parent = os.environ.get("FRAMECAST_RUNNER_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if str(os.getppid()) != parent:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -141,6 +141,8 @@ class JobRunner:
                 field="model",
                 fix=f"run it with image {entry.image}",
             )
+        if entry.context_parallel is not None:
+            _check_context_parallel(entry.id, entry.context_parallel.degree, self.device)
         output_dir = Path(request.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
@@ -355,6 +357,29 @@ def serve(lines: Iterable[bytes], emit: Emit, runner: JobRunner | None = None) -
             continue
         runner.execute(request, emit)
     return 0
+
+
+def _check_context_parallel(model: str, degree: int, device: str) -> None:
+    """A context-parallel model needs `degree` CUDA devices in this runner's view (the Ray
+    runtime places such a job on that many GPUs of one host); refuse clearly otherwise.
+
+    The multi-rank launch itself (one torch.distributed rank per GPU, diffusers'
+    `ContextParallelConfig` on the transformer) is measured by bench/pipeline_gpu.py on
+    GPU hosts; this single-process runner does not run it yet, so it refuses even with
+    enough devices rather than run the model on one card and mislabel the receipt.
+    """
+    visible = 0
+    if device == "cuda":
+        import torch
+
+        visible = torch.cuda.device_count()
+    raise SpecError(
+        f"model {model} runs over {degree} GPUs (context parallelism); this runner sees "
+        f"{visible} CUDA device(s) and runs one rank",
+        field="model",
+        fix=f"serve {model} with runtime = ray on hosts with {degree} GPUs and the "
+        "multi-GPU runner, or pick a single-GPU model",
+    )
 
 
 def _answer_malformed(raw: bytes, exc: ValidationError, emit: Emit) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import BaseModel
@@ -45,16 +46,47 @@ def status(config_path: Path, as_json: bool) -> None:
         ],
     )
     state.close()
+    if settings.runtime == "ray":
+        from framecast.node.wiring import ray_cluster
+
+        # A second driver on the cluster: the running node's actors are listed by name.
+        cluster = ray_cluster(settings)
+        try:
+            report.cluster = cluster.view(settings.models).model_dump(mode="json")
+        finally:
+            cluster.close()
     if as_json:
         click.echo(report.model_dump_json(indent=2))
         return
-    click.echo(f"slots      {busy}/{settings.gpu_slots} busy")
+    if report.cluster is not None:
+        _render_cluster(report.cluster)
+    else:
+        click.echo(f"slots      {busy}/{settings.gpu_slots} busy")
     click.echo(f"earned     {int(report.earned_wei) / FCC:g} FCC")
     jobs = ", ".join(f"{k}: {v}" for k, v in report.jobs.items()) or "none"
     click.echo(f"jobs       {jobs}")
     for job in report.recent:
         extra = f"  {job.reason}" if job.reason else ""
         click.echo(f"  #{job.job_id:<6} {job.state:<10} {job.model or '-'}{extra}")
+
+
+def _render_cluster(cluster: dict[str, Any]) -> None:
+    click.echo(
+        f"cluster    {cluster['address']}: {cluster['free_gpus']:g}/{cluster['gpus']:g} "
+        f"{cluster['gpu_resource']} free on {len(cluster['hosts'])} host(s)"
+    )
+    for host in cluster["hosts"]:
+        vram = host["vram_per_gpu_gb"]
+        card = f", {vram:g} GiB each" if vram else ", VRAM undeclared"
+        click.echo(
+            f"  host {host['address']:<16} {host['free_gpus']:g}/{host['gpus']:g} free{card}"
+        )
+    for actor in cluster["actors"]:
+        busy = f"job {actor['busy_job']}" if actor["busy_job"] else "idle"
+        click.echo(f"  actor {actor['name']}  {busy}")
+    for model in cluster["models"]:
+        line = model["unservable"] or f"{model['free_slots']} job(s) can start now"
+        click.echo(f"  model {model['model']:<20} {model['gpus_per_job']} GPU/job: {line}")
 
 
 class JobLine(BaseModel):
@@ -76,3 +108,5 @@ class NodeStatus(BaseModel):
     jobs: dict[str, int]
     earned_wei: str
     recent: list[JobLine]
+    #: runtime = ray: the cluster's hosts, GPUs, runner actors and what each model can get.
+    cluster: dict[str, Any] | None = None

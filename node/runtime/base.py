@@ -24,6 +24,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
+from framecast.shared.catalog.fit import GpuCard
 from framecast.shared.runner_protocol import (
     CancelMessage,
     RunnerEvent,
@@ -69,6 +70,31 @@ class ContainerRuntime(Protocol):
 
     def close(self) -> None:
         """Stop the runner and release everything (containers are always removed)."""
+        ...
+
+
+@runtime_checkable
+class Capacity(Protocol):
+    """Where jobs run on a cluster whose size changes (the Ray runtime): what it can take
+    now, asked before each claim, instead of a static `gpu_slots`."""
+
+    max_jobs: int
+
+    def unservable(self, model: str) -> str | None:
+        """Why no worker can ever host `model` now (never claim it); None if one can."""
+        ...
+
+    def free_slots(self, model: str, pending: int = 0) -> int:
+        """Jobs of `model` that could start now, less `pending` claimed but not placed."""
+        ...
+
+    def leased(self) -> set[str]:
+        """Job ids placed on a worker now."""
+        ...
+
+    def cards(self) -> list[GpuCard]:
+        """The workers' GPUs (one per card size): what the node fits memory profiles to, as
+        the head itself may have no GPU."""
         ...
 
 

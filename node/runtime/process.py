@@ -41,9 +41,14 @@ class ProcessRuntime:
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
         cancel_grace_s: float = 10.0,
+        die_with_parent: bool = False,
     ) -> None:
         self._python = python
         self._env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+        if die_with_parent:
+            # The runner ties its life to this process (a Ray actor killed with -9 must
+            # not leave it computing on the GPU): docker/runner/__main__.py.
+            self._env["FRAMECAST_RUNNER_PARENT_PID"] = str(os.getpid())
         self._log_dir = log_dir
         self._cancel_grace_s = cancel_grace_s
         self._proc: subprocess.Popen[bytes] | None = None

@@ -228,6 +228,14 @@ class Style(_Data):
         return f"{self.id}+lora:{pin}:{self.lora.sha256}"
 
 
+class ContextParallel(_Data):
+    """A model that runs one job over several GPUs of one host (diffusers'
+    `ContextParallelConfig`: the sequence split Ulysses-style or passed round a ring)."""
+
+    degree: int = Field(ge=2, le=16, description="GPUs of one host one job runs on.")
+    kind: Literal["ulysses", "ring"] = Field(description="How the sequence is split.")
+
+
 class CatalogEntry(_Data):
     """One runnable model: pipeline, pinned weights, resources, tasks, bounds, defaults."""
 
@@ -259,6 +267,9 @@ class CatalogEntry(_Data):
     vram_gb: int = Field(ge=0, le=1024, description="GPU memory the model needs, GiB.")
     dtype: Literal["float32", "float16", "bfloat16"] = Field(description="Weights dtype.")
     requires_gpu: bool = Field(description="Refuse to run on CPU.")
+    context_parallel: ContextParallel | None = Field(
+        None, description="Run each job over several GPUs of one host (big models)."
+    )
     tasks: list[Task] = Field(min_length=1, description="Tasks the model serves.")
     task_inputs: dict[Task, list[InputName]] = Field(
         default_factory=dict, description="Inputs each task requires."
@@ -341,6 +352,16 @@ class CatalogEntry(_Data):
     def component_dir(self, role: ComponentRole) -> str:
         """The folder of component `role` inside the model directory."""
         return COMPONENT_DIRS[role]
+
+    @property
+    def gpus_per_job(self) -> int:
+        """GPUs one job of this model holds: its context-parallel degree, else 1."""
+        return self.context_parallel.degree if self.context_parallel is not None else 1
+
+    @property
+    def vram_per_gpu_gb(self) -> int:
+        """GPU memory each of those GPUs must have (the model's need split over them)."""
+        return -(-self.vram_gb // self.gpus_per_job)
 
     def full_manifest(self) -> dict[str, str]:
         """Every file of the model directory the runner loads (components under their folders)

@@ -114,9 +114,11 @@ class Host:
 class Lab:
     """A switch and hosts; use as a context manager."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, subnet: str = SUBNET, prefix: str = "fc") -> None:
+        # Another lab on the machine (the Ray tests) passes its own subnet and name prefix.
         self.root = root
-        self.tag = f"fc{os.getpid() % 100000}"
+        self.subnet = subnet
+        self.tag = f"{prefix}{os.getpid() % 100000}"
         self.switch = f"{self.tag}sw"
         self.hosts: dict[str, Host] = {}
         _ip("netns", "add", self.switch)
@@ -133,7 +135,7 @@ class Lab:
         _ip("link", "set", port, "netns", self.switch)
         _ip("-n", self.switch, "link", "set", port, "master", "br0", "up")
         _ip("-n", netns, "link", "set", inner, "name", "eth0")
-        address = f"{SUBNET}.{index}"
+        address = f"{self.subnet}.{index}"
         _ip("-n", netns, "addr", "add", f"{address}/{PREFIX}", "dev", "eth0")
         _ip("-n", netns, "link", "set", "eth0", "up")
         _ip("-n", netns, "link", "set", "lo", "up")

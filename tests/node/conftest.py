@@ -11,7 +11,7 @@ import pytest
 from framecast.node.agent import Agent, AgentDeps
 from framecast.node.config import NodeSettings
 from framecast.node.metrics import NodeMetrics
-from framecast.node.runtime.base import ContainerRuntime
+from framecast.node.runtime.base import Capacity, ContainerRuntime
 from framecast.node.runtime.process import ProcessRuntime
 from framecast.node.state import StateStore
 from framecast.shared.ipfs.local import LocalStore
@@ -56,6 +56,7 @@ def make_agent(market_ready: Chain, weights_dir: Path, tmp_path: Path) -> Iterat
         runtime: Callable[[], ContainerRuntime] | None = None,
         runtime_name: str = "process",
         image_digest: str | None = None,
+        capacity: Capacity | None = None,
         **overrides: object,
     ) -> Agent:
         state_dir = tmp_path / name
@@ -85,6 +86,7 @@ def make_agent(market_ready: Chain, weights_dir: Path, tmp_path: Path) -> Iterat
                 runtime_name=runtime_name,
                 image_digest=image_digest,
                 metrics=NodeMetrics(settings.gpu_slots),
+                capacity=capacity,
             )
         )
         built.append(agent)
