@@ -21,7 +21,12 @@ def runtime_factory(settings: NodeSettings) -> tuple[RuntimeFactory, str | None]
     """A factory of runtimes for the configured kind, and the image digest if any."""
     log_dir = settings.state_dir / "runner"
     if settings.runtime == "process":
-        from framecast.node.runtime.process import ProcessRuntime
+        from framecast.node.runtime.process import ProcessRuntime, stop_stale_runners
+
+        if log_dir.is_dir():
+            # At start, not at the first job: a runner left by a node killed with -9 holds
+            # memory (a model on the GPU) until someone stops it.
+            stop_stale_runners(log_dir)
 
         def make_process() -> ContainerRuntime:
             return ProcessRuntime(log_dir=log_dir)

@@ -17,6 +17,8 @@ from typing import BinaryIO
 # Offline always, and cuBLAS determinism needs its workspace before CUDA starts.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+#: Set by the process runtime to the node's pid: the runner stops when that parent is gone.
+PARENT_PID_ENV = "FRAMECAST_RUNNER_PARENT_PID"
 
 
 def _protocol_stdout() -> BinaryIO:
@@ -65,6 +67,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{entry_id}: {path}")
         return 0
 
+    if args.command == "serve":
+        # Before the heavy imports below: a node killed while its runner loads torch and
+        # the model must not leave it running (docs/protocol.md §5, "Lifetime").
+        from framecast.runner.lifeline import watch_parent, watch_stdin_hangup
+
+        watch_stdin_hangup(sys.stdin.fileno())
+        parent = os.environ.get(PARENT_PID_ENV, "")
+        if parent.isdigit():
+            watch_parent(int(parent))
     events = _protocol_stdout()
     lock = threading.Lock()
 
