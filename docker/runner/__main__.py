@@ -70,12 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         # Before the heavy imports below: a node killed while its runner loads torch and
         # the model must not leave it running (docs/protocol.md §5, "Lifetime").
-        from framecast.runner.lifeline import watch_parent, watch_stdin_hangup
+        from framecast.runner.lifeline import start_watchdog
 
-        watch_stdin_hangup(sys.stdin.fileno())
         parent = os.environ.get(PARENT_PID_ENV, "")
-        if parent.isdigit():
-            watch_parent(int(parent))
+        start_watchdog(int(parent) if parent.isdigit() else None, stdin_fd=sys.stdin.fileno())
     events = _protocol_stdout()
     lock = threading.Lock()
 

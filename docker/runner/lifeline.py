@@ -2,8 +2,8 @@
 
 A node killed with -9 cannot stop its runner; a runner left working holds a second copy of
 the model in (GPU) memory and writes into the job folder that the restarted node's new
-runner writes too. So the runner watches its node itself, from the first instant (before
-torch is imported, which is when a kill most often lands):
+runner writes too. So the runner has a watchdog from its first instant (before torch is
+imported, which is when a kill most often lands), a forked process that watches
 
 - stdin: the node holds the only write end of the runner's stdin (a pipe, or a container's
   attached stdin with ``StdinOnce``); the kernel closes it when the node dies, and a poll
@@ -13,8 +13,8 @@ torch is imported, which is when a kill most often lands):
   (the pipe's end could have leaked into another process). `PR_SET_PDEATHSIG` is not used:
   it fires when the *thread* that started the runner exits (a node's job slot), not the node.
 
-Either way the runner stops at once, children (the encoder's ffmpeg) first, with
-`ABANDONED_EXIT`. Imports nothing heavy.
+Either way the runner is SIGKILLed with its children (the encoder's ffmpeg). Imports
+nothing heavy.
 """
 
 from __future__ import annotations
@@ -24,25 +24,24 @@ import os
 import select
 import signal
 import stat
-import threading
 
 log = logging.getLogger("framecast.runner")
 
 #: Exit status of a runner that stopped because its node went away.
 ABANDONED_EXIT = 3
-#: How often the parent watch looks at the parent pid.
+#: How often the watchdog looks at the runner's parent pid.
 PARENT_POLL_S = 0.1
 
 
 def abandon(reason: str) -> None:
     """Stop this runner now, children first, without cleanup; never returns.
 
-    Runs on a watch thread while the main thread may be deep inside a pipeline call:
+    Runs on the stdin thread (`serve`) while the main thread may be inside a pipeline call:
     `os._exit` ends the whole process from any thread, and nothing of a half-done job is
     worth saving (the restarted node rebuilds the output folder from scratch).
     """
     log.error("runner stopping: %s", reason)
-    for pid in children():
+    for pid in _children_of(os.getpid()):
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -50,56 +49,100 @@ def abandon(reason: str) -> None:
     os._exit(ABANDONED_EXIT)
 
 
-def children() -> list[int]:
-    """This process's child pids (Linux `/proc`; empty elsewhere)."""
+def start_watchdog(parent_pid: int | None = None, *, stdin_fd: int = 0) -> int | None:
+    """Fork the watchdog: a small process that kills this runner when its node is gone.
+
+    A process, not a thread: a thread needs the GIL, and the runner's main thread holds it
+    for seconds at a time (importing torch, loading weights). Forked before anything heavy
+    is imported, so it costs little memory. It watches
+
+    - `stdin_fd` for hang-up (when it is a pipe): the node's write end closed;
+    - the runner's parent (when `parent_pid` is given): no longer the node, it was adopted;
+    - a pipe from the runner: the runner exited by itself, so the watchdog exits too.
+
+    Returns the watchdog's pid, or None when there is nothing to watch.
+    """
+    try:
+        watch_stdin = stat.S_ISFIFO(os.fstat(stdin_fd).st_mode)
+    except OSError:
+        watch_stdin = False
+    if parent_pid is not None and os.getppid() != parent_pid:
+        log.warning("parent is pid %d, not the node's %d: not watching it", os.getppid(), parent_pid)
+        parent_pid = None
+    if not watch_stdin and parent_pid is None:
+        return None
+    runner = os.getpid()
+    alive_r, alive_w = os.pipe()  # the runner keeps the write end until it exits
+    pid = os.fork()
+    if pid:
+        os.close(alive_r)
+        return pid
+    # The watchdog. It must hold none of the runner's other files: a copy of the protocol
+    # stdout would keep the node from seeing the runner's EOF.
+    low = 0
+    for fd in sorted({2, alive_r, stdin_fd}):
+        if low < fd:  # closerange(n, n) would close every descriptor (CPython 3.11)
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+    try:
+        _watch(runner, parent_pid, alive_r, stdin_fd if watch_stdin else None)
+    finally:
+        os._exit(0)
+    return None  # not reached
+
+
+def _watch(runner: int, parent_pid: int | None, alive_fd: int, stdin_fd: int | None) -> None:
+    poller = select.poll()
+    poller.register(alive_fd, 0)  # no events asked: only hang-up and errors wake us
+    if stdin_fd is not None:
+        poller.register(stdin_fd, 0)
+    while True:
+        for fd, mask in poller.poll(PARENT_POLL_S * 1000):
+            if not mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                continue
+            if fd == alive_fd:
+                return  # the runner is gone already
+            _kill_runner(runner, "stdin closed: the node that started this runner is gone")
+        if parent_pid is not None and _ppid(runner) not in (parent_pid, None):
+            _kill_runner(runner, f"the node (pid {parent_pid}) that started this runner is gone")
+        if _ppid(runner) is None:
+            return
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _kill_runner(runner: int, reason: str) -> None:
+    """SIGKILL the runner and what it started (this watchdog too, in the process runtime)."""
+    os.write(2, f"runner watchdog: stopping runner {runner}: {reason}\n".encode())
+    for pid in _children_of(runner):
+        if pid != os.getpid():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    try:
+        if os.getpgid(runner) == runner:
+            os.killpg(runner, signal.SIGKILL)  # its own session (the process runtime)
+        else:
+            os.kill(runner, signal.SIGKILL)  # in a container: its init then ends the rest
+    except OSError:
+        pass
+    os._exit(0)
+
+
+def _children_of(pid: int) -> list[int]:
     pids: list[int] = []
     try:
-        for task in os.scandir("/proc/self/task"):
+        for task in os.scandir(f"/proc/{pid}/task"):
             with open(f"{task.path}/children") as handle:
                 pids += [int(p) for p in handle.read().split()]
     except OSError:
         pass
     return pids
-
-
-def watch_stdin_hangup(fd: int = 0) -> threading.Thread | None:
-    """Abandon when the write end of stdin closes; None when stdin is not a pipe."""
-    try:
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
-            return None  # a terminal or a file: nobody's death to notice
-    except OSError:
-        return None
-
-    def watch() -> None:
-        poller = select.poll()
-        poller.register(fd, 0)  # no events asked: only hang-up and errors wake us
-        while True:
-            for _, mask in poller.poll():
-                if mask & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                    abandon("stdin closed: the node that started this runner is gone")
-
-    thread = threading.Thread(target=watch, name="runner-stdin-watch", daemon=True)
-    thread.start()
-    return thread
-
-
-def watch_parent(expected: int, *, interval_s: float = PARENT_POLL_S) -> threading.Thread | None:
-    """Abandon once the parent process is no longer `expected` (it died; we were adopted).
-
-    None when the parent is another process from the start (a wrapper between node and
-    runner): then only the stdin watch applies.
-    """
-    if os.getppid() != expected:
-        log.warning("parent is pid %d, not the node's %d: not watching it", os.getppid(), expected)
-        return None
-    pause = threading.Event()
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != expected:
-                abandon(f"the node (pid {expected}) that started this runner is gone")
-            pause.wait(interval_s)
-
-    thread = threading.Thread(target=watch, name="runner-parent-watch", daemon=True)
-    thread.start()
-    return thread

@@ -205,7 +205,7 @@ def _wait_db(db: Path, job_id: int, states: set[str], timeout: float = 120) -> s
     raise AssertionError(f"job {job_id} is {_job_state(db, job_id)}, wanted {states}")
 
 
-def _submit(url: str, deployment: Deployment) -> int:
+def _submit(url: str, deployment: Deployment, **spec: object) -> int:
     w3 = connect(url)
 
     class _Chain:
@@ -221,7 +221,7 @@ def _submit(url: str, deployment: Deployment) -> int:
         def market(self, name: str) -> Market:
             return Market(w3, deployment.market, TxSender(w3, devnet_account(name)))
 
-    return submit_tiny(_Chain())  # type: ignore[arg-type]
+    return submit_tiny(_Chain(), **spec)  # type: ignore[arg-type]
 
 
 def _start_node(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -264,6 +264,63 @@ def test_kill_9_mid_job_then_restart_delivers_once(own_chain: OwnChain, tmp_path
     delivered = market.contract.events.JobDelivered.get_logs(from_block=0)
     assert [e["args"]["jobId"] for e in claimed] == [job_id]
     assert [e["args"]["jobId"] for e in delivered] == [job_id]
+
+
+def _runners_of(pid: int) -> list[int]:
+    """Runner processes among `pid`'s children."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"framecast.runner" in cmdline:
+                found.append(int(child))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"  # dead, waiting for init to reap it
+
+
+def test_kill_9_of_the_node_takes_its_runner_within_a_second(
+    own_chain: OwnChain, tmp_path: Path
+) -> None:
+    """SIGKILL of `node run` mid-job: its runner stops within 1 s (it watches its node),
+    so the restarted node's runner is the only one on the job."""
+    url, deployment = own_chain.url, own_chain.deployment
+    deployment_file = tmp_path / "deployment.json"
+    deployment.save(deployment_file)
+    _fund_and_register(url, deployment)
+    env = _node_env(tmp_path, deployment_file)
+    db = tmp_path / "node" / "state" / "node.sqlite3"
+    node = _start_node(tmp_path, env)
+    try:
+        job_id = _submit(url, deployment, steps=50)
+        _wait_db(db, job_id, {"running"})
+        deadline = time.monotonic() + 60
+        while not (runners := _runners_of(node.pid)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(runners) == 1, runners
+        time.sleep(1.0)  # in the middle of loading or of the steps
+        os.kill(node.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        node.wait()
+        while not _gone(runners[0]) and time.monotonic() - killed < 5:
+            time.sleep(0.01)
+        assert _gone(runners[0]), "the runner outlived its node"
+        assert time.monotonic() - killed < 1.0
+        node = _start_node(tmp_path, env)
+        _wait_db(db, job_id, {"delivered"}, timeout=180)
+    finally:
+        if node.poll() is None:
+            node.terminate()
+            node.wait(timeout=60)
 
 
 def test_anvil_restart_mid_job_and_sigterm_shutdown(own_chain: OwnChain, tmp_path: Path) -> None:
