@@ -59,7 +59,7 @@ def process_runners(log: Path) -> set[str]:
             cmdline = (entry / "cmdline").read_bytes()
             if b"framecast.runner" not in cmdline or b"serve" not in cmdline:
                 continue
-            if os.readlink(entry / "fd" / "2") == str(log):
+            if (entry / "fd" / "2").readlink() == log:
                 found.add(entry.name)
         except OSError:
             continue
@@ -72,8 +72,7 @@ def docker_runners() -> set[str]:
     client = docker.from_env()
     try:
         return {
-            str(c.id)
-            for c in client.containers.list(filters={"label": "io.framecast.runtime"})
+            str(c.id) for c in client.containers.list(filters={"label": "io.framecast.runtime"})
         }
     finally:
         client.close()

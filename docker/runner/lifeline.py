@@ -19,16 +19,20 @@ nothing heavy.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
 import signal
 import stat
+from pathlib import Path
 
 log = logging.getLogger("framecast.runner")
 
 #: Exit status of a runner that stopped because its node went away.
 ABANDONED_EXIT = 3
+#: The write end of the watchdog's pipe, held for the runner's whole life.
+_KEEP_OPEN: list[int] = []
 #: How often the watchdog looks at the runner's parent pid.
 PARENT_POLL_S = 0.1
 
@@ -42,10 +46,8 @@ def abandon(reason: str) -> None:
     """
     log.error("runner stopping: %s", reason)
     for pid in _children_of(os.getpid()):
-        try:
+        with contextlib.suppress(OSError):  # already gone
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass  # already gone
     os._exit(ABANDONED_EXIT)
 
 
@@ -67,15 +69,16 @@ def start_watchdog(parent_pid: int | None = None, *, stdin_fd: int = 0) -> int |
     except OSError:
         watch_stdin = False
     if parent_pid is not None and os.getppid() != parent_pid:
-        log.warning("parent is pid %d, not the node's %d: not watching it", os.getppid(), parent_pid)
+        log.warning("parent is pid %d, not the node's %d: not watched", os.getppid(), parent_pid)
         parent_pid = None
     if not watch_stdin and parent_pid is None:
         return None
     runner = os.getpid()
-    alive_r, alive_w = os.pipe()  # the runner keeps the write end until it exits
+    alive_r, alive_w = os.pipe()
     pid = os.fork()
     if pid:
         os.close(alive_r)
+        _KEEP_OPEN.append(alive_w)  # until the runner exits: then the watchdog sees EOF
         return pid
     # The watchdog. It must hold none of the runner's other files: a copy of the protocol
     # stdout would keep the node from seeing the runner's EOF.
@@ -112,8 +115,7 @@ def _watch(runner: int, parent_pid: int | None, alive_fd: int, stdin_fd: int | N
 
 def _ppid(pid: int) -> int | None:
     try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[1])
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -123,10 +125,8 @@ def _kill_runner(runner: int, reason: str) -> None:
     os.write(2, f"runner watchdog: stopping runner {runner}: {reason}\n".encode())
     for pid in _children_of(runner):
         if pid != os.getpid():
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
     try:
         if os.getpgid(runner) == runner:
             os.killpg(runner, signal.SIGKILL)  # its own session (the process runtime)
@@ -141,8 +141,7 @@ def _children_of(pid: int) -> list[int]:
     pids: list[int] = []
     try:
         for task in os.scandir(f"/proc/{pid}/task"):
-            with open(f"{task.path}/children") as handle:
-                pids += [int(p) for p in handle.read().split()]
+            pids += [int(p) for p in Path(task.path, "children").read_text().split()]
     except OSError:
         pass
     return pids

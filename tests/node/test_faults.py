@@ -345,3 +345,78 @@ def test_anvil_restart_mid_job_and_sigterm_shutdown(own_chain: OwnChain, tmp_pat
     finally:
         if node.poll() is None:
             node.kill()
+
+
+def _bound_url(log: Path, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("metrics on "):
+                return line.split()[2].removesuffix("/metrics")
+        time.sleep(0.05)
+    raise AssertionError(f"the node never said where it serves:\n{log.read_text()}")
+
+
+def _healthz(base: str) -> tuple[int, dict[str, object]]:
+    import httpx
+
+    answer = httpx.get(f"{base}/healthz", timeout=5)
+    return answer.status_code, answer.json()
+
+
+def test_a_node_started_while_its_rpc_is_down_waits_and_comes_up(
+    own_chain: OwnChain, tmp_path: Path
+) -> None:
+    """`node run` against a closed port: not ready on /healthz, one log line, no exit;
+    once the RPC answers it is ready within about a second."""
+    url, deployment = own_chain.url, own_chain.deployment
+    deployment_file = tmp_path / "deployment.json"
+    deployment.save(deployment_file)
+    _fund_and_register(url, deployment)
+    env = {**_node_env(tmp_path, deployment_file), "FRAMECAST_NODE_HTTP_BIND": "127.0.0.1:0"}
+    own_chain.stop()  # the port is closed: connections are refused
+    node = _start_node(tmp_path, env)
+    try:
+        base = _bound_url(tmp_path / "node.log")
+        status, report = _healthz(base)
+        assert status == 503 and report["ready"] is False and report["waiting_for"] == "rpc"
+        time.sleep(6.0)  # longer than the 5 s after which it used to exit
+        assert node.poll() is None, (tmp_path / "node.log").read_text()
+        status, report = _healthz(base)
+        assert status == 503 and report["rpc"] == url and report["reason"]
+        log = (tmp_path / "node.log").read_text()
+        assert log.count("node not ready: rpc") == 1, log
+        assert log.count("unreachable since") == 1, log
+        own_chain.start()
+        opened = time.monotonic()
+        while time.monotonic() - opened < 30:
+            status, report = _healthz(base)
+            if status == 200:
+                break
+            time.sleep(0.05)
+        assert status == 200, report
+        # start_anvil returns once anvil answers: from there, one pause (≤ 1 s) and a poll.
+        assert time.monotonic() - opened < 3.0
+        assert "rpc back after" in (tmp_path / "node.log").read_text()
+        job_id = _submit(url, deployment)
+        _wait_db(tmp_path / "node" / "state" / "node.sqlite3", job_id, {"delivered"})
+    finally:
+        if node.poll() is None:
+            node.terminate()
+            node.wait(timeout=60)
+
+
+def test_a_wrong_chain_id_is_a_configuration_error_and_ends_the_node(
+    own_chain: OwnChain, tmp_path: Path
+) -> None:
+    import json
+
+    deployment_file = tmp_path / "deployment.json"
+    own_chain.deployment.save(deployment_file)
+    data = json.loads(deployment_file.read_text())
+    data["chain_id"] = 999
+    deployment_file.write_text(json.dumps(data))
+    node = _start_node(tmp_path, _node_env(tmp_path, deployment_file))
+    assert node.wait(timeout=60) == 1
+    log = (tmp_path / "node.log").read_text()
+    assert "999" in log and "error:" in log, log
