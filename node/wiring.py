@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -54,12 +55,14 @@ def runtime_factory(settings: NodeSettings) -> tuple[RuntimeFactory, str | None]
 
         # Resolving the image once pins every job to the same bytes; its ID goes into the
         # receipts. Later runtimes (one per GPU slot) reuse the resolved ID.
-        first = DockerRuntime(settings.docker_image)
+        # The node's identity on this host: its state folder (one node per folder).
+        owner = hashlib.sha256(str(settings.state_dir.resolve()).encode()).hexdigest()[:16]
+        first = DockerRuntime(settings.docker_image, owner=owner)
         image_id = first.image_id
         spare: list[ContainerRuntime] = [first]
 
         def make_docker() -> ContainerRuntime:
-            return spare.pop() if spare else DockerRuntime(image_id)
+            return spare.pop() if spare else DockerRuntime(image_id, owner=owner)
 
         return make_docker, image_id
     raise ConfigError(f"unknown runtime {settings.runtime!r}", fix='use "process" or "docker"')
