@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Foundry binaries (anvil, forge, cast) come from npm: put them first on PATH.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test check lint typecheck contracts contracts-fmt contracts-test slither pytest artifacts bench-gas clean \
+.PHONY: setup demo test check lint typecheck contracts contracts-fmt contracts-test contracts-deep slither pytest artifacts bench-gas clean \
 	docker-setup docker-image docker-test-image bench-docker explorer-test-deps
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -53,6 +53,10 @@ contracts:
 contracts-test:
 	cd contracts && $(if $(filter true,$(CI)),FOUNDRY_PROFILE=ci )forge test
 	cd contracts && FOUNDRY_PROFILE=default forge snapshot --check
+
+# The invariants at their goal depth (10,000 runs × 128 calls each); not part of `make test`.
+contracts-deep:
+	cd contracts && FOUNDRY_PROFILE=deep forge test --match-path 'test/invariant/*'
 
 contracts-fmt:
 	cd contracts && forge fmt --check

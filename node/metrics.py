@@ -136,6 +136,18 @@ def serve_metrics(
     return server
 
 
+def waiting_report(rpc_url: str, reason: str | None, since: float) -> dict[str, object]:
+    """`/healthz` of a node still starting: not ready, and what it waits for."""
+    return {
+        "ok": False,
+        "ready": False,
+        "waiting_for": "rpc",
+        "rpc": rpc_url,
+        "reason": reason,
+        "waiting_s": round(time.time() - since, 3),
+    }
+
+
 def health_report(last_poll_ok: float | None, counts: dict[str, int]) -> dict[str, object]:
     """Healthy while chain polls succeed; includes job counts for a quick look."""
     age = None if last_poll_ok is None else time.time() - last_poll_ok

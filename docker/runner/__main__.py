@@ -17,6 +17,8 @@ from typing import BinaryIO
 # Offline always, and cuBLAS determinism needs its workspace before CUDA starts.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+#: Set by the process runtime to the node's pid: the runner stops when that parent is gone.
+PARENT_PID_ENV = "FRAMECAST_RUNNER_PARENT_PID"
 
 
 def _protocol_stdout() -> BinaryIO:
@@ -83,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
             print(reference_model.pin_local(out))
         return 0
 
+    if args.command == "serve":
+        # Before the heavy imports below: a node killed while its runner loads torch and
+        # the model must not leave it running (docs/protocol.md §5, "Lifetime").
+        from framecast.runner.lifeline import start_watchdog
+
+        parent = os.environ.get(PARENT_PID_ENV, "")
+        start_watchdog(int(parent) if parent.isdigit() else None, stdin_fd=sys.stdin.fileno())
+
     events = _protocol_stdout()
     lock = threading.Lock()
 
@@ -99,7 +109,6 @@ def main(argv: list[str] | None = None) -> int:
         with lock:
             events.write(encode_line(event))
 
-    _die_with_parent()
     configure_determinism()
     runner = JobRunner()
     if args.command == "run":
@@ -107,28 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         terminal = runner.execute(request, emit)
         return 0 if terminal.status == "succeeded" else 1
     return serve(sys.stdin.buffer, emit, runner)
-
-
-def _die_with_parent() -> None:
-    """With FRAMECAST_RUNNER_PARENT_PID set, die (SIGKILL) when that parent dies.
-
-    A Ray actor hosting the runner can be killed with -9, or its host stopped; the runner
-    must not go on computing an abandoned job on the GPU its retry needs. Linux's
-    PR_SET_PDEATHSIG; a parent already gone by now ends the runner at once.
-    """
-    import ctypes
-    import os
-    import signal
-
-    parent = os.environ.get("FRAMECAST_RUNNER_PARENT_PID")
-    if not parent or not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if str(os.getppid()) != parent:
-        raise SystemExit(1)
 
 
 if __name__ == "__main__":

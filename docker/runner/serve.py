@@ -4,6 +4,12 @@
 directory, so the next job on the same model skips loading. Every job ends with exactly
 one terminal event; a failed job (bad input, bad weights, OOM, a pipeline exception)
 leaves the runner usable for the next one. Only a `shutdown` message or EOF ends it.
+
+EOF on stdin means the node is gone (killed, crashed; a node that stops in order sends
+`shutdown`). Between jobs the runner just exits; mid-job it stops at once (`lifeline.abandon`;
+`lifeline` watches for the same from the runner's first instant): nobody reads the job's
+events any more, and a restarted node runs the job again with a runner of its own, which
+must not share the GPU or the output folder with this one.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pydantic import ValidationError
 
 from framecast.runner import finetune
 from framecast.runner.environment import describe_environment, pick_device
+from framecast.runner.lifeline import abandon
 from framecast.runner.lora import Adapter, cid_adapter
 from framecast.runner.pipelines import (
     LoadedModel,
@@ -324,10 +331,24 @@ class JobRunner:
         )
 
 
-def serve(lines: Iterable[bytes], emit: Emit, runner: JobRunner | None = None) -> int:
-    """Serve requests from `lines` until `shutdown` or EOF; cancels arrive mid-job."""
+def serve(
+    lines: Iterable[bytes],
+    emit: Emit,
+    runner: JobRunner | None = None,
+    *,
+    on_eof_mid_job: Callable[[str], None] = abandon,
+) -> int:
+    """Serve requests from `lines` until `shutdown` or EOF; cancels arrive mid-job.
+
+    EOF while a job runs or waits calls `on_eof_mid_job` (default: `abandon`, which does
+    not return); `shutdown` lets the current job finish first.
+    """
     runner = runner or JobRunner()
     jobs: queue.Queue[RunRequest | None] = queue.Queue()
+    # Jobs received and not yet answered; a lock, not the queue's size: a job taken off
+    # the queue is still running.
+    unfinished = [0]
+    lock = threading.Lock()
 
     def read() -> None:
         # Reading on its own thread lets a `cancel` reach the job loop between two steps.
@@ -341,11 +362,18 @@ def serve(lines: Iterable[bytes], emit: Emit, runner: JobRunner | None = None) -
                 _answer_malformed(raw, exc, emit)
                 continue
             if isinstance(message, ShutdownMessage):
-                break
+                jobs.put(None)
+                return
             if isinstance(message, CancelMessage):
                 runner.canceled.add(message.job_id)
             else:
+                with lock:
+                    unfinished[0] += 1
                 jobs.put(message)
+        with lock:
+            mid_job = unfinished[0] > 0
+        if mid_job:
+            on_eof_mid_job("stdin closed: the node that sent the job is gone")
         jobs.put(None)
 
     threading.Thread(target=read, name="runner-stdin", daemon=True).start()
@@ -354,8 +382,10 @@ def serve(lines: Iterable[bytes], emit: Emit, runner: JobRunner | None = None) -
         if request.job_id in runner.canceled:
             runner.canceled.discard(request.job_id)
             emit(failed_event(request.job_id, "canceled", "canceled before it started"))
-            continue
-        runner.execute(request, emit)
+        else:
+            runner.execute(request, emit)
+        with lock:
+            unfinished[0] -= 1
     return 0
 
 

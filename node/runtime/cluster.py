@@ -64,9 +64,10 @@ _SILENT_GRACE_S = 30.0
 class RunnerHost:
     """What runs inside a Ray actor on a worker host: a warm runner subprocess.
 
-    The runner is started and driven from one long-lived thread (`_owner`), so the
-    runner's parent-death signal (`die_with_parent`) fires exactly when this actor's process
-    dies, and never when a Ray call's thread ends.
+    The runner is started and driven from one long-lived thread (`_owner`). Its watchdog
+    (`framecast.runner.lifeline`) kills it when this actor's process dies (a kill -9 of the
+    actor, or its host stopped), so an abandoned job never goes on computing on the GPU its
+    retry needs.
     """
 
     def __init__(self, model: str, scratch: str) -> None:
@@ -74,7 +75,7 @@ class RunnerHost:
 
         self.model = model
         self.scratch = Path(scratch) / f"{model}-{os.getpid()}"
-        self.runtime = ProcessRuntime(log_dir=self.scratch / "logs", die_with_parent=True)
+        self.runtime = ProcessRuntime(log_dir=self.scratch / "logs")
         self._owner = ThreadPoolExecutor(1, thread_name_prefix="runner-owner")
 
     def describe(self) -> dict[str, Any]:

@@ -11,6 +11,13 @@ Paths the runner sees: the model directory at ``/weights/<name>`` (read-only) an
 parent of the job directories at ``/jobs`` (so one warm container serves every job under
 it); the caller's host paths in the `RunRequest` are rewritten before sending.
 
+Lifetime: the runner never outlives its node. The container's stdin is attached with
+``StdinOnce``, so when the node dies its attach connection drops, Docker closes the runner's
+stdin and the runner's watchdog (`framecast.runner.lifeline`) stops it at once, which ends
+the container. Containers are labelled with their node (`OWNER_LABEL`, from the node's state
+folder) and that node's process (`SESSION_LABEL`, pid and start time); a node that starts
+removes its predecessor's containers, running or not (`remove_stale_containers`).
+
 Failures: a runner that dies mid-job is inspected (``OOMKilled``, exit code, stderr tail)
 and becomes a terminal `failed` event; timeouts and unanswered cancels kill the container.
 A container that is not healthy after a job is always removed; `close()` removes the rest.
@@ -44,6 +51,7 @@ from framecast.node.runtime.base import (
     terminal_from_exit,
     timeout_event,
 )
+from framecast.node.runtime.process import process_start
 from framecast.shared.errors import (
     FramecastError,
     PipelineError,
@@ -72,6 +80,10 @@ RUNNER_UID = 10001
 WEIGHTS_MOUNT = "/weights"
 JOBS_MOUNT = "/jobs"
 LABEL = "io.framecast.runtime"
+#: Which node a container belongs to (a digest of its state folder).
+OWNER_LABEL = "io.framecast.owner"
+#: Which process of that node started it: "pid:start time" (`process_start`).
+SESSION_LABEL = "io.framecast.session"
 #: Bytes of runner stderr kept per container for crash messages.
 STDERR_TAIL_BYTES = 16_384
 
@@ -177,12 +189,14 @@ class DockerRuntime:
         max_warm: int = 1,
         command: list[str] | None = None,
         environment: dict[str, str] | None = None,
+        owner: str | None = None,
     ) -> None:
         """`image`: a local image ID (``sha256:...``) or ``repo@sha256:digest``.
 
         A tag is accepted and resolved to its image ID once, so every job of this runtime
         runs the same bytes. `gpus`: GPUs to request for entries that need one (default:
         the host's NVIDIA devices). `needs_gpu` decides per request (default: the catalog).
+        `owner`: the node's identity; its earlier processes' containers are removed here.
         """
         self._client = client or connect()
         with _mapped(f"find the runner image {image}"):
@@ -203,7 +217,11 @@ class DockerRuntime:
         # One job at a time: a warm runner's stdout carries one job's events at a time.
         self._run_lock = threading.Lock()
         self._cancels: dict[str, threading.Event] = {}
+        self.owner = owner
+        self.session = _session()
         self.remove_exited_containers()
+        if owner is not None:
+            self.remove_stale_containers()
 
     # -- the port ------------------------------------------------------------------------
 
@@ -327,6 +345,31 @@ class DockerRuntime:
             log.info("removed %d leftover runner container(s)", removed)
         return removed
 
+    def remove_stale_containers(self) -> int:
+        """Remove this node's containers started by an earlier, dead process of it.
+
+        A node killed with -9 leaves its warm container; should the runner in it not have
+        stopped by itself (an image without the watchdog), it still holds a model in
+        memory. Containers of this node's live process (other slots) stay.
+        """
+        removed = 0
+        with _mapped("list this node's runner containers"):
+            mine = self._client.containers.list(
+                all=True, filters={"label": f"{OWNER_LABEL}={self.owner}"}
+            )
+        for container in mine:
+            session = str((container.labels or {}).get(SESSION_LABEL, ""))
+            if session == self.session or _session_alive(session):
+                continue
+            log.warning(
+                "removing runner container %s left by node process %s",
+                str(container.id)[:12],
+                session or "?",
+            )
+            self._remove(container)
+            removed += 1
+        return removed
+
     def container_ids(self) -> list[str]:
         """IDs of the warm containers (for tests and `/healthz`)."""
         with self._lock:
@@ -365,7 +408,9 @@ class DockerRuntime:
             "command": self._command,
             "stdin_open": True,  # the protocol's request channel
             "tty": False,  # keep stdout and stderr apart (multiplexed frames)
-            "detach": True,
+            # Not detached: the SDK then sets StdinOnce, so the runner's stdin closes when
+            # the node's one attach drops (the node died) and the runner stops itself.
+            "detach": False,
             "network_mode": "none",
             "read_only": True,
             "cap_drop": ["ALL"],
@@ -394,7 +439,12 @@ class DockerRuntime:
                 "FRAMECAST_DEVICE": "cuda" if use_gpu else "cpu",
                 **self._environment,
             },
-            "labels": {LABEL: "docker", "io.framecast.model-dir": model_dir.name},
+            "labels": {
+                LABEL: "docker",
+                "io.framecast.model-dir": model_dir.name,
+                SESSION_LABEL: self.session,
+                **({OWNER_LABEL: self.owner} if self.owner is not None else {}),
+            },
         }
         if use_gpu:
             config["device_requests"] = [DeviceRequest(count=self._gpus, capabilities=[["gpu"]])]
@@ -580,6 +630,17 @@ class DockerRuntime:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
             parent.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
+def _session() -> str:
+    """This process as "pid:start time": a reused pid is another session."""
+    pid = os.getpid()
+    return f"{pid}:{process_start(pid)}"
+
+
+def _session_alive(session: str) -> bool:
+    pid, _, start = session.partition(":")
+    return pid.isdigit() and str(process_start(int(pid))) == start
 
 
 def _stdout_lines(sock: Any, stderr_tail: collections.deque[bytes]) -> Iterator[bytes]:

@@ -205,7 +205,7 @@ def _wait_db(db: Path, job_id: int, states: set[str], timeout: float = 120) -> s
     raise AssertionError(f"job {job_id} is {_job_state(db, job_id)}, wanted {states}")
 
 
-def _submit(url: str, deployment: Deployment) -> int:
+def _submit(url: str, deployment: Deployment, **spec: object) -> int:
     w3 = connect(url)
 
     class _Chain:
@@ -221,7 +221,7 @@ def _submit(url: str, deployment: Deployment) -> int:
         def market(self, name: str) -> Market:
             return Market(w3, deployment.market, TxSender(w3, devnet_account(name)))
 
-    return submit_tiny(_Chain())  # type: ignore[arg-type]
+    return submit_tiny(_Chain(), **spec)  # type: ignore[arg-type]
 
 
 def _start_node(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -266,6 +266,63 @@ def test_kill_9_mid_job_then_restart_delivers_once(own_chain: OwnChain, tmp_path
     assert [e["args"]["jobId"] for e in delivered] == [job_id]
 
 
+def _runners_of(pid: int) -> list[int]:
+    """Runner processes among `pid`'s children."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"framecast.runner" in cmdline:
+                found.append(int(child))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"  # dead, waiting for init to reap it
+
+
+def test_kill_9_of_the_node_takes_its_runner_within_a_second(
+    own_chain: OwnChain, tmp_path: Path
+) -> None:
+    """SIGKILL of `node run` mid-job: its runner stops within 1 s (it watches its node),
+    so the restarted node's runner is the only one on the job."""
+    url, deployment = own_chain.url, own_chain.deployment
+    deployment_file = tmp_path / "deployment.json"
+    deployment.save(deployment_file)
+    _fund_and_register(url, deployment)
+    env = _node_env(tmp_path, deployment_file)
+    db = tmp_path / "node" / "state" / "node.sqlite3"
+    node = _start_node(tmp_path, env)
+    try:
+        job_id = _submit(url, deployment, steps=50)
+        _wait_db(db, job_id, {"running"})
+        deadline = time.monotonic() + 60
+        while not (runners := _runners_of(node.pid)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(runners) == 1, runners
+        time.sleep(1.0)  # in the middle of loading or of the steps
+        os.kill(node.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        node.wait()
+        while not _gone(runners[0]) and time.monotonic() - killed < 5:
+            time.sleep(0.01)
+        assert _gone(runners[0]), "the runner outlived its node"
+        assert time.monotonic() - killed < 1.0
+        node = _start_node(tmp_path, env)
+        _wait_db(db, job_id, {"delivered"}, timeout=180)
+    finally:
+        if node.poll() is None:
+            node.terminate()
+            node.wait(timeout=60)
+
+
 def test_anvil_restart_mid_job_and_sigterm_shutdown(own_chain: OwnChain, tmp_path: Path) -> None:
     url, deployment = own_chain.url, own_chain.deployment
     deployment_file = tmp_path / "deployment.json"
@@ -288,3 +345,78 @@ def test_anvil_restart_mid_job_and_sigterm_shutdown(own_chain: OwnChain, tmp_pat
     finally:
         if node.poll() is None:
             node.kill()
+
+
+def _bound_url(log: Path, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("metrics on "):
+                return line.split()[2].removesuffix("/metrics")
+        time.sleep(0.05)
+    raise AssertionError(f"the node never said where it serves:\n{log.read_text()}")
+
+
+def _healthz(base: str) -> tuple[int, dict[str, object]]:
+    import httpx
+
+    answer = httpx.get(f"{base}/healthz", timeout=5)
+    return answer.status_code, answer.json()
+
+
+def test_a_node_started_while_its_rpc_is_down_waits_and_comes_up(
+    own_chain: OwnChain, tmp_path: Path
+) -> None:
+    """`node run` against a closed port: not ready on /healthz, one log line, no exit;
+    once the RPC answers it is ready within about a second."""
+    url, deployment = own_chain.url, own_chain.deployment
+    deployment_file = tmp_path / "deployment.json"
+    deployment.save(deployment_file)
+    _fund_and_register(url, deployment)
+    env = {**_node_env(tmp_path, deployment_file), "FRAMECAST_NODE_HTTP_BIND": "127.0.0.1:0"}
+    own_chain.stop()  # the port is closed: connections are refused
+    node = _start_node(tmp_path, env)
+    try:
+        base = _bound_url(tmp_path / "node.log")
+        status, report = _healthz(base)
+        assert status == 503 and report["ready"] is False and report["waiting_for"] == "rpc"
+        time.sleep(6.0)  # longer than the 5 s after which it used to exit
+        assert node.poll() is None, (tmp_path / "node.log").read_text()
+        status, report = _healthz(base)
+        assert status == 503 and report["rpc"] == url and report["reason"]
+        log = (tmp_path / "node.log").read_text()
+        assert log.count("node not ready: rpc") == 1, log
+        assert log.count("unreachable since") == 1, log
+        own_chain.start()
+        opened = time.monotonic()
+        while time.monotonic() - opened < 30:
+            status, report = _healthz(base)
+            if status == 200:
+                break
+            time.sleep(0.05)
+        assert status == 200, report
+        # start_anvil returns once anvil answers: from there, one pause (≤ 1 s) and a poll.
+        assert time.monotonic() - opened < 3.0
+        assert "rpc back after" in (tmp_path / "node.log").read_text()
+        job_id = _submit(url, deployment)
+        _wait_db(tmp_path / "node" / "state" / "node.sqlite3", job_id, {"delivered"})
+    finally:
+        if node.poll() is None:
+            node.terminate()
+            node.wait(timeout=60)
+
+
+def test_a_wrong_chain_id_is_a_configuration_error_and_ends_the_node(
+    own_chain: OwnChain, tmp_path: Path
+) -> None:
+    import json
+
+    deployment_file = tmp_path / "deployment.json"
+    own_chain.deployment.save(deployment_file)
+    data = json.loads(deployment_file.read_text())
+    data["chain_id"] = 999
+    deployment_file.write_text(json.dumps(data))
+    node = _start_node(tmp_path, _node_env(tmp_path, deployment_file))
+    assert node.wait(timeout=60) == 1
+    log = (tmp_path / "node.log").read_text()
+    assert "999" in log and "error:" in log, log

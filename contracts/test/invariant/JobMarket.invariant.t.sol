@@ -11,6 +11,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 /// @notice Money and lifecycle invariants of the market under random handler-driven sequences.
 /// forge-config: default.invariant.runs = 64
 /// forge-config: default.invariant.depth = 128
+/// forge-config: deep.invariant.runs = 10000
+/// forge-config: deep.invariant.depth = 128
 contract JobMarketInvariantTest is Test {
     Credits internal credits;
     JobMarket internal market;
