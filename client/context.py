@@ -19,6 +19,7 @@ import click
 
 from framecast.client.config import ClientSettings
 from framecast.client.wallet import Keystores, WalletInfo
+from framecast.shared.cli_params import FccAmount
 from framecast.shared.errors import WalletError
 from framecast.shared.keystore import Secret
 from framecast.shared.network_choice import NETWORK_META_KEY
@@ -320,18 +321,5 @@ def network_options(fn: F) -> F:
     )(fn)
 
 
-class Amount(click.ParamType[int]):
-    """A positive decimal amount of FCC ("12.5"), converted to wei without floats."""
-
-    name = "FCC"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        # Imported here: the credits service pulls in web3, which keystore-only commands skip.
-        from framecast.client.credits import parse_amount
-
-        try:
-            return parse_amount(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+#: ``--amount``-style options: a positive decimal amount of FCC, in wei without floats.
+Amount = FccAmount

@@ -15,13 +15,14 @@ from framecast.client.context import (
     pass_client,
     wallet_option,
 )
-from framecast.client.credits import format_fcc, local_time
+from framecast.client.credits import local_time
 from framecast.client.delivery import fetch_and_report, follow_job
 from framecast.client.inputs import UploadOutcome, input_targets, upload_inputs
 from framecast.client.jobs.spec import build_spec, check_replicas
 from framecast.client.jobs.submit import default_max_price, submit
 from framecast.client.jobs.views import DELIVERED_STATES
 from framecast.client.quote import ProviderListing
+from framecast.shared.amounts import format_fcc
 from framecast.shared.chain.bindings import JobState
 from framecast.shared.spec import GenerationSpec
 

@@ -12,16 +12,16 @@ from typing import Any
 import click
 
 from framecast.node.commands.options import (
-    FCC,
     _chosen_network,
     _settings,
     _unlock,
     config_option,
     network_option,
-    parse_fcc,
     rpc_url_option,
 )
 from framecast.node.config import NodeSettings, framecast_home, render_toml
+from framecast.shared.amounts import format_fcc
+from framecast.shared.cli_params import FccAmount
 from framecast.shared.errors import ConfigError
 
 
@@ -153,14 +153,16 @@ def offer_uri(settings: NodeSettings, rpc_url: str) -> str:
 @config_option
 @network_option
 @rpc_url_option
-@click.option("--bond", required=True, help="Bond in FCC (at least the market's minimum).")
+@click.option(
+    "--bond", required=True, type=FccAmount(), help="Bond in FCC (at least the market's minimum)."
+)
 @click.option(
     "--metadata",
     default="",
     help="Metadata URI describing this provider's offer (default: models, price per unit "
     "and the /jobs endpoint from the config, as a data: URI).",
 )
-def register(config_path: Path, bond: str, metadata: str) -> None:
+def register(config_path: Path, bond: int, metadata: str) -> None:
     """Approve and lock a bond, registering this node's key as a provider."""
     from framecast.node.config import node_network
     from framecast.shared.chain.bindings import bind
@@ -168,7 +170,7 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
     from framecast.shared.networks import connect_network
 
     settings = _settings(config_path)
-    amount = parse_fcc(bond, "--bond")
+    amount = bond
     network = node_network(settings)
     rpc_url = network.rpc_url
     # The offer is checked before the password prompt: a bad advertise_url fails fast.
@@ -179,4 +181,4 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
     credits.approve(market.address, amount)
     market.register_provider(amount, uri)
     view = market.get_provider(account.address)
-    click.echo(f"registered {account.address} with bond {view.bond / FCC:g} FCC")
+    click.echo(f"registered {account.address} with bond {format_fcc(view.bond)}")
