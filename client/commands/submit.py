@@ -46,6 +46,21 @@ def _upload_inputs(
     )
 
 
+def _pin_input(client: ClientContext, image: Path, cid: str | None, job_id: int) -> None:
+    """Pin the job's input image into the local store, as the signed spec names it."""
+    from framecast.shared.errors import SpecError
+    from framecast.shared.ipfs.local import LocalStore
+
+    pinned = str(LocalStore(client.settings.blocks).add_path(image))
+    if pinned != cid:
+        raise SpecError(
+            f"{image} changed while job {job_id} was submitted: it is now {pinned}, the job "
+            f"names {cid}",
+            field="inputs.image",
+            fix=f"cancel it with `framecast cancel {job_id}` and submit again",
+        )
+
+
 def _render_quote(quote: quotes.Quote, replicas: int = 1) -> None:
     if quote.min_price is None:
         price = "unknown (no provider publishes a price for it)"
@@ -155,10 +170,12 @@ def command(
     check_replicas(replicas, perceptual)  # before anything else touches state
     image_cid = None
     if image is not None:
-        # Inputs travel by CID: pinned here, then uploaded to the providers after submitJob.
-        from framecast.shared.ipfs.local import LocalStore
+        # Inputs travel by CID: computed here without touching the store, pinned once the
+        # job is submitted (a refused spec or a failed submit leaves the store as it was),
+        # then uploaded to the providers.
+        from framecast.shared.ipfs import cid_of_path
 
-        image_cid = str(LocalStore(client.settings.blocks).add_path(image))
+        image_cid = cid_of_path(image)
     # Validated before the password prompt and the network: bad input fails fast.
     spec, _entry = build_spec(
         model=model,
@@ -193,6 +210,8 @@ def command(
         replicas=replicas,
         perceptual=perceptual,
     )
+    if image is not None:
+        _pin_input(client, image, image_cid, submitted.job_id)
     uploads = _upload_inputs(client, spec, submitted.job_id, listings)
     if client.as_json:
         client.echo_json(
