@@ -128,7 +128,7 @@ class ClientContext:
             self._account = keystores.unlock(name, password)
         return self._account
 
-    def address(self, explicit: str | None = None) -> str:
+    def address(self, explicit: str | None = None, *, option: str = "--address") -> str:
         """Whose balances to read: an explicit address, else the wallet's (no unlock if the
         keystore records its address)."""
         if explicit is not None:
@@ -138,7 +138,7 @@ class ClientContext:
                 return str(to_checksum_address(explicit))
             else:
                 raise click.BadParameter(
-                    f"{explicit!r} is not a 20-byte hex address", param_hint="'--address'"
+                    f"{explicit!r} is not a 20-byte hex address", param_hint=f"'{option}'"
                 )
         if self._account is not None:
             return str(self._account.address)

@@ -71,7 +71,7 @@ def deposit(client: ClientContext, amount: int) -> None:
 @pass_client
 def withdraw(client: ClientContext, amount: int, to: str | None) -> None:
     """Withdraw free (not escrowed) credits from the market."""
-    recipient = client.address(to) if to is not None else None
+    recipient = client.address(to, option="--to") if to is not None else None
     result = service.withdraw(
         client.credits(signing=True), client.market(signing=True), amount, recipient
     )

@@ -149,6 +149,23 @@ def offer_uri(settings: NodeSettings, rpc_url: str) -> str:
     ).to_uri()
 
 
+def _check_bond(credits: Any, market: Any, provider: str, amount: int) -> None:
+    """What registerProvider would refuse, refused before the approve is sent (a refused
+    registration must not leave an allowance and spent gas behind)."""
+    from framecast.shared.chain.reverts import refusal
+
+    if market.get_provider(provider).registered:
+        raise refusal("AlreadyRegistered", provider=provider)
+    if amount > 2**96 - 1:
+        raise refusal("AmountTooLarge", amount=amount)
+    min_bond = market.params().min_bond
+    if amount < min_bond:
+        raise refusal("BondTooLow", provider=provider, bond=amount, minBond=min_bond)
+    held = credits.balance_of(provider)
+    if held < amount:
+        raise refusal("ERC20InsufficientBalance", sender=provider, balance=held, needed=amount)
+
+
 @click.command("register")
 @config_option
 @network_option
@@ -178,6 +195,7 @@ def register(config_path: Path, bond: int, metadata: str) -> None:
     account = _unlock(settings)
     w3 = connect_network(network, timeout=settings.rpc_timeout_s)
     credits, market = bind(w3, network.deployment, TxSender(w3, account))
+    _check_bond(credits, market, account.address, amount)
     credits.approve(market.address, amount)
     market.register_provider(amount, uri)
     view = market.get_provider(account.address)

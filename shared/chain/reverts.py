@@ -226,6 +226,14 @@ def _render(name: str, args: Args) -> tuple[str, str | None]:
     return f"contract reverted with {name}({fields})", None
 
 
+def refusal(name: str, **args: Any) -> ContractRevert:
+    """The typed exception (and sentence) the contract's custom error ``name`` would give,
+    for a check made before sending: a transaction that would revert after an earlier one
+    (an approve) was mined is refused before either is sent."""
+    message, fix = _render(name, args)
+    return by_name[name](message, fix=fix, args=args)
+
+
 class _ErrorSpec:
     def __init__(self, cls: type[ContractRevert], names: list[str], types: list[str]) -> None:
         self.cls, self.names, self.types = cls, names, types
