@@ -43,10 +43,14 @@ def parse_amount(text: str, *, allow_zero: bool = False) -> int:
         return int(wei)
 
 
-def format_fcc(wei: int, *, unit: bool = True) -> str:
-    """Wei → ``"1,234.5 FCC"``: every significant decimal, none padded, never rounded."""
+def format_fcc(wei: int, *, unit: bool = True, group: bool = True) -> str:
+    """Wei → ``"1,234.5 FCC"``: every significant decimal, none padded, never rounded.
+
+    ``group=False`` leaves out the thousands separators: for an amount shown inside a
+    command line to paste (`parse_amount` does not read commas).
+    """
     whole, frac = divmod(abs(wei), FCC)
-    text = f"{whole:,}"
+    text = f"{whole:,}" if group else str(whole)
     if frac:
         text += "." + f"{frac:0{DECIMALS}d}".rstrip("0")
     if wei < 0:

@@ -68,7 +68,7 @@ def check_funds(market: Market, credits: Credits, client: str, max_price: int) -
         return
     wallet = credits.balance_of(client)
     missing = max_price - free
-    deposit = f"`framecast credits deposit --amount {format_fcc(missing, unit=False)}`"
+    deposit = f"`framecast credits deposit --amount {format_fcc(missing, unit=False, group=False)}`"
     if wallet >= missing:
         fix = f"deposit it with {deposit} (more credits: `framecast credits faucet`)"
     else:
