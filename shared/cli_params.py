@@ -19,7 +19,7 @@ from framecast.shared.amounts import parse_amount
 UINT256_MAX = 2**256 - 1
 
 
-class FccAmount(click.ParamType):
+class FccAmount(click.ParamType[int]):
     """A decimal amount of FCC ("12.5"), converted to wei exactly (never through a float)."""
 
     name = "FCC"
@@ -36,7 +36,7 @@ class FccAmount(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class Seconds(click.ParamType):
+class Seconds(click.ParamType[float]):
     """A finite number of seconds in ``[low, high]``: NaN and infinity are refused (a
     `time.sleep(nan)` fails, a NaN deadline never passes, an infinite grace never ends)."""
 
@@ -65,7 +65,7 @@ class Seconds(click.ParamType):
         return number
 
 
-class JobId(click.ParamType):
+class JobId(click.ParamType[int]):
     """A job id: a whole number from 1 up to the largest uint256 (what the chain can hold)."""
 
     name = "JOB"
