@@ -116,6 +116,12 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+#: Raised (click ≥ 8.2) when a group is called without a subcommand; its message is the help.
+_NO_ARGS_IS_HELP: type[click.UsageError] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("_NeverRaised", (click.UsageError,), {})
+)
+
+
 def _usage_line(exc: click.UsageError) -> str:
     where = f"`{exc.ctx.command_path} --help`" if exc.ctx is not None else "`framecast --help`"
     return f"error: {one_line(exc.format_message())} — see {where}"
@@ -135,6 +141,10 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.secho("aborted", fg="red", err=True)
         sys.exit(130)
+    except _NO_ARGS_IS_HELP as exc:
+        # `framecast` or `framecast wallet` alone: the help itself, as click prints it.
+        exc.show()
+        sys.exit(exc.exit_code)
     except click.UsageError as exc:
         if debug:
             raise

@@ -85,6 +85,10 @@ CASES: list[Case] = [
     case("reclaim-claimed-early", "reclaim", "{claimed}", says="its delivery deadline is in"),
     case("reclaim-settled", "reclaim", "{settled}", says="job {settled} is Settled"),
     case("reclaim-cancelled", "reclaim", "{cancelled}", says="job {cancelled} is Cancelled"),
+    # --- commands and options that are not there
+    case("unknown-command", "nope", says="No such command 'nope'"),
+    case("missing-option", "credits", "deposit", says="--amount"),
+    case("unknown-option", "status", "1", "--colour", says="--colour"),
     # --- job ids
     case("cancel-zero", "cancel", "0", says="not a job id"),
     case("cancel-negative", "cancel", "--", "-1", says="not a job id"),
@@ -502,6 +506,7 @@ def test_the_table_covers_every_command() -> None:
     from framecast.client.cli import LAZY_COMMANDS
 
     covered = {c.args[0] for c in CASES}
+    covered.discard("nope")
     # devnet, deploy and demo start or deploy chains of their own: their bad input is
     # covered in tests/test_devnet.py and tests/client/test_networks.py.
     exempt = {"devnet", "deploy", "demo"}
@@ -509,3 +514,12 @@ def test_the_table_covers_every_command() -> None:
     assert {"node", "arbiter"} <= covered
     assert json.dumps([c.id for c in CASES])  # ids are plain text
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+def test_a_group_alone_prints_its_help(world: World) -> None:
+    """`framecast wallet` with no subcommand is a request for help, not an error line."""
+    outcome = _in_process(world, Case("group-alone", ("wallet",)))
+    assert outcome.stdout.startswith("Usage: framecast wallet") or outcome.stderr.startswith(
+        "Usage: framecast wallet"
+    ), outcome
+    assert "error:" not in outcome.stdout + outcome.stderr
