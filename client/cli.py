@@ -2,8 +2,9 @@
 
 Subcommands are imported lazily (by dotted path, and node commands through the
 `framecast.commands` entry-point group) so that `framecast --help` never pays for web3,
-torch or docker imports. One error boundary lives here: a `FramecastError` becomes one
-red line and exit code 1; `--debug` shows the traceback.
+torch or docker imports. One error boundary lives here (`main`): every failure becomes one
+red `error:` line (exit code 1 for ours, 2 for usage, 70 for a bug); `--debug` shows the
+traceback.
 """
 
 from __future__ import annotations
@@ -108,8 +109,34 @@ def root(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+#: What an exception that is not ours shows (exit code 70, EX_SOFTWARE): a bug to report.
+INTERNAL_ERROR = "internal error"
+
+
+def one_line(text: str) -> str:
+    """A message as one line: the boundary's promise holds even for a library's multi-line
+    text (pydantic's, web3's) that an adapter passed on."""
+    return " ".join(text.split())
+
+
+#: Raised (click ≥ 8.2) when a group is called without a subcommand; its message is the help.
+_NO_ARGS_IS_HELP: type[click.UsageError] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("_NeverRaised", (click.UsageError,), {})
+)
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    where = f"`{exc.ctx.command_path} --help`" if exc.ctx is not None else "`framecast --help`"
+    return f"error: {one_line(exc.format_message())} — see {where}"
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """Console entry point: the CLI's one error boundary."""
+    """Console entry point: the CLI's one error boundary.
+
+    Every failure is one red line starting with ``error:``: a `FramecastError` exits 1,
+    a usage error (bad option value, missing argument) exits 2, anything else is a bug and
+    exits 70 asking for the --debug traceback. ``--debug`` re-raises instead.
+    """
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
@@ -117,14 +144,35 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.secho("aborted", fg="red", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except _NO_ARGS_IS_HELP as exc:
+        # `framecast` or `framecast wallet` alone: the help itself, as click prints it.
         exc.show()
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        if debug:
+            raise
+        click.secho(_usage_line(exc), fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        click.secho(f"error: {one_line(exc.format_message())}", fg="red", err=True)
         sys.exit(exc.exit_code)
     except FramecastError as exc:
         if debug:
             raise
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho(f"error: {one_line(str(exc))}", fg="red", err=True)
         sys.exit(1)
+    except Exception as exc:
+        if debug:
+            raise
+        click.secho(
+            f"error: {INTERNAL_ERROR}: {type(exc).__name__}: {one_line(str(exc))[:300]} — this "
+            "is a bug in framecast: run the command again with --debug and report the traceback",
+            fg="red",
+            err=True,
+        )
+        sys.exit(70)
 
 
 if __name__ == "__main__":

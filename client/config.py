@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 class ClientSettings(BaseSettings):
     """Where the client keeps its state and which network it talks to."""
 
-    model_config = SettingsConfigDict(env_prefix="FRAMECAST_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FRAMECAST_", extra="ignore", allow_inf_nan=False)
 
     home: Path = Field(
         default_factory=lambda: Path.home() / ".framecast",

@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from framecast.client.config import ClientSettings
 from framecast.client.wallet import Keystores, WalletInfo
-from framecast.shared.errors import WalletError
+from framecast.shared.cli_params import FccAmount
+from framecast.shared.errors import ConfigError, WalletError
 from framecast.shared.keystore import Secret
 from framecast.shared.network_choice import NETWORK_META_KEY
+from framecast.shared.textfiles import read_user_text
 
 if TYPE_CHECKING:
     # web3 takes seconds to import on a busy machine: keystore-only commands never pay it.
@@ -61,7 +64,15 @@ class ClientContext:
             ctx = click.get_current_context(silent=True)
             if "network" not in overrides and ctx is not None and ctx.meta.get(NETWORK_META_KEY):
                 overrides["network"] = ctx.meta[NETWORK_META_KEY]
-            self._settings = ClientSettings(**overrides)
+            try:
+                self._settings = ClientSettings(**overrides)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"])
+                raise ConfigError(
+                    f"client setting `{field}`: {first['msg']}",
+                    fix=f"fix the option or FRAMECAST_{field.upper()} in the environment",
+                ) from None
         return self._settings
 
     @property
@@ -93,14 +104,12 @@ class ClientContext:
         """The keystore password: --password-file, then FRAMECAST_PASSWORD, then a prompt."""
         settings = self.settings
         if settings.password_file is not None:
-            try:
-                text = settings.password_file.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise WalletError(
-                    f"cannot read the password file {settings.password_file} "
-                    f"({type(exc).__name__})",
-                    fix="check the path given by --password-file / FRAMECAST_PASSWORD_FILE",
-                ) from None
+            text = read_user_text(
+                settings.password_file,
+                what="password file",
+                error=WalletError,
+                fix="check the path given by --password-file / FRAMECAST_PASSWORD_FILE",
+            )
             # geth and cast read the first line; a trailing newline is not part of it.
             lines = text.splitlines()
             return Secret(lines[0] if lines else "")
@@ -119,17 +128,17 @@ class ClientContext:
             self._account = keystores.unlock(name, password)
         return self._account
 
-    def address(self, explicit: str | None = None) -> str:
+    def address(self, explicit: str | None = None, *, option: str = "--address") -> str:
         """Whose balances to read: an explicit address, else the wallet's (no unlock if the
         keystore records its address)."""
-        if explicit:
+        if explicit is not None:
             from eth_utils.address import is_hex_address, to_checksum_address
 
             if is_hex_address(explicit):
                 return str(to_checksum_address(explicit))
             else:
                 raise click.BadParameter(
-                    f"{explicit!r} is not a 20-byte hex address", param_hint="'--address'"
+                    f"{explicit!r} is not a 20-byte hex address", param_hint=f"'{option}'"
                 )
         if self._account is not None:
             return str(self._account.address)
@@ -248,7 +257,10 @@ pass_client = click.make_pass_decorator(ClientContext, ensure=True)
 
 
 def _setting(field: str) -> Callable[[click.Context, click.Parameter, Any], None]:
-    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    def store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if isinstance(value, str) and not value.strip():
+            # `--wallet "$UNSET"` must not quietly mean "the default wallet".
+            raise click.BadParameter("must not be empty", ctx=ctx, param=param)
         if value is not None:
             ctx.ensure_object(ClientContext).overrides[field] = value
 
@@ -320,18 +332,5 @@ def network_options(fn: F) -> F:
     )(fn)
 
 
-class Amount(click.ParamType[int]):
-    """A positive decimal amount of FCC ("12.5"), converted to wei without floats."""
-
-    name = "FCC"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        # Imported here: the credits service pulls in web3, which keystore-only commands skip.
-        from framecast.client.credits import parse_amount
-
-        try:
-            return parse_amount(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+#: ``--amount``-style options: a positive decimal amount of FCC, in wei without floats.
+Amount = FccAmount

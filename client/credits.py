@@ -2,15 +2,14 @@
 and a history rebuilt from chain events.
 
 Amounts are integers in wei of FCC (18 decimals) everywhere; text becomes wei only through
-`parse_amount` (``decimal.Decimal``, never float) and wei becomes text only through
-`format_fcc`. Balances and history come from the events `IJobMarket` documents for
+`parse_amount` and wei becomes text only through `format_fcc` (both in
+`framecast.shared.amounts`). Balances and history come from the events `IJobMarket` documents for
 indexers, fetched in bounded block chunks from the deployment block on.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation, localcontext
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
@@ -30,8 +29,6 @@ from framecast.shared.chain.bindings import Credits, JobState, Market
 from framecast.shared.chain.sender import TxReceipt
 from framecast.shared.errors import ContractRevert
 
-DECIMALS = 18
-FCC = 10**DECIMALS
 ZERO_ADDRESS = "0x" + "00" * 20
 
 # Amounts in JSON are strings of wei: exact, and safe for JavaScript readers.
@@ -40,41 +37,7 @@ Wei = Annotated[int, Field(ge=0), PlainSerializer(str, return_type=str, when_use
 _ESCROWED_STATES = {JobState.OPEN, JobState.CLAIMED, JobState.DELIVERED, JobState.DISPUTED}
 
 
-# --------------------------------------------------------------------------- amounts
-def parse_amount(text: str) -> int:
-    """``"12.5"`` FCC → wei. Raises ValueError saying what is wrong (the caller names the field)."""
-    cleaned = text.strip().replace("_", "")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal number of FCC (e.g. 12.5)") from None
-    if not value.is_finite():
-        raise ValueError(f"{text!r} is not a finite amount")
-    if value <= 0:
-        raise ValueError(f"{text!r} must be greater than zero")
-    if value.adjusted() > 60:
-        raise ValueError(f"{text!r} is far larger than any supply of FCC")
-    # Exact arithmetic: the default context keeps 28 digits and would silently round
-    # 10 billion FCC plus one wei.
-    with localcontext() as exact:
-        exact.prec = 100
-        wei = value.scaleb(DECIMALS)
-    if wei != wei.to_integral_value():
-        raise ValueError(f"{text!r} has more than {DECIMALS} decimals")
-    return int(wei)
-
-
-def format_fcc(wei: int, *, unit: bool = True) -> str:
-    """Wei → ``"1,234.5 FCC"``: every significant decimal, none padded, never rounded."""
-    whole, frac = divmod(abs(wei), FCC)
-    text = f"{whole:,}"
-    if frac:
-        text += "." + f"{frac:0{DECIMALS}d}".rstrip("0")
-    if wei < 0:
-        text = "-" + text
-    return f"{text} FCC" if unit else text
-
-
+# --------------------------------------------------------------------------- times
 def local_time(timestamp: int) -> str:
     """A unix time as local wall-clock time with its zone, as users read it."""
     return datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")

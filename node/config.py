@@ -7,6 +7,7 @@ TOML with every field below; the comments come from the field descriptions.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -27,6 +28,7 @@ from framecast.shared.networks import (
     check_no_conflict,
     select_network,
 )
+from framecast.shared.textfiles import read_user_text
 
 
 def framecast_home() -> Path:
@@ -38,7 +40,11 @@ class NodeSettings(BaseSettings):
     """Everything a provider node needs to run."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FRAMECAST_NODE_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="FRAMECAST_NODE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        # A NaN or infinite timeout, interval or margin is never what an operator meant.
+        allow_inf_nan=False,
     )
     #: Set by `load_settings` before construction; TOML is read from here.
     toml_path: ClassVar[Path | None] = None
@@ -274,10 +280,8 @@ class NodeSettings(BaseSettings):
 
 def load_settings(path: Path | None, **overrides: Any) -> NodeSettings:
     """Settings from the TOML at ``path`` (if any) and the environment."""
-    if path is not None and not path.exists():
-        raise ConfigError(
-            f"node config {path} does not exist", fix="create one with `framecast node init`"
-        )
+    if path is not None:
+        _check_toml(path)
     NodeSettings.toml_path = path
     try:
         return NodeSettings(**overrides)
@@ -290,6 +294,26 @@ def load_settings(path: Path | None, **overrides: Any) -> NodeSettings:
         ) from None
     finally:
         NodeSettings.toml_path = None
+
+
+def _check_toml(path: Path) -> None:
+    """The file at ``path`` is readable UTF-8 TOML, else a `ConfigError` naming the file and
+    the line and column of the first fault (pydantic-settings would raise the parser's own
+    exception, a traceback for the user)."""
+    text = read_user_text(
+        path,
+        what="node config",
+        error=ConfigError,
+        fix="create one with `framecast node init` (or pass --config PATH)",
+    )
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # The parser's message ends with "(at line L, column C)" or "(at end of document)".
+        raise ConfigError(
+            f"node config {path} is not valid TOML: {exc}",
+            fix="fix the TOML at that place (`framecast node init --force` writes a fresh one)",
+        ) from None
 
 
 def with_network(settings: NodeSettings, chosen: str | None) -> NodeSettings:

@@ -71,8 +71,24 @@ def load_deployment(path: Path) -> Deployment:
             fix="start the local chain with `framecast devnet up`, or choose another network "
             "with --network NAME (`framecast network list`)",
         ) from None
-    except (ValidationError, json.JSONDecodeError) as exc:
+    except IsADirectoryError:
         raise ConfigError(
-            f"deployment file {path} is invalid: {exc}",
-            fix="recreate it with `framecast devnet up`",
+            f"deployment file {path} is a directory, not a file",
+            fix="give the path of a deployment JSON file (--deployment / FRAMECAST_DEPLOYMENT)",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read deployment file {path}: {exc.strerror or type(exc).__name__}",
+            fix="check the file's path and permissions",
+        ) from None
+    except (ValidationError, json.JSONDecodeError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            detail = f"`{where}`: {first['msg']}" if where else first["msg"]
+        else:
+            detail = str(exc)
+        raise ConfigError(
+            f"deployment file {path} is invalid ({detail})",
+            fix="recreate it with `framecast devnet up` (or `framecast deploy`)",
         ) from None

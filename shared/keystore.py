@@ -190,12 +190,15 @@ def unlock_keystore(
 def read_password(password_file: Path | None, *, prompt: str | None = None) -> Secret:
     """Password from a file, FRAMECAST_PASSWORD, or an interactive prompt (in that order)."""
     if password_file is not None:
-        try:
-            return Secret(password_file.expanduser().read_text().rstrip("\n"))
-        except OSError as exc:
-            raise WalletError(
-                f"cannot read password file {password_file}: {exc.strerror}"
-            ) from None
+        from framecast.shared.textfiles import read_user_text
+
+        text = read_user_text(
+            password_file.expanduser(),
+            what="password file",
+            error=WalletError,
+            fix="check the node config's password_file (or the --password-file given)",
+        )
+        return Secret(text.rstrip("\n"))
     env = os.environ.get("FRAMECAST_PASSWORD")
     if env is not None:
         return Secret(env)

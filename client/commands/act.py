@@ -13,10 +13,11 @@ from framecast.client.context import (
     pass_client,
     wallet_option,
 )
-from framecast.client.credits import format_fcc
 from framecast.client.jobs import actions
 from framecast.client.jobs.views import JobDetails, job_details
+from framecast.shared.amounts import format_fcc
 from framecast.shared.chain.bindings import DisputeReason
+from framecast.shared.cli_params import JOB_ID
 
 #: The defects a client can name. ReplicaMismatch is raised by the market itself when the
 #: replicas of a job disagree; a client naming it would only mislead the arbiter.
@@ -41,7 +42,7 @@ def _show(client: ClientContext, result: actions.ActionResult, headline: str) ->
     click.echo(f"  free      {format_fcc(result.free)}")
 
 
-job_argument = click.argument("job_id", metavar="JOB", type=click.IntRange(min=1))
+job_argument = click.argument("job_id", metavar="JOB", type=JOB_ID)
 
 
 @click.command("cancel")

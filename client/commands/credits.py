@@ -13,6 +13,7 @@ from framecast.client.context import (
     pass_client,
     wallet_option,
 )
+from framecast.shared.amounts import format_fcc
 
 address_option = click.option(
     "--address",
@@ -27,8 +28,8 @@ def _show_tx(client: ClientContext, result: service.TxResult, headline: str) -> 
         return
     click.secho(headline, fg="green")
     click.echo(f"  tx        {result.tx_hash} (block {result.block}, gas {result.gas_used:,})")
-    click.echo(f"  wallet    {service.format_fcc(result.wallet)}")
-    click.echo(f"  free      {service.format_fcc(result.free)}")
+    click.echo(f"  wallet    {format_fcc(result.wallet)}")
+    click.echo(f"  free      {format_fcc(result.free)}")
     if result.next_faucet_at is not None:
         click.echo(f"  next drip {service.local_time(result.next_faucet_at)}")
 
@@ -46,7 +47,7 @@ def command() -> None:
 def faucet(client: ClientContext) -> None:
     """Draw free test credits into the wallet (rate-limited per address)."""
     result = service.faucet(client.credits(signing=True), client.market())
-    _show_tx(client, result, f"received {service.format_fcc(result.amount)} from the faucet")
+    _show_tx(client, result, f"received {format_fcc(result.amount)} from the faucet")
 
 
 @command.command("deposit")
@@ -58,7 +59,7 @@ def faucet(client: ClientContext) -> None:
 def deposit(client: ClientContext, amount: int) -> None:
     """Move credits from the wallet into the market (one transaction, EIP-2612 permit)."""
     result = service.deposit(client.credits(signing=True), client.market(signing=True), amount)
-    _show_tx(client, result, f"deposited {service.format_fcc(amount)}")
+    _show_tx(client, result, f"deposited {format_fcc(amount)}")
 
 
 @command.command("withdraw")
@@ -70,11 +71,11 @@ def deposit(client: ClientContext, amount: int) -> None:
 @pass_client
 def withdraw(client: ClientContext, amount: int, to: str | None) -> None:
     """Withdraw free (not escrowed) credits from the market."""
-    recipient = client.address(to) if to else None
+    recipient = client.address(to, option="--to") if to is not None else None
     result = service.withdraw(
         client.credits(signing=True), client.market(signing=True), amount, recipient
     )
-    _show_tx(client, result, f"withdrew {service.format_fcc(amount)}")
+    _show_tx(client, result, f"withdrew {format_fcc(amount)}")
 
 
 @command.command("balance")
@@ -92,7 +93,7 @@ def balance(client: ClientContext, address: str | None) -> None:
     if client.as_json:
         client.echo_json(result.model_dump(mode="json"))
         return
-    fmt = service.format_fcc
+    fmt = format_fcc
     click.secho(f"credits of {result.address}", bold=True)
     rows = [
         ("wallet", fmt(result.wallet), "in the wallet, not deposited"),
@@ -144,7 +145,7 @@ def history(client: ClientContext, address: str | None) -> None:
             str(row.block),
             row.kind,
             row.what,
-            sign + service.format_fcc(row.amount, unit=False),
+            sign + format_fcc(row.amount, unit=False),
             detail,
             _short(row.tx_hash),
         )
@@ -154,11 +155,11 @@ def history(client: ClientContext, address: str | None) -> None:
 def _job_detail(row: service.HistoryRow) -> str:
     parts = [f"#{row.job_id}"]
     if row.price is not None:
-        parts.append(f"price {service.format_fcc(row.price, unit=False)}")
+        parts.append(f"price {format_fcc(row.price, unit=False)}")
     if row.refunded:
-        parts.append(f"refunded {service.format_fcc(row.refunded, unit=False)}")
+        parts.append(f"refunded {format_fcc(row.refunded, unit=False)}")
     if row.slashed:
-        parts.append(f"slashed {service.format_fcc(row.slashed, unit=False)}")
+        parts.append(f"slashed {format_fcc(row.slashed, unit=False)}")
     return ", ".join(parts)
 
 

@@ -9,7 +9,6 @@ import click
 from framecast.client import credits as credit_service
 from framecast.client import quote as quotes
 from framecast.client.context import ClientContext
-from framecast.client.credits import format_fcc
 from framecast.client.delivery import fetch_and_report, follow_job
 from framecast.client.demo import (
     DEMO_DEPOSIT,
@@ -27,6 +26,7 @@ from framecast.client.devnet import devnet_account, devnet_up
 from framecast.client.jobs.spec import build_spec
 from framecast.client.jobs.submit import default_max_price, submit
 from framecast.client.jobs.views import job_details
+from framecast.shared.amounts import format_fcc
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import JobState
 from framecast.shared.errors import ChainError

@@ -13,10 +13,11 @@ from framecast.client.context import (
     pass_client,
 )
 from framecast.client.delivery import fetch_and_report
+from framecast.shared.cli_params import JOB_ID
 
 
 @click.command("fetch")
-@click.argument("job_id", metavar="JOB", type=click.IntRange(min=1))
+@click.argument("job_id", metavar="JOB", type=JOB_ID)
 @click.option(
     "-o",
     "--output",

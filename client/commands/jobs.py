@@ -11,8 +11,8 @@ from framecast.client.context import (
     pass_client,
     wallet_option,
 )
-from framecast.client.credits import format_fcc
 from framecast.client.jobs.views import list_jobs
+from framecast.shared.amounts import format_fcc
 
 
 @click.command("jobs")

@@ -12,14 +12,16 @@ from framecast.client.context import (
     network_options,
     pass_client,
 )
-from framecast.client.credits import format_fcc, local_time
+from framecast.client.credits import local_time
 from framecast.client.delivery import fetch_and_report, follow_job
 from framecast.client.jobs.follow import ProviderNote, provider_notes
 from framecast.client.jobs.views import DELIVERED_STATES, JobDetails, job_details
+from framecast.shared.amounts import format_fcc
+from framecast.shared.cli_params import JOB_ID
 
 
 @click.command("status")
-@click.argument("job_id", metavar="JOB", type=click.IntRange(min=1))
+@click.argument("job_id", metavar="JOB", type=JOB_ID)
 @click.option("--wait", is_flag=True, help="Follow the job to delivery, then fetch and verify.")
 @click.option(
     "-o",

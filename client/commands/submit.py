@@ -15,7 +15,7 @@ from framecast.client.context import (
     pass_client,
     wallet_option,
 )
-from framecast.client.credits import format_fcc, local_time
+from framecast.client.credits import local_time
 from framecast.client.delivery import fetch_and_report, follow_job
 from framecast.client.inputs import UploadOutcome, input_targets, upload_inputs
 from framecast.client.jobs.spec import (
@@ -28,6 +28,7 @@ from framecast.client.jobs.spec import (
 from framecast.client.jobs.submit import default_max_price, submit
 from framecast.client.jobs.views import DELIVERED_STATES
 from framecast.client.quote import ProviderListing
+from framecast.shared.amounts import format_fcc
 from framecast.shared.catalog import get_entry
 from framecast.shared.chain.bindings import JobState
 from framecast.shared.errors import FramecastError, SpecError
@@ -79,6 +80,21 @@ def held_cid(client: ClientContext, value: str, option: str) -> str:
             "(`framecast fetch JOB` saves lora.safetensors)",
         )
     return str(cid)
+
+
+def _pin_input(client: ClientContext, name: str, path: Path, cid: str, job_id: int) -> None:
+    """Pin one of the job's input files into the local store, as the signed spec names it."""
+    from framecast.shared.errors import SpecError
+    from framecast.shared.ipfs.local import LocalStore
+
+    pinned = str(LocalStore(client.settings.blocks).add_path(path))
+    if pinned != cid:
+        raise SpecError(
+            f"{path} changed while job {job_id} was submitted: it is now {pinned}, the job "
+            f"names {cid}",
+            field=f"inputs.{name}",
+            fix=f"cancel it with `framecast cancel {job_id}` and submit again",
+        )
 
 
 def _render_quote(quote: quotes.Quote, replicas: int = 1) -> None:
@@ -252,13 +268,14 @@ def command(
         )
     lora_cid = held_cid(client, lora, "--lora") if lora is not None else None
     files = {"image": image, "video": video, "control": control}
+    # Inputs travel by CID: computed here without touching the store, pinned once the job is
+    # submitted (a refused spec or a failed submit leaves the store as it was), then
+    # uploaded to the providers.
     cids: dict[str, str] = {}
     if any(files.values()):
-        # Inputs travel by CID: pinned here, then uploaded to the providers after submitJob.
-        from framecast.shared.ipfs.local import LocalStore
+        from framecast.shared.ipfs import cid_of_path
 
-        store = LocalStore(client.settings.blocks)
-        cids = {name: str(store.add_path(path)) for name, path in files.items() if path}
+        cids = {name: cid_of_path(path) for name, path in files.items() if path}
     # Validated before the password prompt and the network: bad input fails fast.
     spec, _entry = build_spec(
         model=model,
@@ -302,6 +319,9 @@ def command(
         replicas=replicas,
         perceptual=perceptual,
     )
+    for name, path in files.items():
+        if path is not None:
+            _pin_input(client, name, path, cids[name], submitted.job_id)
     uploads = _upload_inputs(client, spec, submitted.job_id, listings)
     if client.as_json:
         client.echo_json(

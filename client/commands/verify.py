@@ -19,6 +19,7 @@ from framecast.client.context import (
 from framecast.client.delivery import render_report, report_replicas
 from framecast.client.jobs.views import JobDetails, job_details
 from framecast.client.verify import VerifyReport
+from framecast.shared.cli_params import JOB_ID
 from framecast.shared.errors import VerificationFailed
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 @click.option(
     "--job",
     "job_id",
-    type=click.IntRange(min=1),
+    type=JOB_ID,
     help="With a PATH: the job it claims to be (default: the receipt's job id).",
 )
 @click.option(
@@ -63,7 +64,8 @@ def _verify(
     market = client.market()
     path = Path(target)
     if target.isdigit() and not path.exists():
-        job = job_details(market, int(target), from_block=deployment.deployed_block)
+        number = JOB_ID.convert(target, None, click.get_current_context())
+        job = job_details(market, number, from_block=deployment.deployed_block)
         if job.replicated:
             _refuse_replay(job, replay)
             report_replicas(

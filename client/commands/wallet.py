@@ -16,6 +16,7 @@ from framecast.client.context import (
 from framecast.client.wallet import WalletInfo, check_name, parse_private_key
 from framecast.shared.errors import WalletError
 from framecast.shared.keystore import Secret
+from framecast.shared.textfiles import read_user_text
 
 
 def _show(client: ClientContext, info: WalletInfo, headline: str) -> None:
@@ -101,7 +102,13 @@ def import_(
             err=True,
         )
     elif private_key_file is not None:
-        key = parse_private_key(private_key_file.read_text(encoding="utf-8"))
+        text = read_user_text(
+            private_key_file,
+            what="private key file",
+            error=WalletError,
+            fix="give a file holding the hex private key (64 hex digits, optional 0x)",
+        )
+        key = parse_private_key(text)
     else:
         key = parse_private_key(click.prompt("Private key (hex)", hide_input=True, err=True))
     password = client.password(f"New password for wallet {name!r}", confirm=True)

@@ -23,8 +23,16 @@ def guidance_milli(text: str) -> int:
         raise SpecError(
             f"guidance {text!r} is not a number", field="guidance_milli", fix="e.g. --guidance 6"
         ) from None
-    milli = value * 1000
-    if not value.is_finite() or milli != milli.to_integral_value():
+    # Checked before any arithmetic: a signalling NaN or an exponent of a million would
+    # make Decimal itself raise.
+    if not value.is_finite() or value.adjusted() > 6:
+        raise SpecError(
+            f"guidance {text!r} must be a finite number (at most 3 decimals)",
+            field="guidance_milli",
+            fix="e.g. --guidance 6.25",
+        )
+    milli = value.scaleb(3)
+    if milli != milli.to_integral_value():
         raise SpecError(
             f"guidance {text!r} must be finite with at most 3 decimals",
             field="guidance_milli",

@@ -8,10 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from framecast.client.credits import Wei, format_fcc
+from framecast.client.credits import Wei
 from framecast.client.events import DEFAULT_CHUNK_BLOCKS, address_topic, logs, next_block_time
 from framecast.client.jobs.spec import check_replicas
 from framecast.client.quote import Quote
+from framecast.shared.amounts import format_fcc
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import Credits, Market
 from framecast.shared.errors import SpecError
@@ -67,7 +68,7 @@ def check_funds(market: Market, credits: Credits, client: str, max_price: int) -
         return
     wallet = credits.balance_of(client)
     missing = max_price - free
-    deposit = f"`framecast credits deposit --amount {format_fcc(missing, unit=False)}`"
+    deposit = f"`framecast credits deposit --amount {format_fcc(missing, unit=False, group=False)}`"
     if wallet >= missing:
         fix = f"deposit it with {deposit} (more credits: `framecast credits faucet`)"
     else:

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from framecast.client.credits import Wei
 from framecast.client.events import DEFAULT_CHUNK_BLOCKS, address_topic, logs, next_block_time
-from framecast.shared.chain.bindings import JobState, JobView, Market
+from framecast.shared.chain.bindings import JobState, JobView, Market, job_not_found
 from framecast.shared.chain.history import JobHistory, LogReader, read_job
-from framecast.shared.errors import JobNotFound, SpecError
+from framecast.shared.errors import SpecError
 from framecast.shared.request import JobRequest
 from framecast.shared.spec import GenerationSpec, decode_spec
 
@@ -136,10 +136,7 @@ def job_details(
     )
     submitted = history.submitted
     if submitted is None or view.state is JobState.NONE:
-        raise JobNotFound(
-            f"job {job_id} does not exist on the market at {market.address}",
-            fix="list jobs with `framecast jobs` (is --network the right one?)",
-        )
+        raise job_not_found(job_id, market.address)
     raw_spec = submitted.spec_bytes()
     try:
         spec: GenerationSpec | None = decode_spec(raw_spec)

@@ -19,6 +19,7 @@ import click
 from framecast.node.arbiter.service import Arbiter, ArbiterDeps, Decision
 from framecast.node.commands.options import _settings, config_option, network_option, rpc_url_option
 from framecast.node.config import NodeSettings
+from framecast.shared.cli_params import JOB_ID, Seconds
 from framecast.shared.errors import ConfigError
 
 
@@ -83,7 +84,13 @@ def open_arbiter(settings: NodeSettings) -> Iterator[Arbiter]:
 @network_option
 @rpc_url_option
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="text")
-@click.option("--poll", default=2.0, show_default=True, help="Seconds between chain scans.")
+@click.option(
+    "--poll",
+    type=Seconds(0, 3600, low_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds between chain scans.",
+)
 def run(config_path: Path, log_format: str, poll: float) -> None:
     """Watch for disputes; replay and resolve each until SIGTERM/SIGINT."""
     from framecast.node import logs
@@ -98,7 +105,7 @@ def run(config_path: Path, log_format: str, poll: float) -> None:
 
 
 @arbiter_group.command("decide")
-@click.argument("job_id", metavar="JOB", type=click.IntRange(min=1))
+@click.argument("job_id", metavar="JOB", type=JOB_ID)
 @config_option
 @network_option
 @rpc_url_option

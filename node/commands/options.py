@@ -1,22 +1,19 @@
 """What the `framecast node` commands (and `framecast arbiter`) share: the `--config`,
 `--network`, `--rpc-url` and `--weights-dir` options, loading the node config the command
-line chose, unlocking the node's key, and FCC amounts."""
+line chose and unlocking the node's key."""
 
 from __future__ import annotations
 
 import os
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import click
 
 from framecast.node.config import NodeSettings, load_settings, with_network
-from framecast.shared.errors import ConfigError
 from framecast.shared.network_choice import NETWORK_META_KEY, chosen_network
 
 DEFAULT_CONFIG = Path(os.environ.get("FRAMECAST_HOME", "~/.framecast")) / "node" / "node.toml"
-FCC = 10**18
 
 config_option = click.option(
     "--config",
@@ -72,17 +69,6 @@ def _settings(config_path: Path) -> NodeSettings:
     if rpc_url:
         settings = settings.model_copy(update={"rpc_url": rpc_url})
     return settings
-
-
-def parse_fcc(value: str, field: str) -> int:
-    """A decimal FCC amount (never a float) in wei."""
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise ConfigError(f"{field} {value!r} is not a number", fix="e.g. 200 or 0.5") from None
-    if amount < 0 or amount != amount.quantize(Decimal(1) / FCC):
-        raise ConfigError(f"{field} {value!r} must be ≥ 0 with at most 18 decimals")
-    return int(amount * FCC)
 
 
 def _unlock(settings: NodeSettings) -> Any:

@@ -16,10 +16,11 @@ from framecast.node.commands.options import (
     network_option,
 )
 from framecast.node.config import framecast_home
+from framecast.shared.cli_params import JOB_ID, Seconds
 
 
 @click.command("replay")
-@click.argument("job_id", metavar="JOB", type=click.IntRange(min=1))
+@click.argument("job_id", metavar="JOB", type=JOB_ID)
 @config_option
 @click.option(
     "--result",
@@ -37,7 +38,13 @@ from framecast.node.config import framecast_home
 )
 @click.option("--rpc-url", metavar="URL", help="RPC endpoint (default: the node config's).")
 @_WEIGHTS_DIR
-@click.option("--timeout", default=3600.0, show_default=True, help="Seconds the replay may run.")
+@click.option(
+    "--timeout",
+    type=Seconds(0, 7 * 24 * 3600, low_open=True),
+    default=3600.0,
+    show_default=True,
+    help="Seconds the replay may run.",
+)
 @click.option(
     "--replica",
     type=click.IntRange(min=0),

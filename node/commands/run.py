@@ -21,6 +21,7 @@ from framecast.node.commands.options import (
     network_option,
     rpc_url_option,
 )
+from framecast.shared.cli_params import Seconds
 
 
 @click.command("run")
@@ -28,7 +29,13 @@ from framecast.node.commands.options import (
 @network_option
 @rpc_url_option
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json")
-@click.option("--grace", default=30.0, show_default=True, help="Seconds to finish jobs on stop.")
+@click.option(
+    "--grace",
+    type=Seconds(0, 24 * 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds to finish jobs on stop.",
+)
 def run(config_path: Path, log_format: str, grace: float) -> None:
     """Run the agent until SIGTERM/SIGINT; running jobs finish or are parked safely."""
     from web3 import Web3

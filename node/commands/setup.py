@@ -12,17 +12,17 @@ from typing import Any
 import click
 
 from framecast.node.commands.options import (
-    FCC,
     _chosen_network,
     _settings,
     _unlock,
     config_option,
     network_option,
-    parse_fcc,
     rpc_url_option,
 )
 from framecast.node.config import NodeSettings, framecast_home, render_toml
 from framecast.node.gpus import GpuDetector
+from framecast.shared.amounts import format_fcc
+from framecast.shared.cli_params import FccAmount
 from framecast.shared.errors import ConfigError
 
 
@@ -158,18 +158,37 @@ def offer_uri(settings: NodeSettings, rpc_url: str, detect: GpuDetector | None =
     ).to_uri()
 
 
+def _check_bond(credits: Any, market: Any, provider: str, amount: int) -> None:
+    """What registerProvider would refuse, refused before the approve is sent (a refused
+    registration must not leave an allowance and spent gas behind)."""
+    from framecast.shared.chain.reverts import refusal
+
+    if market.get_provider(provider).registered:
+        raise refusal("AlreadyRegistered", provider=provider)
+    if amount > 2**96 - 1:
+        raise refusal("AmountTooLarge", amount=amount)
+    min_bond = market.params().min_bond
+    if amount < min_bond:
+        raise refusal("BondTooLow", provider=provider, bond=amount, minBond=min_bond)
+    held = credits.balance_of(provider)
+    if held < amount:
+        raise refusal("ERC20InsufficientBalance", sender=provider, balance=held, needed=amount)
+
+
 @click.command("register")
 @config_option
 @network_option
 @rpc_url_option
-@click.option("--bond", required=True, help="Bond in FCC (at least the market's minimum).")
+@click.option(
+    "--bond", required=True, type=FccAmount(), help="Bond in FCC (at least the market's minimum)."
+)
 @click.option(
     "--metadata",
     default="",
     help="Metadata URI describing this provider's offer (default: models, price per unit "
     "and the /jobs endpoint from the config, as a data: URI).",
 )
-def register(config_path: Path, bond: str, metadata: str) -> None:
+def register(config_path: Path, bond: int, metadata: str) -> None:
     """Approve and lock a bond, registering this node's key as a provider."""
     from framecast.node.config import node_network
     from framecast.shared.chain.bindings import bind
@@ -177,7 +196,7 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
     from framecast.shared.networks import connect_network
 
     settings = _settings(config_path)
-    amount = parse_fcc(bond, "--bond")
+    amount = bond
     network = node_network(settings)
     rpc_url = network.rpc_url
     # The offer is checked before the password prompt: a bad advertise_url fails fast.
@@ -185,7 +204,8 @@ def register(config_path: Path, bond: str, metadata: str) -> None:
     account = _unlock(settings)
     w3 = connect_network(network, timeout=settings.rpc_timeout_s)
     credits, market = bind(w3, network.deployment, TxSender(w3, account))
+    _check_bond(credits, market, account.address, amount)
     credits.approve(market.address, amount)
     market.register_provider(amount, uri)
     view = market.get_provider(account.address)
-    click.echo(f"registered {account.address} with bond {view.bond / FCC:g} FCC")
+    click.echo(f"registered {account.address} with bond {format_fcc(view.bond)}")

@@ -8,7 +8,8 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
-from framecast.node.commands.options import FCC, _settings, config_option
+from framecast.node.commands.options import _settings, config_option
+from framecast.shared.amounts import format_fcc
 from framecast.shared.errors import ConfigError
 
 
@@ -62,7 +63,7 @@ def status(config_path: Path, as_json: bool) -> None:
         _render_cluster(report.cluster)
     else:
         click.echo(f"slots      {busy}/{settings.gpu_slots} busy")
-    click.echo(f"earned     {int(report.earned_wei) / FCC:g} FCC")
+    click.echo(f"earned     {format_fcc(int(report.earned_wei))}")
     jobs = ", ".join(f"{k}: {v}" for k, v in report.jobs.items()) or "none"
     click.echo(f"jobs       {jobs}")
     for job in report.recent:

@@ -17,11 +17,12 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from framecast.shared.chain import reverts
 from framecast.shared.chain.artifacts import load_artifact
 from framecast.shared.chain.connection import guarded
 from framecast.shared.chain.sender import TxReceipt, TxSender
 from framecast.shared.deployment import Deployment, MarketParams
-from framecast.shared.errors import ChainError, ConfigError, TransactionFailed
+from framecast.shared.errors import ChainError, ConfigError, JobNotFound, TransactionFailed
 from framecast.shared.request import Domain, JobRequest
 
 
@@ -85,6 +86,14 @@ class JobView(BaseModel):
     def replicated(self) -> bool:
         """A job with replicas ≥ 2 (`provider` is then a marker, `amount` the per-replica max)."""
         return self.provider == REPLICATED_PROVIDER
+
+
+def job_not_found(job_id: int, market: str) -> JobNotFound:
+    """The one message for a job id the market never saw (`status`, `cancel`, `dispute`...)."""
+    return JobNotFound(
+        f"job {job_id} does not exist on the market at {market}",
+        fix="list jobs with `framecast jobs` (is --network the right one?)",
+    )
 
 
 def _bits(mask: int) -> frozenset[int]:
@@ -179,7 +188,13 @@ class _Binding:
 
     def _job_send(self, fn_name: str, job_id: int, *args: Any) -> TxReceipt:
         what = f"{self.name}.{fn_name} for job {job_id}"
-        return self._send(fn_name, job_id, *args, what=what, job_id=job_id)
+        try:
+            return self._send(fn_name, job_id, *args, what=what, job_id=job_id)
+        except reverts.InvalidJobState as exc:
+            # The contract reports an unknown id as "state None": say what `status` says.
+            if exc.error_args.get("state") == JobState.NONE:
+                raise job_not_found(job_id, self.address) from None
+            raise
 
     def _job_read(self, fn_name: str, job_id: int, *args: Any) -> Any:
         what = f"{self.name}.{fn_name} for job {job_id}"

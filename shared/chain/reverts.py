@@ -16,6 +16,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from framecast.shared.amounts import format_fcc as _fcc  # the one exact formatter
 from framecast.shared.chain.artifacts import CONTRACTS, load_artifact
 from framecast.shared.errors import ContractRevert, TransactionFailed
 
@@ -140,6 +141,15 @@ _MESSAGES: dict[str, Callable[[Args], tuple[str, str | None]]] = {
         "approve the market first (the CLI's deposit uses a permit)",
     ),
     "ZeroAmount": lambda a: ("the amount must be greater than zero", None),
+    "AmountTooLarge": lambda a: (
+        f"{_fcc(a['amount'])} is more than the market holds in one amount "
+        f"(at most {_fcc(2**96 - 1)})",
+        "use a smaller amount",
+    ),
+    "InsufficientFees": lambda a: (
+        f"only {_fcc(a['owed'])} of protocol fees are owed; {_fcc(a['requested'])} asked",
+        "withdraw at most the fees owed",
+    ),
     "InvalidReplicas": lambda a: (
         f"a request may ask for 1 to {a['max']} replicas, not {a['replicas']}",
         f"sign the request again with replicas between 1 and {a['max']}",
@@ -194,10 +204,6 @@ _MESSAGES: dict[str, Callable[[Args], tuple[str, str | None]]] = {
 }
 
 
-def _fcc(wei: int) -> str:
-    return f"{wei / 10**18:,.6f}".rstrip("0").rstrip(".") + " FCC"
-
-
 def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
@@ -218,6 +224,14 @@ def _render(name: str, args: Args) -> tuple[str, str | None]:
         return _MESSAGES[name](args)
     fields = ", ".join(f"{k}={_hex(v) if isinstance(v, bytes) else v}" for k, v in args.items())
     return f"contract reverted with {name}({fields})", None
+
+
+def refusal(name: str, **args: Any) -> ContractRevert:
+    """The typed exception (and sentence) the contract's custom error ``name`` would give,
+    for a check made before sending: a transaction that would revert after an earlier one
+    (an approve) was mined is refused before either is sent."""
+    message, fix = _render(name, args)
+    return by_name[name](message, fix=fix, args=args)
 
 
 class _ErrorSpec:

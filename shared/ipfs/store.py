@@ -61,7 +61,7 @@ class ContentStore(Protocol):
 class StoreSettings(BaseModel):
     """Where content lives. The client and node settings embed this model."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     store: Literal["local", "kubo"] = Field(
         "local",

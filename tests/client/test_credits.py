@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from framecast.client.credits import format_fcc, parse_amount
+from framecast.shared.amounts import format_fcc, parse_amount
 from framecast.shared.chain import reverts
 from framecast.shared.errors import ConfigError, RpcUnavailable
 from tests.chain.conftest import FCC, fund_market, register, signed_job
