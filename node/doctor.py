@@ -26,6 +26,7 @@ import httpx
 from framecast.node.config import NodeSettings, node_network
 from framecast.node.gpus import GpuDetector, detect_gpus, plan_models
 from framecast.node.models import check as check_weights
+from framecast.shared.amounts import format_fcc
 from framecast.shared.catalog import CatalogEntry, get_entry
 from framecast.shared.catalog.fit import GpuCard
 from framecast.shared.errors import FramecastError
@@ -289,7 +290,9 @@ def check_chain(settings: NodeSettings) -> list[DoctorCheck]:
         return [*checks, _clock(network.rpc_url, settings.rpc_timeout_s)]
     balance = int(w3.eth.get_balance(w3.to_checksum_address(address)))
     checks.append(
-        DoctorCheck("key", "ok", f"{address} holds {balance / 1e18:.4f} for gas")
+        DoctorCheck(
+            "key", "ok", f"{address} holds {format_fcc(balance, unit=False)} (native token) for gas"
+        )
         if balance > 0
         else DoctorCheck(
             "key",
@@ -306,7 +309,7 @@ def check_chain(settings: NodeSettings) -> list[DoctorCheck]:
                 "bond",
                 "fail",
                 f"{address} is not a registered provider",
-                f"register with a bond of at least {min_bond / 1e18:g} FCC: "
+                f"register with a bond of at least {format_fcc(min_bond)}: "
                 "`framecast node register --bond AMOUNT`",
             )
         )
@@ -319,7 +322,7 @@ def check_chain(settings: NodeSettings) -> list[DoctorCheck]:
             DoctorCheck(
                 "bond",
                 "ok",
-                f"bond {view.bond / 1e18:g} FCC, {view.unlocked / 1e18:g} FCC free for collateral",
+                f"bond {format_fcc(view.bond)}, {format_fcc(view.unlocked)} free for collateral",
             )
         )
     checks.append(_clock(network.rpc_url, settings.rpc_timeout_s))

@@ -54,16 +54,21 @@ def _upload_inputs(
     )
 
 
-def held_cid(client: ClientContext, value: str, option: str) -> str:
-    """A CID the client's store holds (a file path is added to it first): inputs reach the
-    providers from there, so a CID the client does not hold is refused before signing."""
+def held_cid(
+    client: ClientContext, value: str, option: str, pins: dict[str, tuple[Path, str]]
+) -> str:
+    """A CID the client's store holds, or a file's CID (the file joins `pins`, to be added to
+    the store once the job is submitted): inputs reach the providers from the store, so a
+    CID the client does not hold is refused before signing, and nothing is written first."""
+    from framecast.shared.ipfs import cid_of_path
     from framecast.shared.ipfs.cid import CID
     from framecast.shared.ipfs.local import LocalStore
 
-    store = LocalStore(client.settings.blocks)
     path = Path(value)
     if path.is_file():
-        return str(store.add_path(path))
+        cid_text = cid_of_path(path)
+        pins[option.lstrip("-")] = (path, cid_text)
+        return cid_text
     try:
         cid = CID.parse(value)
     except FramecastError:
@@ -72,9 +77,11 @@ def held_cid(client: ClientContext, value: str, option: str) -> str:
             field=option.lstrip("-"),
             fix="pass a CID from `framecast dataset pack` / a job's receipt, or a file path",
         ) from None
-    if not store.has(cid):
+    blocks = client.settings.blocks
+    # Opening the store creates its folders: look only where one already is.
+    if not blocks.is_dir() or not LocalStore(blocks).has(cid):
         raise SpecError(
-            f"{option} {value} is not in your store ({client.settings.blocks})",
+            f"{option} {value} is not in your store ({blocks})",
             field=option.lstrip("-"),
             fix="pack the dataset with `framecast dataset pack`, or pass the LoRA file "
             "(`framecast fetch JOB` saves lora.safetensors)",
@@ -92,7 +99,7 @@ def _pin_input(client: ClientContext, name: str, path: Path, cid: str, job_id: i
         raise SpecError(
             f"{path} changed while job {job_id} was submitted: it is now {pinned}, the job "
             f"names {cid}",
-            field=f"inputs.{name}",
+            field=name,
             fix=f"cancel it with `framecast cancel {job_id}` and submit again",
         )
 
@@ -250,10 +257,11 @@ def command(
     a fine-tune job); --wait follows it with a progress bar."""
     check_replicas(replicas, perceptual)  # before anything else touches state
     fine_tune = None
+    pins: dict[str, tuple[Path, str]] = {}  # option -> (file, its CID): pinned once submitted
     if dataset is not None:
         fine_tune = fine_tune_fields(
             get_entry(model),
-            dataset_cid=held_cid(client, dataset, "--dataset"),
+            dataset_cid=held_cid(client, dataset, "--dataset", pins),
             rank=rank,
             alpha=alpha,
             learning_rate=learning_rate,
@@ -266,7 +274,7 @@ def command(
             field="fine_tune",
             fix="add --dataset CID to fine-tune, or drop them",
         )
-    lora_cid = held_cid(client, lora, "--lora") if lora is not None else None
+    lora_cid = held_cid(client, lora, "--lora", pins) if lora is not None else None
     files = {"image": image, "video": video, "control": control}
     # Inputs travel by CID: computed here without touching the store, pinned once the job is
     # submitted (a refused spec or a failed submit leaves the store as it was), then
@@ -321,7 +329,9 @@ def command(
     )
     for name, path in files.items():
         if path is not None:
-            _pin_input(client, name, path, cids[name], submitted.job_id)
+            _pin_input(client, f"inputs.{name}", path, cids[name], submitted.job_id)
+    for option, (path, cid) in pins.items():
+        _pin_input(client, option, path, cid, submitted.job_id)
     uploads = _upload_inputs(client, spec, submitted.job_id, listings)
     if client.as_json:
         client.echo_json(

@@ -16,7 +16,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from framecast.client.credits import Balances, HistoryRow, format_fcc
+from framecast.client.credits import Balances, HistoryRow
+from framecast.shared.amounts import format_fcc
 
 #: Longest text of one field shown on a page (a URI, a provider string, an argument).
 MAX_FIELD_CHARS = 512
