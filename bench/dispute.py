@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 
 from framecast.client.devnet import deploy_devnet, start_anvil
 from framecast.node.arbiter.service import Arbiter, ArbiterDeps
+from framecast.node.models import build_tiny
 from framecast.node.result import pin_result, write_receipt
 from framecast.node.runtime.process import ProcessRuntime
 from framecast.shared.catalog import default_spec
@@ -52,11 +52,7 @@ class Bench:
         self.w3 = connect(url)
         self.root = root
         self.weights = root / "weights"
-        subprocess.run(
-            [sys.executable, "-m", "framecast.runner", "tiny", "build", "--family", "cogvideox",
-             "--out", str(self.weights / MODEL)],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        build_tiny("tiny-cogvideox", self.weights / MODEL)
         self.blocks = root / "blocks"
         self.store = LocalStore(self.blocks)
         self.provider_runtime = ProcessRuntime(log_dir=root / "provider-logs")

@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from eth_account import Account
 
 from framecast.client.datasets import pack_dataset
+from framecast.node.models import build_tiny
 from framecast.node.replay import fetch_inputs, replay_job, store_fetcher
 from framecast.node.result import write_receipt
 from framecast.node.runtime.process import ProcessRuntime
@@ -77,11 +76,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         weights = root / "weights"
-        subprocess.run(
-            [sys.executable, "-m", "framecast.runner", "tiny", "build", "--family", "cogvideox",
-             "--out", str(weights / MODEL)],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        build_tiny("tiny-cogvideox", weights / MODEL)
         store = LocalStore(root / "blocks")
         node = ProcessRuntime(log_dir=root / "provider-logs")
         exact = 0

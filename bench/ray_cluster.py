@@ -22,7 +22,6 @@ import argparse
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from framecast.node.models import build_tiny
 from framecast.node.runtime.cluster import RayCluster, RayRuntime
 from framecast.node.runtime.process import ProcessRuntime
 from framecast.shared.catalog import TINY_PROMPT, default_spec
@@ -138,21 +138,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model = root / "tiny-cogvideox"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "framecast.runner",
-                "tiny",
-                "build",
-                "--family",
-                "cogvideox",
-                "--out",
-                str(model),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        build_tiny("tiny-cogvideox", model)
         # Ray gives an actor OMP_NUM_THREADS = its CPUs (1): the same for the process
         # runtime, so both time the same work and only the scheduling differs.
         process = ProcessRuntime(log_dir=root / "process-logs", env={"OMP_NUM_THREADS": "1"})

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -20,6 +18,7 @@ from pathlib import Path
 
 from eth_account import Account
 
+from framecast.node.models import build_tiny
 from framecast.node.replay import replay_job
 from framecast.node.result import write_receipt
 from framecast.node.runtime.process import ProcessRuntime
@@ -56,11 +55,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         weights = root / "weights"
-        subprocess.run(
-            [sys.executable, "-m", "framecast.runner", "tiny", "build", "--family", "cogvideox",
-             "--out", str(weights / "tiny-cogvideox")],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        build_tiny("tiny-cogvideox", weights / "tiny-cogvideox")
         node = ProcessRuntime(log_dir=root / "provider-logs")
         verdicts: Counter[str] = Counter()
         walls: list[float] = []

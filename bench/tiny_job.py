@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from framecast.node.models import build_tiny
 from framecast.node.runtime.process import ProcessRuntime
 from framecast.shared.catalog import TINY_PROMPT, default_spec
 from framecast.shared.runner_protocol import RunRequest
@@ -28,22 +28,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model = root / "tiny-cogvideox"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "framecast.runner",
-                "tiny",
-                "build",
-                "--family",
-                "cogvideox",
-                "--out",
-                str(model),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        build_tiny("tiny-cogvideox", model)
         runtime = ProcessRuntime(log_dir=root / "logs")
         times: list[float] = []
         inner: list[dict[str, float]] = []

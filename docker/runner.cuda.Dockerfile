@@ -40,14 +40,15 @@ RUN python3 -m venv /opt/framecast \
 # Only what the package needs; the rest of the repo (contracts, node_modules, .venv) stays
 # out (see runner.cuda.Dockerfile.dockerignore).
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml constraints.txt ./
 COPY shared ./shared
 COPY docker/runner ./docker/runner
 COPY client ./client
 COPY node ./node
-# The already installed CUDA torch satisfies the extra's torch==2.13.0 pin.
+# The already installed CUDA torch satisfies the extra's torch==2.13.0 pin; the rest at the
+# versions the suite passed with (constraints.txt: replays depend on them byte for byte).
 RUN touch README.md \
-    && /opt/framecast/bin/pip install ".[pipelines]" \
+    && /opt/framecast/bin/pip install -c constraints.txt ".[pipelines]" \
     && rm -rf /src
 
 # The non-root user every runner container runs as; /weights and /jobs are mount points.

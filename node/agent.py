@@ -36,7 +36,7 @@ from framecast.node.result import pin_result, write_receipt
 from framecast.node.runtime.base import Capacity, ContainerRuntime
 from framecast.node.state import BUSY, JobRecord, StateStore
 from framecast.shared.catalog import check_spec, get_entry
-from framecast.shared.catalog.weights import verify_weights
+from framecast.shared.catalog.verify import verify_entry_weights
 from framecast.shared.chain import reverts
 from framecast.shared.chain.bindings import JobState, JobView, Market
 from framecast.shared.chain.connection import OutageLog
@@ -166,7 +166,7 @@ class Agent:
                 log.info("model %s: weights on the cluster's workers", model)
                 continue
             # The full manifest: the base pipeline and its components (a ControlNet) together.
-            verify_weights(self.settings.weights_dir / model, entry.full_manifest())
+            verify_entry_weights(entry, self.settings.weights_dir / model)
         for job in self.state.in_states(
             "seen", "waiting", "claimed", "running", "pinned", "committed", "delivered",
             "disputed", "failed",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from framecast.shared.catalog import Catalog, CatalogEntry, Style, load_catalog
+from framecast.shared.catalog.verify import verify_entry_weights
 from framecast.shared.catalog.weights import LORA_DIR, verify_file, verify_weights
 from framecast.shared.errors import PipelineError, UnknownModel, WeightsInvalid
 from framecast.shared.ipfs.store import ContentStore
@@ -268,6 +269,41 @@ class _Overall:
         return report
 
 
+def build_tiny(model_id: str | CatalogEntry, target: Path) -> Path:
+    """Build tiny entry `model_id`'s weights into `target` and verify them as a pull would.
+
+    The build runs in a subprocess (`python -m framecast.runner tiny build`), so the caller
+    never imports torch. Its output is captured and shown only when the build fails. A
+    build that does not match the pinned manifest (another diffusers or transformers
+    version) is removed, and the error names the library versions.
+    """
+    import subprocess
+    import sys
+
+    entry = model_id if isinstance(model_id, CatalogEntry) else _entry(model_id, None)
+    if entry.tiny is None:
+        raise PipelineError(
+            f"{entry.id} is not a tiny test model: its weights are pulled, not built",
+            fix=f"pull it with `framecast node models pull {entry.id}`",
+        )
+    command = [sys.executable, "-m", "framecast.runner", "tiny", "build"]
+    command += ["--family", entry.tiny, "--out", str(target)]  # seed 0: what is pinned
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        raise PipelineError(
+            f"building the tiny model {entry.id} failed (exit {done.returncode}): {tail}",
+            fix="install the pipelines extra (`make setup`, or "
+            "pip install 'framecast[node,pipelines]')",
+        )
+    try:
+        verify_entry_weights(entry, target)
+    except WeightsInvalid:
+        shutil.rmtree(target, ignore_errors=True)  # never leave unmatched weights in place
+        raise
+    return target
+
+
 def make_readable(path: Path) -> None:
     """`chmod -R a+rX`: runner containers read the weights as an unprivileged user."""
     for item in [path, *path.rglob("*")]:
@@ -320,7 +356,7 @@ def check(model_id: str, weights_root: Path, *, catalog: Catalog | None = None) 
     if not entry.manifest:
         return ModelWeights(entry.id, path, "unpinned", len(files), size, "no manifest pinned")
     try:
-        verify_weights(path, entry.full_manifest())
+        verify_entry_weights(entry, path)
     except WeightsInvalid as exc:
         return ModelWeights(entry.id, path, "invalid", len(files), size, exc.message)
     verified: list[str] = []

@@ -35,7 +35,7 @@ from framecast.node.runtime.base import ContainerRuntime
 from framecast.shared.catalog import CatalogEntry, check_spec, weights_manifest_hash
 from framecast.shared.catalog.entry import MemoryProfile
 from framecast.shared.catalog.fit import GpuCard, choose_with_numerics
-from framecast.shared.catalog.weights import verify_weights
+from framecast.shared.catalog.verify import verify_entry_weights
 from framecast.shared.chain.bindings import Market
 from framecast.shared.chain.history import read_job
 from framecast.shared.errors import (
@@ -269,15 +269,9 @@ def replay_job(
         )
     model_dir = weights_root / entry.id
     try:
-        verify_weights(model_dir, entry.manifest)
+        verify_entry_weights(entry, model_dir, entry.manifest)
     except WeightsInvalid as exc:
-        fix = (
-            f"build it: `python -m framecast.runner tiny build --family {entry.tiny} "
-            f"--out {model_dir}` (or `framecast node init`)"
-            if entry.tiny
-            else f"run `framecast node models pull {entry.id}`"
-        )
-        raise WeightsInvalid(f"cannot replay {entry.id}: {exc.message}", fix=fix) from None
+        raise WeightsInvalid(f"cannot replay {entry.id}: {exc.message}", fix=exc.fix) from None
 
     profile = replay_profile(entry, body.environment, (detect or detect_gpus)())
 

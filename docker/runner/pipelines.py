@@ -38,7 +38,7 @@ from framecast.runner.memory import apply_profile
 from framecast.runner.video import to_uint8
 from framecast.shared.catalog import CatalogEntry, Style
 from framecast.shared.catalog.entry import MemoryProfile
-from framecast.shared.catalog.weights import verify_weights
+from framecast.shared.catalog.verify import verify_entry_weights
 from framecast.shared.errors import PipelineError, UnknownModel
 from framecast.shared.spec import GenerationSpec
 
@@ -127,7 +127,7 @@ def load_model(
             f"model {entry.id} has no pinned weights manifest",
             fix="pin the entry before serving it",
         )
-    verify_weights(model_dir, entry.full_manifest())
+    verify_entry_weights(entry, model_dir)
     dtype = torch.float32 if device == "cpu" else getattr(torch, entry.dtype)
     root = Path(model_dir)
     components = _load_components(entry, root, dtype)

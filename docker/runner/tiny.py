@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from transformers import (
 )
 
 from framecast.shared.catalog import component_manifest_path, load_catalog, manifest_path
+from framecast.shared.catalog.verify import TINY_LIBRARIES_PATH
 from framecast.shared.catalog.weights import CONTROLNET_DIR, LORA_DIR, compute_manifest
 
 # A small fixed vocabulary: enough distinct pieces that prompts tokenize into several ids,
@@ -549,7 +551,15 @@ def pin_manifests(seed: int = 0) -> dict[str, Path]:
             manifest = {k: v for k, v in manifest.items() if not k.startswith(prefix)}
             _write_manifest(component_manifest_path(entry.id, role), part)
         written[entry.id] = _write_manifest(manifest_path(entry.id), manifest)
+    # The configs these libraries save carry their version: the manifests above hold for
+    # these versions only, and a mismatch later names the library (catalog/verify.py).
+    versions = {name: metadata.version(name) for name in _PINNED_WITH}
+    written["tiny-libraries"] = _write_manifest(TINY_LIBRARIES_PATH, versions)
     return written
+
+
+#: The libraries whose output bytes the tiny manifests pin (the last two write the configs).
+_PINNED_WITH = ("torch", "safetensors", "tokenizers", "peft", "diffusers", "transformers")
 
 
 def _write_manifest(path: Path, manifest: dict[str, str]) -> Path:

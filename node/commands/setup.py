@@ -4,8 +4,6 @@ weights) and `framecast node register` (bond and publish the node's offer)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +80,7 @@ def init(
 
 
 def _devnet_setup(settings: NodeSettings, name: str) -> None:
+    from framecast.node.models import build_tiny
     from framecast.shared.catalog import get_entry
     from framecast.shared.chain.devnet import devnet_account
     from framecast.shared.errors import WalletError
@@ -117,21 +116,7 @@ def _devnet_setup(settings: NodeSettings, name: str) -> None:
         entry = get_entry(model)
         target = settings.weights_dir / model
         if entry.tiny and not target.exists():
-            # Built in a subprocess: this command never imports torch itself.
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "framecast.runner",
-                    "tiny",
-                    "build",
-                    "--family",
-                    entry.tiny,
-                    "--out",
-                    str(target),
-                ],
-                check=True,
-            )
+            build_tiny(entry, target)  # in a subprocess: no torch import here
             click.echo(f"built tiny weights for {model} in {target}")
 
 
