@@ -111,9 +111,12 @@ def feed_row(job: Mapping[str, Any]) -> str:
     )
 
 
-def feed_page(jobs: Sequence[Mapping[str, Any]], status: Mapping[str, Any]) -> str:
+def feed_page(jobs: Sequence[Mapping[str, Any]], status: Mapping[str, Any], *, seq: int = 0) -> str:
+    """The feed as of change `seq`: the page's stream resumes after it (``data-seq``), so a
+    job that changes between this render and the stream's start is not missed."""
     body = (
-        "<h1>Jobs</h1><p class=hint>Live: state changes appear here as the chain moves.</p>"
+        f'<h1 id=live data-seq="{int(seq)}">Jobs</h1>'
+        "<p class=hint>Live: state changes appear here as the chain moves.</p>"
         + _table(
             ("job", "state", "model", "prompt", "price", "provider", "block"),
             (feed_row(j) for j in jobs),

@@ -405,7 +405,10 @@ class ExplorerHandler(BaseHTTPRequestHandler):
         status = ex.status()
         parts = [p for p in path.split("/") if p]
         if path == "/":
-            self._html(200, pages.feed_page(ex.feed(), status))
+            # The change number first, the rows second: a change committed in between is
+            # both in the rows and replayed by the stream (a row replaced), never in neither.
+            seq = ex.hub.seq
+            self._html(200, pages.feed_page(ex.feed(), status, seq=seq))
         elif parts[:1] == ["jobs"] and len(parts) == 2:
             self._job_page(ex, parts[1], status)
         elif path == "/gallery":
@@ -428,7 +431,7 @@ class ExplorerHandler(BaseHTTPRequestHandler):
             job = ex.job(int(parts[2]))
             self._json(200 if job else 404, job or {"error": f"no job {parts[2]} indexed"})
         elif path == "/api/stream":
-            self._stream(ex)
+            self._stream(ex, query)
         elif parts[:1] == ["static"] and len(parts) == 2 and parts[1] in _STATIC:
             body = resources.files("framecast.client.explorer").joinpath("static", parts[1])
             self._send(200, body.read_bytes(), f"{_STATIC[parts[1]]}; charset=utf-8")
@@ -481,8 +484,14 @@ class ExplorerHandler(BaseHTTPRequestHandler):
             error = f"balances unavailable: {exc} (not showing stale numbers)"
         self._html(200, pages.credits_page(found, rows, error, status, checksum))
 
-    def _stream(self, ex: Explorer) -> None:
-        """Server-sent events: ``job`` (a changed job's row) and ``status`` (freshness)."""
+    def _stream(self, ex: Explorer, query: dict[str, list[str]]) -> None:
+        """Server-sent events: ``job`` (a changed job's row) and ``status`` (freshness).
+
+        Each batch carries the change number as its SSE ``id``. A stream starts after
+        ``?after=N`` (the number the page was rendered at) or, when the browser reconnects,
+        after its ``Last-Event-ID``: the changes in between are sent first, not lost. A
+        number from before the server's memory of changes (or a restarted server) starts
+        from what it remembers; the pages themselves are always the full truth."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
@@ -491,7 +500,9 @@ class ExplorerHandler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.close_connection = True
         self.end_headers()
-        seq = ex.hub.seq
+        seq = _resume_point(
+            self.headers.get("Last-Event-ID") or (query.get("after") or [""])[0], ex.hub.seq
+        )
         try:
             self.wfile.write(b"retry: 2000\n\n")
             while not self.server.stopping.is_set():
@@ -501,10 +512,23 @@ class ExplorerHandler(BaseHTTPRequestHandler):
                     if job is not None:
                         self.wfile.write(f"event: job\ndata: {json.dumps(job)}\n\n".encode())
                 status = ex.status() | {"line": pages.status_line(ex.status())}
-                self.wfile.write(f"event: status\ndata: {json.dumps(status)}\n\n".encode())
+                # The id rides on the last event of the batch: the browser's Last-Event-ID.
+                self.wfile.write(
+                    f"event: status\nid: {seq}\ndata: {json.dumps(status)}\n\n".encode()
+                )
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):
             return
+
+
+def _resume_point(raw: str, current: int) -> int:
+    """The change number a stream resumes after: a client's number when it is one this
+    server can have issued, else the current one (only new changes)."""
+    try:
+        after = int(raw)
+    except ValueError:
+        return current
+    return after if 0 <= after <= current else current
 
 
 def serve_explorer(explorer: Explorer, host: str = "127.0.0.1", port: int = 0) -> ExplorerServer:

@@ -163,6 +163,53 @@ def test_the_stream_pushes_a_submitted_job(market: Market, explorer: ExplorerApp
         assert event is not None and event["prompt"] == "pushed to the feed"
 
 
+def _first_job_event(url: str, headers: dict[str, str] | None = None) -> tuple[dict, str]:
+    """The first ``job`` event of a stream and the ``id`` of its batch; fails after the
+    first batch without one (the stream then sent only the status)."""
+    last_id = ""
+    with httpx.stream("GET", url, headers=headers, timeout=20) as stream:
+        job, in_status = None, False
+        for line in stream.iter_lines():
+            if line == "event: status":
+                in_status = True  # the last event of a batch
+            elif line.startswith("id: "):
+                last_id = line.removeprefix("id: ")
+            elif line.startswith("data: ") and in_status:
+                break  # the end of the first batch
+            elif line.startswith("data: ") and '"job_id"' in line and job is None:
+                job = json.loads(line.removeprefix("data: "))
+        assert job is not None, "the first batch held no job: a change was missed"
+        return job, last_id
+
+
+def test_a_change_between_render_and_stream_is_not_missed(
+    market: Market, explorer: ExplorerApp
+) -> None:
+    """The feed is rendered at change N (data-seq); a job indexed before the browser opens
+    the stream is sent first by `?after=N`, and a reconnect resumes after Last-Event-ID."""
+    page = httpx.get(explorer.url + "/", timeout=10).text
+    seq = re.search(r'id=live data-seq="(\d+)"', page)
+    assert seq is not None, page[:300]
+    job_id = market.submit("indexed while the page loaded")
+    wait_for(_indexed(explorer, job_id))  # published before any stream is open
+    job, last_id = _first_job_event(f"{explorer.url}/api/stream?after={seq[1]}")
+    assert job["job_id"] == job_id and job["prompt"] == "indexed while the page loaded"
+    assert int(last_id) > int(seq[1])
+
+    # A reconnect after the last id it saw: a job that changed meanwhile comes first.
+    second = market.submit("changed while the stream was down")
+    wait_for(_indexed(explorer, second))
+    job, _ = _first_job_event(f"{explorer.url}/api/stream", {"Last-Event-ID": last_id})
+    assert job["job_id"] == second
+    # A number the server never issued (a restarted explorer) starts from now: no replay
+    # of the whole memory, no error.
+    with httpx.stream("GET", f"{explorer.url}/api/stream?after=99999999", timeout=20) as stream:
+        for line in stream.iter_lines():
+            assert '"job_id"' not in line, "a job was replayed for an unknown number"
+            if line.startswith("data: "):
+                break  # the first batch: the status alone
+
+
 def test_the_node_page_shows_a_real_nodes_slots_and_jobs(market: Market, tmp_path: Path) -> None:
     from framecast.node.http import NodeRoutes, serve_node_http
     from framecast.node.metrics import NodeMetrics, health_report

@@ -52,7 +52,11 @@
     if (!window.EventSource) return;
     const feed = document.getElementById("feed");
     const status = document.getElementById("status");
-    const source = new EventSource("/api/stream");
+    // Resume after the change the page was rendered at (data-seq on the feed): nothing
+    // that happened while the page loaded is missed. Reconnects send Last-Event-ID.
+    const live = document.getElementById("live");
+    const after = live && /^[0-9]+$/.test(live.dataset.seq || "") ? "?after=" + live.dataset.seq : "";
+    const source = new EventSource("/api/stream" + after);
     source.addEventListener("job", (event) => {
       const job = JSON.parse(event.data);
       if (feed) {
