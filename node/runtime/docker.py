@@ -260,7 +260,7 @@ class DockerRuntime:
         job_dir = job_dir.resolve()
         model_dir = Path(request.model_dir).resolve()
         container_request = self._rewrite_paths(request, job_dir=job_dir, model_dir=model_dir)
-        weights_problem = self._weights_problem(model_dir)
+        weights_problem = self._weights_problem(model_dir, request.spec.model)
         if weights_problem is not None:
             # A job failure, not an infrastructure one: answer like the runner would.
             event = failed_event(request.job_id, "weights", *weights_problem)
@@ -580,13 +580,19 @@ class DockerRuntime:
             }
         )
 
-    def _weights_problem(self, model_dir: Path) -> tuple[str, str] | None:
+    def _weights_problem(self, model_dir: Path, model: str) -> tuple[str, str] | None:
         """(message, fix) when the weights cannot be mounted or read; None when fine."""
         if not model_dir.is_dir():
+            from framecast.shared.catalog import load_catalog
+            from framecast.shared.catalog.verify import fetch_fix
+
+            entry = load_catalog().models.get(model)
             # Docker refuses a bind mount of a missing path with an opaque API error.
             return (
                 f"weights directory {model_dir} does not exist",
-                f"run `framecast node models pull {model_dir.name}` first",
+                fetch_fix(entry, model_dir)
+                if entry is not None
+                else f"run `framecast node models pull {model}` first",
             )
         unreadable = self._grant_weights_read(model_dir)
         if unreadable is not None:

@@ -67,6 +67,16 @@ def library_drift(model_dir: Path | str, pinned: Mapping[str, str] | None = None
     return drift
 
 
+def fetch_fix(entry: CatalogEntry, model_dir: Path | str) -> str:
+    """How `model_dir` gets `entry`'s weights: a pull, or for a tiny entry a local build."""
+    if entry.tiny is None:
+        return f"pull it: `framecast node models pull {entry.id}`"
+    return (
+        f"build it: `python -m framecast.runner tiny build --family {entry.tiny} "
+        f"--out {model_dir}` (`framecast node init` builds the tiny models it serves)"
+    )
+
+
 def verify_entry_weights(
     entry: CatalogEntry, model_dir: Path | str, manifest: Mapping[str, str] | None = None
 ) -> None:

@@ -352,7 +352,8 @@ def test_missing_weights_fail_the_job_without_a_container(
     assert final.status == "failed" and events == [final]
     assert final.error is not None and final.error.kind == "weights"
     assert "does not exist" in final.error.message
-    assert final.error.fix is not None and "models pull tiny-cogvideox" in final.error.fix
+    # A tiny model is built, not pulled (a pull refuses it): the fix says how.
+    assert final.error.fix is not None and "tiny build --family cogvideox" in final.error.fix
     assert _framecast_containers(docker_client) == []
 
 
