@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -148,7 +147,7 @@ def check_dataset(
 
 
 def pack_dataset(
-    store: ContentStore | Callable[[], ContentStore],
+    store: ContentStore,
     folder: Path,
     *,
     model: str,
@@ -157,8 +156,8 @@ def pack_dataset(
     height: int | None = None,
 ) -> PackedDataset:
     """Check the dataset (sizes default to the model's), then add the canonical directory to
-    ``store`` (pinned) and return its CID. ``store`` may be a factory, opened only once the
-    dataset has passed: a refused dataset leaves no trace (opening a store creates it)."""
+    ``store`` (pinned) and return its CID. A refused dataset writes nothing: the checks come
+    first, and a local store makes its folders on its first write."""
     entry = get_entry(model)
     frames = num_frames or entry.defaults.num_frames
     w, h = width or entry.defaults.width, height or entry.defaults.height
@@ -184,8 +183,7 @@ def pack_dataset(
             for n in clips
         ]
         (staged / CAPTIONS).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        target = store() if callable(store) else store
-        cid = target.add_path(staged)
+        cid = store.add_path(staged)
     return PackedDataset(
         cid=str(cid),
         model=entry.id,

@@ -38,7 +38,7 @@ def pack(
     from framecast.shared.ipfs.local import LocalStore
 
     packed = pack_dataset(
-        lambda: LocalStore(client.settings.blocks),
+        LocalStore(client.settings.blocks),
         folder,
         model=model,
         num_frames=num_frames,

@@ -45,11 +45,19 @@ class LocalStore:
         self._blocks = self.root / "blocks"
         self._pins = self.root / "pins"
         self._tmp = self.root / "tmp"
+        # Folders are made on the first write, not here: opening a store to read it, or for
+        # a command that then refuses its input, leaves nothing on disk.
+        self._made = False
+
+    def _make(self) -> None:
+        if self._made:
+            return
         try:
             for directory in (self._blocks, self._pins, self._tmp):
                 directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _os_error("create the store", self.root, exc) from exc
+        self._made = True
 
     # -- blocks ---------------------------------------------------------------------------
 
@@ -62,6 +70,7 @@ class LocalStore:
         final = self._path(cid)
         if final.exists():
             return
+        self._make()
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="block-")
         tmp = Path(tmp_name)
         try:
@@ -139,6 +148,7 @@ class LocalStore:
         cid = parse_cid(cid).to_v1()
         for _ in walk_blocks(self.get_block, cid):
             pass
+        self._make()
         (self._pins / str(cid)).touch()
 
     def unpin(self, cid: CID | str) -> None:
@@ -151,6 +161,8 @@ class LocalStore:
             ) from None
 
     def pins(self) -> list[CID]:
+        if not self._pins.is_dir():
+            return []  # nothing written yet
         return sorted((CID.parse(p.name) for p in self._pins.iterdir()), key=str)
 
     def gc(self) -> int:
@@ -159,6 +171,8 @@ class LocalStore:
         for root in self.pins():
             live.update(cid for cid, _ in walk_blocks(self.get_block, root))
         removed = 0
+        if not self._blocks.is_dir():
+            return removed  # nothing written yet
         for shard in self._blocks.iterdir():
             for path in shard.iterdir():
                 if CID.parse(path.name) not in live:

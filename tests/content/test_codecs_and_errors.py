@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from framecast.shared.errors import InvalidCid, StorageError
+from framecast.shared.errors import ContentNotFound, InvalidCid, StorageError
 from framecast.shared.ipfs import cid_of_path
 from framecast.shared.ipfs.car import CarReader, encode_header, encode_section
 from framecast.shared.ipfs.cid import (
@@ -166,3 +166,29 @@ def test_cli_prints_cid(tmp_path: Path) -> None:
     result = CliRunner().invoke(root, ["cid", str(tmp_path / "f")])
     assert result.exit_code == 0
     assert result.output.strip() == "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"
+
+
+def test_a_store_is_made_on_its_first_write_not_when_opened(tmp_path: Path) -> None:
+    """Opening a store to read it (or for a command that then refuses its input) leaves
+    nothing on disk; the first write makes it; a root that cannot be made is named then."""
+    root = tmp_path / "never-written"
+    store = LocalStore(root)
+    some = CID.parse(str(cid_of_path(_one_file(tmp_path))))
+    assert not store.has(some) and store.pins() == [] and store.gc() == 0
+    with pytest.raises(ContentNotFound):
+        store.get_block(some)
+    assert not root.exists(), "reading created the store"
+    cid = store.add_path(tmp_path / "one.txt")
+    assert cid == some and store.pins() == [cid] and store.has(cid)
+    assert sorted(p.name for p in root.iterdir()) == ["blocks", "pins", "tmp"]
+
+    (tmp_path / "a-file").write_text("x")
+    blocked = LocalStore(tmp_path / "a-file" / "store")  # opening a bad root is fine…
+    with pytest.raises(StorageError, match="create the store"):
+        blocked.add_path(tmp_path / "one.txt")  # …its first write names it
+
+
+def _one_file(tmp_path: Path) -> Path:
+    path = tmp_path / "one.txt"
+    path.write_bytes(b"one small file\n")
+    return path
