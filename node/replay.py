@@ -7,7 +7,7 @@ the delivered one: equal is an ``exact`` match. When they differ, both videos ar
 and compared frame by frame (`python -m framecast.runner.compare` in a subprocess: the node
 never imports the runner) and the verdict depends on whether the environments differ:
 
-- same runtime, image digest, device, GPU, driver and library versions → only an exact
+- same image digest, device, GPU, driver and library versions → only an exact
   match passes (docs/protocol.md §8, level 3: same environment, identical frames);
 - otherwise → ``perceptual`` if every frame is within `PERCEPTUAL_THRESHOLD`, else
   ``mismatch``.

@@ -27,8 +27,10 @@ REPLAY_REPORT_VERSION: Literal[1] = 1
 ReplayVerdict = Literal["exact", "perceptual", "mismatch"]
 
 #: Environment fields whose difference means bit-identical frames are not to be expected.
+#: Not `runtime`: process, Docker and Ray run the same runner, and what could change the
+#: numbers (the image, the libraries, the device) is in the other fields; a Ray delivery
+#: replayed in a process on the same hardware must be held to an exact match.
 EXACT_FIELDS = (
-    "runtime",
     "image_digest",
     "device",
     "gpu",

@@ -65,6 +65,22 @@ def test_honest_replay_matches_the_frames_digest_exactly(
     ).read_bytes()
 
 
+def test_a_ray_delivery_replayed_in_a_process_is_held_to_an_exact_match(
+    provider: Provider, weights_root: Path, tmp_path: Path
+) -> None:
+    """The runtime that started the runner is not an environment difference: a job a Ray
+    actor ran, replayed by the process runtime with the same libraries and device, must
+    match exactly (a drift there is a mismatch, not a perceptual pass)."""
+    delivery = copy_delivery(provider.deliver(tiny_spec(seed=5)), tmp_path)
+    env = delivery.receipt.body.environment.model_copy(update={"runtime": "ray"})
+    resign(delivery, environment=env)
+    report, _ = replay(delivery, tmp_path, weights_root)
+    assert report.delivered_environment.runtime == "ray"
+    assert report.replay_environment.runtime == "process"
+    assert report.exact_expected and report.environment_differences == []
+    assert report.verdict == "exact" and report.passed, report.reason
+
+
 def test_a_delivery_of_another_seed_is_a_mismatch_with_low_ssim(
     provider: Provider, weights_root: Path, tmp_path: Path
 ) -> None:
