@@ -74,6 +74,17 @@ INPUT_RETRY_S = 2.0
 INPUT_FETCH_TIMEOUT_S = 5.0
 
 
+def _settled(future: Future[None], job_id: int, timeout: float) -> None:
+    """Wait for a cancelled job's step to end; its failure or a hang is logged, not raised
+    (shutdown goes on closing the runtimes)."""
+    try:
+        future.result(timeout=timeout)
+    except TimeoutError:
+        log.error("job %s did not stop within %.0f s of its cancel", job_id, timeout)
+    except Exception:
+        log.warning("job %s: its run step failed while parked at shutdown", job_id)
+
+
 @dataclass
 class AgentDeps:
     """The ports the agent works through (built by `framecast.node.wiring`)."""
@@ -254,7 +265,11 @@ class Agent:
                 log.warning("job %s still running at shutdown: parking it", job_id)
                 for runtime in runtimes:
                     runtime.cancel(str(job_id))
-                future.result(timeout=60)
+                _settled(future, job_id, timeout=60)
+            except Exception:
+                # The job step logged its own failure; one job must not keep the others'
+                # runtimes (and their runners) from being closed.
+                log.warning("job %s: its run step had failed at shutdown", job_id)
         self._pool.shutdown(wait=True)
         for runtime in self._all_runtimes:
             runtime.close()
